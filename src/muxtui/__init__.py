@@ -1,0 +1,3 @@
+"""muxtui: a keyboard-driven terminal workspace manager for LLM chat."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from muxtui.cli import main
+
+raise SystemExit(main())

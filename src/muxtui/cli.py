@@ -1,0 +1,295 @@
+"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from muxtui import __version__
+from muxtui.paths import Paths
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="muxtui", description="Keyboard-driven terminal workspaces for LLM chat.")
+    p.add_argument("--home", metavar="DIR", help="keep config, data and logs under DIR (like MUXTUI_HOME)")
+    p.add_argument("--version", action="version", version=f"muxtui {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("send", help="send a message and stream the reply to stdout")
+    s.add_argument("-w", "--workspace", help="workspace name or id (created if missing)", default="cli")
+    s.add_argument("-m", "--model", help='model as "provider:model"')
+    s.add_argument("text", nargs="+", help="the message ('-' reads stdin)")
+
+    sub.add_parser("workspaces", help="list workspaces")
+    h = sub.add_parser("history", help="print a workspace's messages")
+    h.add_argument("-w", "--workspace", required=True)
+    h.add_argument("--json", action="store_true", help='print {"workspace": ..., "messages": [...]}')
+    e = sub.add_parser("export", help="print a workspace as Markdown")
+    e.add_argument("-w", "--workspace", required=True)
+    lg = sub.add_parser("logs", help="print the error or audit log")
+    group = lg.add_mutually_exclusive_group()
+    group.add_argument("--errors", action="store_true", help="the error log (default)")
+    group.add_argument("--audit", action="store_true", help="the audit log of every stream")
+    lg.add_argument("-n", type=int, default=50, help="last N records")
+    sub.add_parser("doctor", help="check config, folders and providers")
+    return p
+
+
+def _paths(args: argparse.Namespace) -> Paths:
+    paths = Paths.default(args.home)
+    paths.ensure()
+    return paths
+
+
+def _load_config(paths: Paths):
+    from muxtui import config as config_mod
+
+    try:
+        cfg = config_mod.load(paths.config_file)
+    except config_mod.ConfigError as exc:
+        print(f"muxtui: invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    for w in cfg.warnings:
+        print(f"muxtui: warning: {w}", file=sys.stderr)
+    return cfg
+
+
+def _engine(paths: Paths, cfg):
+    from muxtui.engine.logs import EventLog
+    from muxtui.engine.manager import StreamManager
+    from muxtui.engine.storage import Storage
+
+    return StreamManager(cfg, Storage(paths.data_dir), EventLog(paths.log_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        from muxtui.ui.app import run_app
+
+        return run_app(home=args.home)
+    paths = _paths(args)
+    if args.command == "doctor":
+        return asyncio.run(_doctor(paths))
+    cfg = _load_config(paths)
+    handler = {
+        "send": _send,
+        "workspaces": _workspaces,
+        "history": _history,
+        "export": _export,
+        "logs": _logs,
+    }[args.command]
+    try:
+        return asyncio.run(handler(args, paths, cfg))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+async def _resolve(manager, name_or_id: str, create: bool = False, model: str | None = None):
+    for info in await manager.list_workspaces():
+        if info.id == name_or_id:
+            return info
+    for info in await manager.list_workspaces():
+        if info.name == name_or_id:
+            return info
+    if create:
+        return await manager.create_workspace(name_or_id, model)
+    print(f"muxtui: no workspace named or with id {name_or_id!r} (see `muxtui workspaces`)", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+async def _send(args, paths: Paths, cfg) -> int:
+    from muxtui.engine import events as ev
+    from muxtui.engine.storage import WorkspaceBusy
+
+    text = " ".join(args.text)
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        print("muxtui: refusing to send an empty message", file=sys.stderr)
+        return EXIT_USAGE
+    manager = _engine(paths, cfg)
+    info = await _resolve(manager, args.workspace, create=True, model=args.model)
+    if args.model and args.model != info.model:
+        try:
+            info = await manager.set_model(info.id, args.model)
+        except ValueError as exc:
+            print(f"muxtui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    await manager.open_workspace(info.id)
+    outcome: dict[str, Any] = {}
+    out = sys.stdout
+
+    def on_event(event) -> None:
+        if event.workspace != info.id:
+            return
+        if event.type == ev.STREAM_DELTA and "text" in event.data:
+            out.write(event.data["text"])
+            out.flush()
+        elif event.type == ev.STREAM_RETRYING:
+            print(f"\n[retrying in {event.data['delay']:.1f} s: {event.data['error_type']}]", file=sys.stderr)
+        elif event.type == ev.STREAM_FALLBACK:
+            print(f"\n[falling back to {event.data['to_model']}]", file=sys.stderr)
+        elif event.type in ev.STREAM_CLOSED:
+            outcome["last"] = event
+
+    manager.subscribe(on_event)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop)
+    try:
+        try:
+            await manager.send(info.id, text)
+        except WorkspaceBusy as exc:
+            print(f"muxtui: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        idle = asyncio.ensure_future(manager.wait_idle(info.id))
+        stop_wait = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({idle, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping.is_set() and not idle.done():
+            await manager.interrupt(info.id)
+            await idle
+        stop_wait.cancel()
+    finally:
+        await manager.shutdown()
+    out.write("\n")
+    out.flush()
+    event = outcome.get("last")
+    if event is None:
+        return EXIT_ERROR
+    message = event.data["message"]
+    if event.type == ev.STREAM_INTERRUPTED:
+        print("muxtui: interrupted (the reply so far is saved)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if event.type == ev.STREAM_ERROR:
+        print(f"muxtui: error: {message.get('error_type')}: {message.get('error')}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+async def _workspaces(args, paths: Paths, cfg) -> int:
+    manager = _engine(paths, cfg)
+    for info in await manager.list_workspaces():
+        when = datetime.fromtimestamp(info.last_activity or info.created_at).strftime("%Y-%m-%d %H:%M")
+        print(f"{info.id}  {when}  {info.model:<28}  {info.name}")
+    return 0
+
+
+async def _history(args, paths: Paths, cfg) -> int:
+    manager = _engine(paths, cfg)
+    info = await _resolve(manager, args.workspace)
+    ws = await manager.open_workspace(info.id)
+    for w in ws.warnings:
+        print(f"muxtui: warning: {w}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"workspace": ws.info.to_dict(), "messages": ws.messages, "queue": ws.queue},
+                         ensure_ascii=False, indent=1))
+        return 0
+    for m in ws.messages:
+        head = m["role"]
+        if m["role"] == "assistant":
+            head += f" ({m.get('model')}, {m.get('status')})"
+        print(f"--- #{m['seq']} {head}")
+        print(m.get("content", ""))
+        if m.get("status") == "error":
+            print(f"[error: {m.get('error_type')}: {m.get('error')}]")
+    for q in ws.queue:
+        print(f"--- queued: {q['text']}")
+    return 0
+
+
+def export_markdown(ws) -> str:
+    lines = [f"# {ws.info.name}", "", f"Model: `{ws.info.model}`", ""]
+    for m in ws.messages:
+        when = datetime.fromtimestamp(m.get("created_at") or 0).strftime("%Y-%m-%d %H:%M")
+        if m["role"] == "user":
+            lines += [f"## You · {when}", "", m.get("content", ""), ""]
+        else:
+            status = "" if m.get("status") == "complete" else f" · {m.get('status')}"
+            lines += [f"## {m.get('model')} · {when}{status}", ""]
+            if m.get("reasoning"):
+                lines += ["<details><summary>Reasoning</summary>", "", m["reasoning"], "", "</details>", ""]
+            lines += [m.get("content", ""), ""]
+            if m.get("status") == "error":
+                lines += [f"> **Error** ({m.get('error_type')}): {m.get('error')}", ""]
+    return "\n".join(lines)
+
+
+async def _export(args, paths: Paths, cfg) -> int:
+    manager = _engine(paths, cfg)
+    info = await _resolve(manager, args.workspace)
+    ws = await manager.open_workspace(info.id)
+    sys.stdout.write(export_markdown(ws))
+    return 0
+
+
+async def _logs(args, paths: Paths, cfg) -> int:
+    from muxtui.engine.logs import EventLog
+
+    log = EventLog(paths.log_dir)
+    records = log.audit(args.n) if args.audit else log.errors(args.n)
+    for rec in records:
+        print(json.dumps(rec, ensure_ascii=False))
+    return 0
+
+
+async def _doctor(paths: Paths) -> int:
+    import httpx
+
+    from muxtui import config as config_mod
+
+    ok = True
+    print(f"config: {paths.config_file} ({'present' if paths.config_file.exists() else 'absent: defaults in use'})")
+    print(f"data:   {paths.data_dir}")
+    print(f"logs:   {paths.log_dir}")
+    try:
+        cfg = config_mod.load(paths.config_file)
+    except config_mod.ConfigError as exc:
+        print(f"config: INVALID: {exc}")
+        return EXIT_ERROR
+    for w in cfg.warnings:
+        print(f"warning: {w}")
+    print(f"default model: {cfg.default_model}")
+    for pc in cfg.providers.values():
+        if pc.type == "demo":
+            print(f"provider {pc.name}: demo (offline) ok")
+            continue
+        key = pc.resolve_key()
+        if pc.needs_key and not key:
+            print(f"provider {pc.name}: no key (set {pc.api_key_env}) — skipped")
+            continue
+        url = pc.base_url.rstrip("/") + ("/models" if pc.type == "openai" else "/v1/models")
+        headers = {}
+        if key:
+            headers = {"Authorization": f"Bearer {key}"} if pc.type == "openai" else {
+                "x-api-key": key, "anthropic-version": "2023-06-01"}
+        try:
+            async with httpx.AsyncClient(timeout=cfg.stream.connect_timeout) as client:
+                r = await client.get(url, headers=headers)
+            state = "ok" if r.status_code < 400 else f"HTTP {r.status_code}"
+            ok = ok and r.status_code < 400
+        except httpx.HTTPError as exc:
+            state = f"unreachable ({type(exc).__name__})"
+            ok = False
+        print(f"provider {pc.name}: {pc.base_url} {state}")
+    return 0 if ok else EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

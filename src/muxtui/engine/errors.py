@@ -1,0 +1,93 @@
+"""The fixed set of stream error types, and the exception that carries one."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorType(StrEnum):
+    AUTHENTICATION = "authentication"
+    QUOTA = "quota"
+    RATE_LIMIT = "rate_limit"
+    MODEL_NOT_FOUND = "model_not_found"
+    CONTEXT_EXCEEDED = "context_exceeded"
+    SERVER_ERROR = "server_error"
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    STREAM_TRUNCATED = "stream_truncated"
+    EMPTY_OUTPUT = "empty_output"
+    MAX_OUTPUT_TOKENS = "max_output_tokens"
+    MODEL_REFUSAL = "model_refusal"
+    ABORTED = "aborted"
+    CONFIG = "config"
+    WRITE_FAILED = "write_failed"
+    API = "api"
+    UNKNOWN = "unknown"
+
+
+RETRYABLE: frozenset[ErrorType] = frozenset(
+    {
+        ErrorType.RATE_LIMIT,
+        ErrorType.SERVER_ERROR,
+        ErrorType.NETWORK,
+        ErrorType.TIMEOUT,
+        ErrorType.STREAM_TRUNCATED,
+        ErrorType.EMPTY_OUTPUT,
+    }
+)
+
+# What a user can do about each error, shown under the failed message.
+HINTS: dict[ErrorType, str] = {
+    ErrorType.AUTHENTICATION: "check the API key (api_key_env in config.toml)",
+    ErrorType.QUOTA: "the account is out of credit or quota",
+    ErrorType.RATE_LIMIT: "rate limited: ctrl+r to retry later",
+    ErrorType.MODEL_NOT_FOUND: "pick another model (ctrl+o)",
+    ErrorType.CONTEXT_EXCEEDED: "the conversation is too long for this model: start a new workspace",
+    ErrorType.SERVER_ERROR: "the provider failed: ctrl+r to retry",
+    ErrorType.NETWORK: "cannot reach the provider: check base_url and the network, ctrl+r to retry",
+    ErrorType.TIMEOUT: "the provider stopped answering: ctrl+r to retry",
+    ErrorType.STREAM_TRUNCATED: "the connection closed mid-reply: ctrl+r to retry",
+    ErrorType.EMPTY_OUTPUT: "the model returned nothing: ctrl+r to retry",
+    ErrorType.MAX_OUTPUT_TOKENS: "the reply hit the output token limit",
+    ErrorType.MODEL_REFUSAL: "the model refused or was filtered",
+    ErrorType.ABORTED: "ctrl+r to retry",
+    ErrorType.CONFIG: "fix config.toml (muxtui doctor shows the problem)",
+    ErrorType.WRITE_FAILED: "the disk write failed (full or read-only?): the text is kept in memory",
+    ErrorType.API: "the provider rejected the request",
+    ErrorType.UNKNOWN: "ctrl+r to retry",
+}
+
+
+class StreamError(Exception):
+    """A classified failure of a stream: what the user sees and what the logs group by."""
+
+    def __init__(
+        self,
+        error_type: ErrorType,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type = ErrorType(error_type)
+        self.message = message
+        self.status = status
+        self.retryable = self.error_type in RETRYABLE if retryable is None else retryable
+        self.retry_after = retry_after
+        self.provider = provider
+
+    def to_dict(self) -> dict:
+        return {
+            "error_type": str(self.error_type),
+            "error": self.message,
+            "status": self.status,
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
+            "provider": self.provider,
+        }
+
+    def __repr__(self) -> str:
+        return f"StreamError({self.error_type!s}, {self.message!r}, status={self.status})"

@@ -1,0 +1,912 @@
+"""The stream manager: one stream per workspace, durable partials, queue, retry, recovery.
+
+The contract, point by point (numbers match the engine issue and the tests):
+
+1. One asyncio lock per workspace. Starting a stream where one runs cancels the old one and
+   waits until it has fully exited (its text committed as ``interrupted``) before the new one is
+   registered. Different workspaces never share a lock.
+2. The partial reply goes to ``partial.json`` at most every ``partial_interval_ms``, one write in
+   flight at a time, always also at interrupt, error and finish; writes run in a thread.
+3. On error: await the pending partial write, then make the error state durable, then emit.
+4. An interrupt is honoured however the provider reacts to it (raises CancelledError, raises its
+   own error, or just ends): the run's ``interrupted`` flag is checked after the loop too.
+5. Bootstrap failures (unknown provider, missing key, refused connection, bad URL) go through
+   the same close path: an ``error`` message on disk and an error event, bounded by timeouts.
+6. Truncating history or deleting the workspace bumps its epoch; a stream started under an older
+   epoch never writes again.
+7. Messages sent while streaming are queued (queue.json) and sent, merged, when a turn
+   completes; an interrupt hands the queued text back; an error leaves the queue alone.
+8. Retryable errors are retried with exponential backoff and jitter before any text arrived;
+   a fallback chain moves the turn to the next model on configured error types.
+9. Opening a workspace commits a leftover partial (crash, kill -9) as ``interrupted`` unless a
+   live process holds the workspace's stream lock.
+
+No Textual here: events are plain data (muxtui.engine.events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from muxtui.config import Config, ProviderConfig, split_model
+from muxtui.engine import events as ev
+from muxtui.engine.errors import ErrorType, StreamError
+from muxtui.engine.events import Event
+from muxtui.engine.logs import EventLog
+from muxtui.engine.providers.base import (
+    ChatMessage,
+    Finish,
+    ReasoningDelta,
+    StreamRequest,
+    TextDelta,
+    UsageUpdate,
+)
+from muxtui.engine.storage import (
+    FORMAT_VERSION,
+    Storage,
+    WorkspaceBusy,
+    WorkspaceInfo,
+    WorkspaceStore,
+    new_id,
+    now,
+)
+
+log = logging.getLogger("muxtui.manager")
+
+Listener = Callable[[Event], None]
+
+FINISH_ERRORS = {
+    "length": ErrorType.MAX_OUTPUT_TOKENS,
+    "max_tokens": ErrorType.MAX_OUTPUT_TOKENS,
+    "content_filter": ErrorType.MODEL_REFUSAL,
+    "refusal": ErrorType.MODEL_REFUSAL,
+}
+
+
+async def _finish_regardless(coro: Awaitable[Any]) -> Any:
+    """Run cleanup to the end even if our task is cancelled again meanwhile."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+    return task.result()
+
+
+class PartialWriter:
+    """Throttled, single-flight writer of one stream's partial reply."""
+
+    def __init__(self, interval: float, write: Callable[[dict], None], snapshot: Callable[[], dict]):
+        self.interval = interval
+        self._write = write
+        self._snapshot = snapshot
+        self._dirty = False
+        self._last = 0.0
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.writes = 0
+        self.failed: OSError | None = None
+
+    def poke(self) -> None:
+        if self._closing or self.failed:
+            return
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while self._dirty and not self._closing:
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    pass
+                if self._closing:
+                    return
+            self._dirty = False
+            await self._write_now(self._snapshot())
+
+    async def _write_now(self, snap: dict) -> None:
+        try:
+            await asyncio.to_thread(self._write, snap)
+            self.writes += 1
+        except OSError as exc:
+            self.failed = exc
+        finally:
+            self._last = time.monotonic()
+
+    async def close(self, final: dict | None) -> None:
+        """Await the write in flight (never cut it short), then write `final` if given."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.wait({self._task})
+        if final is not None and self.failed is None:
+            await self._write_now(final)
+
+
+@dataclass
+class Run:
+    """One turn in one workspace: possibly several attempts (retries, fallbacks)."""
+
+    request_id: str
+    message_id: str
+    model: str
+    epoch: int
+    started: float = field(default_factory=time.monotonic)
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    content_len: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+    finish_reason: str | None = None
+    interrupted: bool = False
+    attempt: int = 0
+    partial: PartialWriter | None = None
+    queue_handback: str | None = None
+
+    @property
+    def text(self) -> str:
+        if len(self.content) > 1:
+            self.content[:] = ["".join(self.content)]
+        return self.content[0] if self.content else ""
+
+    @property
+    def reasoning_text(self) -> str:
+        if len(self.reasoning) > 1:
+            self.reasoning[:] = ["".join(self.reasoning)]
+        return self.reasoning[0] if self.reasoning else ""
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self.content_len or self.reasoning)
+
+
+@dataclass
+class Workspace:
+    info: WorkspaceInfo
+    store: WorkspaceStore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises stream starts
+    io: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises this workspace's writes
+    epoch: int = 0
+    deleted: bool = False
+    opened: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    queue: list[dict[str, Any]] = field(default_factory=list)
+    task: asyncio.Task | None = None
+    run: Run | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def streaming(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+ProviderFactory = Callable[[ProviderConfig, Config], Any]
+
+
+def default_provider_factory(pc: ProviderConfig, cfg: Config) -> Any:
+    from muxtui.engine.providers import PROVIDER_TYPES
+
+    cls = PROVIDER_TYPES[pc.type]
+    if pc.type == "demo":
+        return cls(pc.name, chars_per_second=pc.chars_per_second)
+    key = pc.resolve_key()
+    kwargs: dict[str, Any] = dict(
+        connect_timeout=cfg.stream.connect_timeout, read_timeout=cfg.stream.read_timeout, headers=pc.headers or None
+    )
+    return cls(pc.name, pc.base_url, key, **kwargs)
+
+
+class StreamManager:
+    def __init__(
+        self,
+        config: Config,
+        storage: Storage,
+        event_log: EventLog,
+        *,
+        provider_factory: ProviderFactory = default_provider_factory,
+        rng: random.Random | None = None,
+    ):
+        self.config = config
+        self.storage = storage
+        self.log = event_log
+        self._factory = provider_factory
+        self._providers: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+        self._workspaces: dict[str, Workspace] = {}
+        self._rng = rng or random.Random()
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
+        for pc in config.providers.values():
+            if pc.api_key:
+                event_log.redact.add(pc.api_key)
+            key = pc.resolve_key()
+            if key:
+                event_log.redact.add(key)
+
+    # ---- events -------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, type_: str, ws_id: str, **data: Any) -> None:
+        event = Event(type_, ws_id, data)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must never break a stream
+                log.exception("event listener failed on %s", type_)
+
+    # ---- workspaces ---------------------------------------------------------------------
+    async def list_workspaces(self) -> list[WorkspaceInfo]:
+        infos = await asyncio.to_thread(self.storage.list_workspaces)
+        for info in infos:
+            ws = self._workspaces.get(info.id)
+            if ws is None:
+                self._workspaces[info.id] = Workspace(info, self.storage.store(info.id))
+            else:
+                ws.info = info
+        return [self._workspaces[i.id].info for i in infos]
+
+    def workspace(self, ws_id: str) -> Workspace:
+        ws = self._workspaces.get(ws_id)
+        if ws is None or ws.deleted:
+            raise KeyError(f"no workspace {ws_id!r}")
+        return ws
+
+    async def create_workspace(self, name: str, model: str | None = None) -> WorkspaceInfo:
+        info = await asyncio.to_thread(self.storage.create_workspace, name, model or self.config.default_model)
+        ws = Workspace(info, self.storage.store(info.id), opened=True)
+        self._workspaces[info.id] = ws
+        self._emit(ev.WORKSPACE_CREATED, info.id, workspace=info.to_dict())
+        return info
+
+    async def open_workspace(self, ws_id: str) -> Workspace:
+        """Load history and queue; commit a leftover partial as interrupted (point 9)."""
+        ws = self._workspaces.get(ws_id)
+        if ws is None:
+            await self.list_workspaces()
+            ws = self.workspace(ws_id)
+        if ws.opened:
+            return ws
+        async with ws.io:
+            if ws.opened:
+                return ws
+            recovered, history, queue, warnings = await asyncio.to_thread(self._load, ws)
+            ws.messages = history
+            ws.queue = queue
+            ws.warnings = warnings
+            ws.opened = True
+        if recovered is not None:
+            self._emit(ev.WORKSPACE_RECOVERED, ws_id, message=recovered)
+            self.log.record_close(
+                {"ts": now(), "request_id": recovered.get("request_id"), "workspace": ws_id,
+                 "model": recovered.get("model"), "provider": _provider_of(recovered.get("model")),
+                 "close_kind": "crash_recovered", "error_type": None, "events": None,
+                 "bytes": len(recovered.get("content", "").encode()), "upstream_status": None,
+                 "duration": None, "attempt": None}
+            )
+        for w in warnings:
+            self._emit(ev.WARNING, ws_id, text=w)
+        return ws
+
+    def _load(self, ws: Workspace) -> tuple[dict | None, list[dict], list[dict], list[str]]:
+        store = ws.store
+        warnings: list[str] = []
+        recovered = None
+        if store.partial.exists() and not ws.streaming:
+            if store.try_lock_stream():
+                try:
+                    recovered = self._recover_partial(store, warnings)
+                finally:
+                    store.unlock_stream()
+            else:
+                warnings.append(
+                    f"workspace '{ws.info.name}' is streaming in another muxtui process "
+                    f"(pid {store.stream_lock_holder()}); its reply will appear when it finishes"
+                )
+        history = store.load_history()
+        warnings.extend(history.warnings)
+        queue, qwarn = store.load_queue()
+        warnings.extend(qwarn)
+        # A crash between committing a merged queue message and clearing queue.json: drop the
+        # items already sent, so nothing is sent twice.
+        sent = {qid for m in history.messages[-3:] for qid in m.get("queue_ids", ())}
+        if sent and any(q["id"] in sent for q in queue):
+            queue = [q for q in queue if q["id"] not in sent]
+            store.save_queue(queue)
+        return recovered, history.messages, queue, warnings
+
+    def _recover_partial(self, store: WorkspaceStore, warnings: list[str]) -> dict | None:
+        partial = store.read_partial()
+        if partial is None:
+            return None
+        if "damaged" in partial:
+            warnings.append(f"a damaged partial reply was kept as {partial['damaged']}")
+            return None
+        history = store.load_history()
+        if any(m.get("id") == partial.get("message_id") for m in history.messages):
+            store.clear_partial()  # committed just before the crash; the partial is a leftover
+            return None
+        message = {
+            "id": partial.get("message_id") or new_id("m"),
+            "role": "assistant",
+            "content": partial.get("content", ""),
+            "created_at": partial.get("created_at") or now(),
+            "model": partial.get("model"),
+            "status": "interrupted",
+            "recovered": True,
+            "request_id": partial.get("request_id"),
+        }
+        if partial.get("reasoning"):
+            message["reasoning"] = partial["reasoning"]
+        if partial.get("usage"):
+            message["usage"] = partial["usage"]
+        committed = store.append(message)
+        store.clear_partial()
+        return committed
+
+    async def rename_workspace(self, ws_id: str, name: str) -> WorkspaceInfo:
+        ws = self.workspace(ws_id)
+        ws.info = await asyncio.to_thread(self.storage.update_workspace, ws_id, name=name)
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict())
+        return ws.info
+
+    async def set_model(self, ws_id: str, model: str) -> WorkspaceInfo:
+        split_model(model)  # raises ValueError with a clear message
+        ws = self.workspace(ws_id)
+        ws.info = await asyncio.to_thread(self.storage.update_workspace, ws_id, model=model)
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict())
+        return ws.info
+
+    async def delete_workspace(self, ws_id: str) -> None:
+        """Point 6: the in-flight stream is cancelled and none of its late writes land."""
+        ws = self.workspace(ws_id)
+        async with ws.lock:
+            async with ws.io:
+                ws.deleted = True
+                ws.epoch += 1
+            await self._stop_task(ws)
+            await asyncio.to_thread(self.storage.delete_workspace, ws_id)
+        self._workspaces.pop(ws_id, None)
+        self._emit(ev.WORKSPACE_DELETED, ws_id)
+
+    # ---- sending ------------------------------------------------------------------------
+    def is_streaming(self, ws_id: str) -> bool:
+        ws = self._workspaces.get(ws_id)
+        return bool(ws and ws.streaming)
+
+    def current_run(self, ws_id: str) -> Run | None:
+        ws = self._workspaces.get(ws_id)
+        return ws.run if ws and ws.streaming else None
+
+    async def send(self, ws_id: str, text: str) -> str:
+        """Send a user message: 'started' a stream, or 'queued' it behind the running one."""
+        if not text.strip():
+            raise ValueError("refusing to send an empty message")
+        ws = await self.open_workspace(ws_id)
+        if ws.streaming:
+            await self._queue_add(ws, text)
+            return "queued"
+        async with ws.lock:
+            if ws.streaming:
+                await self._queue_add(ws, text)
+                return "queued"
+            await self._claim(ws)
+            try:
+                queued = list(ws.queue)
+                merged = "\n\n".join([q["text"] for q in queued] + [text])
+                await self._add_user_message(ws, merged, [q["id"] for q in queued])
+            except BaseException:
+                ws.store.unlock_stream()
+                raise
+            self._start(ws)
+        return "started"
+
+    async def start_stream(self, ws_id: str) -> str:
+        """Run a turn on the current history; cancels and waits for a running one (point 1)."""
+        ws = await self.open_workspace(ws_id)
+        if not any(m["role"] == "user" for m in ws.messages):
+            raise ValueError("nothing to send: the conversation has no user message")
+        async with ws.lock:
+            await self._stop_task(ws)
+            await self._claim(ws)
+            run = self._start(ws)
+        return run.request_id
+
+    async def retry(self, ws_id: str) -> str:
+        """Re-run the last turn: drop the replies after the last user message, stream again."""
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            await self._stop_task(ws)
+            last_user = max((i for i, m in enumerate(ws.messages) if m["role"] == "user"), default=None)
+            if last_user is None:
+                raise ValueError("nothing to retry: the conversation has no user message")
+            if last_user + 1 < len(ws.messages):
+                await self._truncate(ws, ws.messages[last_user + 1]["seq"])
+            await self._claim(ws)
+            run = self._start(ws)
+        return run.request_id
+
+    async def edit_and_resend(self, ws_id: str, seq: int, text: str) -> str:
+        """Replace the user message `seq` (and everything after it) and stream a new reply."""
+        if not text.strip():
+            raise ValueError("refusing to send an empty message")
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            async with ws.io:
+                ws.epoch += 1  # the running stream's late writes are now refused (point 6)
+            await self._stop_task(ws)
+            await self._truncate(ws, seq)
+            await self._claim(ws)
+            try:
+                await self._add_user_message(ws, text, [])
+            except BaseException:
+                ws.store.unlock_stream()
+                raise
+            run = self._start(ws)
+        return run.request_id
+
+    async def interrupt(self, ws_id: str) -> str | None:
+        """Stop the stream (its text is committed as interrupted); hand back the queued text."""
+        ws = self._workspaces.get(ws_id)
+        if ws is None or not ws.streaming:
+            return None
+        handback = None
+        async with ws.io:
+            if ws.queue:
+                handback = "\n\n".join(q["text"] for q in ws.queue)
+                ws.queue = []
+                await asyncio.to_thread(ws.store.save_queue, [])
+        if handback is not None:
+            self._emit(ev.QUEUE_CHANGED, ws_id, items=[])
+        await self._stop_task(ws)
+        return handback
+
+    async def wait_idle(self, ws_id: str) -> None:
+        ws = self._workspaces.get(ws_id)
+        while ws is not None and ws.task is not None and not ws.task.done():
+            await asyncio.wait({ws.task})
+
+    async def shutdown(self) -> None:
+        """Interrupt every stream (each partial committed as interrupted) and close providers."""
+        streaming = [ws for ws in self._workspaces.values() if ws.streaming]
+        await asyncio.gather(*(self._stop_task(ws) for ws in streaming), return_exceptions=True)
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except Exception:
+                pass
+        self._providers.clear()
+
+    # ---- queue --------------------------------------------------------------------------
+    async def _queue_add(self, ws: Workspace, text: str) -> None:
+        async with ws.io:
+            ws.queue.append({"id": new_id("q"), "text": text, "created_at": now()})
+            await asyncio.to_thread(ws.store.save_queue, list(ws.queue))
+        self._emit(ev.QUEUE_CHANGED, ws.info.id, items=list(ws.queue))
+
+    async def edit_queued(self, ws_id: str, item_id: str, text: str) -> None:
+        ws = await self.open_workspace(ws_id)
+        async with ws.io:
+            for item in ws.queue:
+                if item["id"] == item_id:
+                    item["text"] = text
+                    break
+            else:
+                raise KeyError(f"no queued message {item_id!r}")
+            await asyncio.to_thread(ws.store.save_queue, list(ws.queue))
+        self._emit(ev.QUEUE_CHANGED, ws_id, items=list(ws.queue))
+
+    async def remove_queued(self, ws_id: str, item_id: str) -> dict | None:
+        ws = await self.open_workspace(ws_id)
+        async with ws.io:
+            item = next((q for q in ws.queue if q["id"] == item_id), None)
+            if item is None:
+                return None
+            ws.queue.remove(item)
+            await asyncio.to_thread(ws.store.save_queue, list(ws.queue))
+        self._emit(ev.QUEUE_CHANGED, ws_id, items=list(ws.queue))
+        return item
+
+    async def pop_last_queued(self, ws_id: str) -> dict | None:
+        ws = await self.open_workspace(ws_id)
+        if not ws.queue:
+            return None
+        return await self.remove_queued(ws_id, ws.queue[-1]["id"])
+
+    # ---- internals ----------------------------------------------------------------------
+    async def _claim(self, ws: Workspace) -> None:
+        """Take the cross-process stream lock, or refuse clearly (two SSH sessions)."""
+        if ws.deleted:
+            raise KeyError(f"workspace {ws.info.id} was deleted")
+        ok = await asyncio.to_thread(ws.store.try_lock_stream)
+        if not ok:
+            raise WorkspaceBusy(
+                f"workspace '{ws.info.name}' is streaming in another muxtui process "
+                f"(pid {ws.store.stream_lock_holder()}); wait for it to finish or interrupt it there"
+            )
+
+    async def _add_user_message(self, ws: Workspace, text: str, queue_ids: list[str]) -> dict:
+        msg = {"id": new_id("m"), "role": "user", "content": text, "created_at": now()}
+        if queue_ids:
+            msg["queue_ids"] = queue_ids
+        async with ws.io:
+            committed = await asyncio.to_thread(ws.store.append, msg)
+            ws.messages.append(committed)
+            if queue_ids:
+                ws.queue = [q for q in ws.queue if q["id"] not in set(queue_ids)]
+                await asyncio.to_thread(ws.store.save_queue, list(ws.queue))
+        self._emit(ev.MESSAGE_ADDED, ws.info.id, message=committed)
+        if queue_ids:
+            self._emit(ev.QUEUE_CHANGED, ws.info.id, items=list(ws.queue))
+        return committed
+
+    async def _truncate(self, ws: Workspace, from_seq: int) -> None:
+        async with ws.io:
+            ws.epoch += 1
+            await asyncio.to_thread(ws.store.append_truncate, from_seq)
+            await asyncio.to_thread(ws.store.clear_partial)
+            ws.messages = [m for m in ws.messages if m["seq"] < from_seq]
+        self._emit(ev.HISTORY_TRUNCATED, ws.info.id, from_seq=from_seq)
+
+    async def _stop_task(self, ws: Workspace) -> None:
+        """Cancel the running stream and wait until it has fully exited and committed."""
+        task = ws.task
+        if task is None or task.done():
+            return
+        if ws.run is not None:
+            ws.run.interrupted = True
+        task.cancel()
+        await asyncio.wait({task})
+
+    def _start(self, ws: Workspace) -> Run:
+        run = self._new_run(ws)
+        ws.run = run
+        ws.task = asyncio.get_running_loop().create_task(self._run_turns(ws, run), name=f"stream-{ws.info.id}")
+        return run
+
+    def _new_run(self, ws: Workspace) -> Run:
+        return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch)
+
+    async def _run_turns(self, ws: Workspace, run: Run) -> None:
+        try:
+            while True:
+                status = await self._run_turn(ws, run)
+                if status != "complete" or not ws.queue or ws.deleted:
+                    return
+                # Point 7: the turn completed, so the queue goes out as one merged message.
+                items = list(ws.queue)
+                await self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items])
+                run = self._new_run(ws)
+                ws.run = run
+        finally:
+            ws.store.unlock_stream()
+
+    async def _run_turn(self, ws: Workspace, run: Run) -> str:
+        run.partial = PartialWriter(
+            self.config.stream.partial_interval_ms / 1000,
+            lambda snap, store=ws.store, run=run, ws=ws: self._write_partial(ws, run, snap),
+            lambda: self._partial_snapshot(run),
+        )
+        self._emit(ev.STREAM_STARTED, ws.info.id, request_id=run.request_id, message_id=run.message_id,
+                   model=run.model)
+        try:
+            await self._attempts(ws, run)
+        except asyncio.CancelledError:
+            await _finish_regardless(self._close(ws, run, "interrupted", None))
+            raise
+        except StreamError as exc:
+            if run.interrupted:
+                await _finish_regardless(self._close(ws, run, "interrupted", None))
+                return "interrupted"
+            await _finish_regardless(self._close(ws, run, "error", exc))
+            return "error"
+        except Exception as exc:  # a bug must still end in a persisted message, never a spinner
+            log.exception("stream failed unexpectedly")
+            err = StreamError(ErrorType.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
+            await _finish_regardless(self._close(ws, run, "error", err))
+            return "error"
+        if run.interrupted:
+            await _finish_regardless(self._close(ws, run, "interrupted", None))
+            return "interrupted"
+        await _finish_regardless(self._close(ws, run, "complete", None))
+        return "complete"
+
+    def _model_chain(self, model: str) -> list[str]:
+        chain = [model]
+        for m in self.config.fallbacks.get(model, []):
+            if m not in chain:
+                chain.append(m)
+        return chain
+
+    async def _attempts(self, ws: Workspace, run: Run) -> None:
+        cfg = self.config.stream
+        chain = self._model_chain(run.model)
+        last: StreamError | None = None
+        for index, model in enumerate(chain):
+            if index:
+                self._emit(ev.STREAM_FALLBACK, ws.info.id, request_id=run.request_id, from_model=run.model,
+                           to_model=model, error_type=str(last.error_type) if last else None)
+                run.model = model
+            for attempt in range(1, max(1, cfg.retry_attempts) + 1):
+                run.attempt += 1
+                try:
+                    await self._attempt(ws, run, model)
+                    return
+                except StreamError as exc:
+                    last = exc
+                    if run.interrupted or run.has_output:
+                        # Never silently throw away text the user has already seen.
+                        raise
+                    self._audit(ws, run, "error", exc, model)
+                    if not exc.retryable or attempt >= cfg.retry_attempts:
+                        break
+                    delay = min(cfg.retry_max_delay, cfg.retry_base_delay * 2 ** (attempt - 1))
+                    delay *= 0.75 + 0.5 * self._rng.random()
+                    if exc.retry_after:
+                        delay = max(delay, min(exc.retry_after, max(cfg.retry_max_delay, 60.0)))
+                    self._emit(ev.STREAM_RETRYING, ws.info.id, request_id=run.request_id, attempt=attempt + 1,
+                               delay=round(delay, 2), error_type=str(exc.error_type), error=self._clean(exc.message))
+                    await self.sleep(delay)
+            assert last is not None
+            if last.error_type not in self.config.fallback_on or index + 1 >= len(chain):
+                last.audited = True  # type: ignore[attr-defined]
+                raise last
+        raise last or StreamError(ErrorType.UNKNOWN, "no model to try")
+
+    def _provider_for(self, model: str) -> tuple[Any, str]:
+        try:
+            provider_name, model_name = split_model(model)
+        except ValueError as exc:
+            raise StreamError(ErrorType.CONFIG, str(exc), retryable=False) from None
+        pc = self.config.providers.get(provider_name)
+        if pc is None:
+            known = ", ".join(sorted(self.config.providers))
+            raise StreamError(ErrorType.CONFIG,
+                              f"unknown provider '{provider_name}' (known: {known}); add [providers.{provider_name}] "
+                              "to config.toml", retryable=False, provider=provider_name)
+        if pc.needs_key and not pc.resolve_key():
+            raise StreamError(ErrorType.AUTHENTICATION,
+                              f"no API key: set {pc.api_key_env} or api_key_env in config.toml",
+                              retryable=False, provider=provider_name)
+        provider = self._providers.get(provider_name)
+        if provider is None:
+            try:
+                provider = self._factory(pc, self.config)
+            except StreamError:
+                raise
+            except Exception as exc:
+                raise StreamError(ErrorType.CONFIG, f"provider '{provider_name}': {exc}", retryable=False,
+                                  provider=provider_name) from None
+            self._providers[provider_name] = provider
+        return provider, model_name
+
+    def _context(self, ws: Workspace) -> list[ChatMessage]:
+        out: list[ChatMessage] = []
+        for m in ws.messages:
+            content = m.get("content") or ""
+            if not content.strip():
+                continue
+            role = m["role"]
+            if out and out[-1].role == role:  # providers want alternating turns
+                out[-1] = ChatMessage(role, out[-1].content + "\n\n" + content)
+            else:
+                out.append(ChatMessage(role, content))
+        return out
+
+    async def _attempt(self, ws: Workspace, run: Run, model: str) -> None:
+        cfg = self.config.stream
+        run.attempt_started = time.monotonic()  # type: ignore[attr-defined]
+        run.stats = None  # type: ignore[attr-defined]
+        provider, model_name = self._provider_for(model)
+        messages = self._context(ws)
+        if not messages:
+            raise StreamError(ErrorType.API, "nothing to send: the conversation is empty", retryable=False)
+        pc = self.config.providers[split_model(model)[0]]
+        request = StreamRequest(model=model_name, messages=messages, max_tokens=pc.max_tokens)
+        run.stats = request.stats  # type: ignore[attr-defined]
+        finished = False
+        ws_id = ws.info.id
+        try:
+            async with asyncio.timeout(cfg.total_timeout):
+                async for item in provider.stream(request):
+                    if isinstance(item, TextDelta):
+                        if not item.text:
+                            continue
+                        run.content.append(item.text)
+                        run.content_len += len(item.text)
+                        self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=item.text)
+                        run.partial.poke()
+                    elif isinstance(item, ReasoningDelta):
+                        if not item.text:
+                            continue
+                        run.reasoning.append(item.text)
+                        self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=item.text)
+                        run.partial.poke()
+                    elif isinstance(item, UsageUpdate):
+                        if item.input_tokens is not None:
+                            run.usage["input_tokens"] = item.input_tokens
+                        if item.output_tokens is not None:
+                            run.usage["output_tokens"] = item.output_tokens
+                    elif isinstance(item, Finish):
+                        run.finish_reason = item.reason
+                        finished = True
+                    if run.partial.failed is not None:
+                        raise StreamError(ErrorType.WRITE_FAILED,
+                                          f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
+                                          retryable=False)
+        except TimeoutError:
+            raise StreamError(ErrorType.TIMEOUT, f"the reply took longer than total_timeout ({cfg.total_timeout:g} s)",
+                              provider=pc.name) from None
+        except StreamError as exc:
+            exc.provider = exc.provider or pc.name
+            raise
+        except (OSError, ValueError) as exc:  # a provider bug or odd transport error: still classified
+            raise StreamError(ErrorType.UNKNOWN, f"{type(exc).__name__}: {exc}", provider=pc.name) from None
+        if run.interrupted:
+            return
+        if not finished:
+            raise StreamError(ErrorType.STREAM_TRUNCATED, "the stream ended before the provider's end marker",
+                              provider=pc.name)
+        if run.finish_reason in FINISH_ERRORS:
+            kind = FINISH_ERRORS[run.finish_reason]
+            raise StreamError(kind, f"finish reason '{run.finish_reason}'", retryable=False, provider=pc.name)
+        if not run.content_len and not run.reasoning:
+            raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
+
+    # ---- durability ---------------------------------------------------------------------
+    def _partial_snapshot(self, run: Run, **extra: Any) -> dict:
+        snap = {
+            "request_id": run.request_id,
+            "message_id": run.message_id,
+            "model": run.model,
+            "content": run.text,
+            "created_at": now(),
+            "status": "streaming",
+        }
+        if run.reasoning:
+            snap["reasoning"] = run.reasoning_text
+        if run.usage:
+            snap["usage"] = dict(run.usage)
+        snap.update(extra)
+        return snap
+
+    def _write_partial(self, ws: Workspace, run: Run, snap: dict) -> None:
+        # Runs in a thread. The epoch check makes a stale stream's late write a no-op (point 6).
+        if ws.deleted or run.epoch != ws.epoch:
+            return
+        ws.store.write_partial(snap)
+
+    async def _close(self, ws: Workspace, run: Run, status: str, err: StreamError | None) -> None:
+        """Points 2-4: await the pending partial write, make the state durable, then emit."""
+        ws_id = ws.info.id
+        stale = ws.deleted or run.epoch != ws.epoch
+        final = None if stale else self._partial_snapshot(run, status=status)
+        if final is not None and err is not None:
+            final.update(error_type=str(err.error_type), error=self._clean(err.message), finish_reason=run.finish_reason)
+        await run.partial.close(final)
+        message: dict[str, Any] = {
+            "id": run.message_id,
+            "role": "assistant",
+            "content": run.text,
+            "created_at": now(),
+            "model": run.model,
+            "status": status,
+            "request_id": run.request_id,
+        }
+        if run.reasoning:
+            message["reasoning"] = run.reasoning_text
+        if run.usage:
+            message["usage"] = dict(run.usage)
+        if run.finish_reason:
+            message["finish_reason"] = run.finish_reason
+        if err is not None:
+            message.update(error_type=str(err.error_type), error=self._clean(err.message), retryable=err.retryable)
+            if err.status:
+                message["http_status"] = err.status
+        if run.partial.failed is not None and err is None:
+            err = StreamError(ErrorType.WRITE_FAILED, f"cannot write the partial reply: {run.partial.failed}",
+                              retryable=False)
+        persisted = False
+        async with ws.io:
+            stale = ws.deleted or run.epoch != ws.epoch
+            if stale:
+                await asyncio.to_thread(self._clear_stale_partial, ws, run)
+            else:
+                try:
+                    committed = await asyncio.to_thread(ws.store.append, message)
+                    await asyncio.to_thread(ws.store.clear_partial)
+                    message = committed
+                    persisted = True
+                except OSError as exc:
+                    # Disk full or read-only: the text stays in memory and on screen, nothing
+                    # already on disk is touched.
+                    write_err = StreamError(ErrorType.WRITE_FAILED, f"cannot save the reply: {exc.strerror or exc}",
+                                            retryable=False)
+                    if err is None:
+                        err = write_err
+                        status = "error"
+                    message.update(status="error", error_type=str(err.error_type), error=self._clean(err.message))
+                    message["unsaved"] = True
+                ws.messages.append(message)
+        if persisted:
+            try:
+                info = await asyncio.to_thread(
+                    self.storage.update_workspace, ws_id, last_activity=now(), last_status=message["status"],
+                    last_error_type=message.get("error_type"))
+                ws.info = info
+            except OSError:
+                pass
+        if not getattr(err, "audited", False) or status != "error":
+            self._audit(ws, run, status, err, run.model)
+        elif err is not None:
+            pass  # the final failed attempt was audited in _attempts
+        type_ = {"complete": ev.STREAM_COMPLETE, "interrupted": ev.STREAM_INTERRUPTED}.get(status, ev.STREAM_ERROR)
+        self._emit(type_, ws_id, request_id=run.request_id, message=message, persisted=persisted, stale=stale)
+
+    def _clear_stale_partial(self, ws: Workspace, run: Run) -> None:
+        partial = ws.store.read_partial()
+        if partial and partial.get("request_id") == run.request_id:
+            ws.store.clear_partial()
+
+    def _clean(self, text: str) -> str:
+        return self.log.redact(text or "")
+
+    def _audit(self, ws: Workspace, run: Run, status: str, err: StreamError | None, model: str) -> None:
+        stats = getattr(run, "stats", None)
+        if status == "complete":
+            kind = "complete"
+        elif status == "interrupted":
+            kind = "interrupted"
+        elif err is not None and err.error_type == ErrorType.STREAM_TRUNCATED:
+            kind = "premature_close"
+        elif err is not None and err.error_type == ErrorType.WRITE_FAILED:
+            kind = "write_failed"
+        elif stats is None or stats.upstream_status is None:
+            kind = "bootstrap_failure"
+        else:
+            kind = "upstream_error"
+        started = getattr(run, "attempt_started", run.started)
+        record = {
+            "ts": now(),
+            "request_id": run.request_id,
+            "upstream_request_id": getattr(stats, "request_id", None),
+            "workspace": ws.info.id,
+            "model": model,
+            "provider": _provider_of(model),
+            "close_kind": kind,
+            "error_type": str(err.error_type) if err else None,
+            "error": self._clean(err.message) if err else None,
+            "events": getattr(stats, "events", 0),
+            "bytes": getattr(stats, "bytes", 0),
+            "chars": run.content_len,
+            "upstream_status": getattr(stats, "upstream_status", None) or (err.status if err else None),
+            "duration": round(time.monotonic() - started, 4),
+            "attempt": run.attempt,
+            "format": FORMAT_VERSION,
+        }
+        try:
+            self.log.record_close(record)
+        except OSError as exc:
+            log.warning("cannot write the audit log: %s", exc)
+
+
+def _provider_of(model: str | None) -> str | None:
+    if not model:
+        return None
+    return model.partition(":")[0] or None

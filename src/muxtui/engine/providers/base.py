@@ -1,0 +1,71 @@
+"""What every provider yields, and the statistics the audit log records per stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class UsageUpdate:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Finish:
+    """The provider's own end marker arrived ([DONE] / message_stop)."""
+
+    reason: str | None  # provider's raw finish/stop reason: "stop", "end_turn", "length", ...
+
+
+ProviderEvent = TextDelta | ReasoningDelta | UsageUpdate | Finish
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass
+class StreamStats:
+    """Filled in by the provider while it streams; read by the manager for the audit log."""
+
+    upstream_status: int | None = None
+    events: int = 0
+    bytes: int = 0
+    request_id: str | None = None  # the provider's own id (x-request-id / request-id header)
+
+
+@dataclass
+class StreamRequest:
+    model: str  # the provider's model name, without the "provider:" prefix
+    messages: list[ChatMessage]
+    max_tokens: int | None = None
+    stats: StreamStats = field(default_factory=StreamStats)
+
+
+class Provider(Protocol):
+    name: str  # the config key, e.g. "local"
+
+    def stream(self, request: StreamRequest) -> AsyncIterator[ProviderEvent]:
+        """Yield events until the provider's end marker (then yield Finish and stop).
+
+        Raise muxtui.engine.errors.StreamError for every failure, already classified.
+        A connection that closes before the end marker raises STREAM_TRUNCATED.
+        """
+        ...
+
+    async def aclose(self) -> None: ...

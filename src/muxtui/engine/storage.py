@@ -1,0 +1,462 @@
+"""On-disk workspaces: registry, append-only history, partial reply, queue, and file locks.
+
+Layout under the data dir (format in docs/storage.md):
+
+    workspaces.json                 registry: order and last activity (rebuildable)
+    workspaces/<id>/meta.json       id, name, model, created_at (authoritative)
+    workspaces/<id>/chat.jsonl      append-only history, one JSON record per line
+    workspaces/<id>/partial.json    the reply being streamed (atomic rewrites)
+    workspaces/<id>/queue.json      messages waiting for the current turn to end
+    workspaces/<id>/stream.lock     flock held by the process streaming in this workspace
+    workspaces/<id>/write.lock      flock held briefly around each history append
+
+Everything here is synchronous and cheap; the stream manager calls it from a thread so the
+event loop never waits on disk. Names are display text only and never become paths.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from muxtui.engine import atomic
+
+FORMAT_VERSION = 1
+MAX_NAME = 200
+log = logging.getLogger("muxtui.storage")
+
+
+def now() -> float:
+    return time.time()
+
+
+def new_id(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+def clean_name(name: str) -> str:
+    """Display names: one line, no control characters, bounded length. Never used as a path."""
+    name = "".join(ch if ch.isprintable() else " " for ch in str(name)).strip()
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME:
+        name = name[: MAX_NAME - 1] + "…"
+    return name or "untitled"
+
+
+class StorageError(Exception):
+    pass
+
+
+class WorkspaceBusy(StorageError):
+    """Another muxtui process is streaming in this workspace (it holds stream.lock)."""
+
+
+@dataclass
+class WorkspaceInfo:
+    id: str
+    name: str
+    model: str
+    created_at: float
+    last_activity: float = 0.0
+    # The last reply's status and error type, so badges need no history read at start-up.
+    last_status: str | None = None
+    last_error_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "model": self.model,
+            "created_at": self.created_at,
+            "last_activity": self.last_activity,
+            "last_status": self.last_status,
+            "last_error_type": self.last_error_type,
+        }
+
+
+@dataclass
+class History:
+    messages: list[dict[str, Any]]
+    max_seq: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _flock(path: Path, blocking: bool) -> int | None:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, atomic.FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unflock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class WorkspaceStore:
+    """One workspace's folder. Not thread-safe by itself: the manager serialises its writes."""
+
+    def __init__(self, folder: Path, ws_id: str):
+        self.folder = folder
+        self.id = ws_id
+        self.chat = folder / "chat.jsonl"
+        self.partial = folder / "partial.json"
+        self.queue_file = folder / "queue.json"
+        self.meta_file = folder / "meta.json"
+        self._stream_fd: int | None = None
+        # Cache of (file size, max seq) so appends need not rescan the file unless another
+        # process appended since our last look.
+        self._known_size = -1
+        self._max_seq = 0
+
+    # ---- locks --------------------------------------------------------------------------
+    def try_lock_stream(self) -> bool:
+        if self._stream_fd is not None:
+            return True
+        fd = _flock(self.folder / "stream.lock", blocking=False)
+        if fd is None:
+            return False
+        self._stream_fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass
+        return True
+
+    def unlock_stream(self) -> None:
+        if self._stream_fd is not None:
+            fd, self._stream_fd = self._stream_fd, None
+            _unflock(fd)
+
+    def stream_lock_holder(self) -> str:
+        try:
+            return (self.folder / "stream.lock").read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    # ---- history ------------------------------------------------------------------------
+    def load_history(self) -> History:
+        messages: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        max_seq = 0
+        try:
+            data = self.chat.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        lineno = 0
+        for raw in data.split(b"\n"):
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+                if not isinstance(rec, dict):
+                    raise ValueError("not an object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                warnings.append(f"{self.chat}: line {lineno} is damaged ({exc}); skipped, kept in the file")
+                continue
+            seq = rec.get("seq")
+            if isinstance(seq, int) and not isinstance(seq, bool) and seq > max_seq:
+                max_seq = seq  # counted even for records we skip, so a seq never repeats
+            version = rec.get("v", 1)
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                warnings.append(
+                    f"{self.chat}: line {lineno} has format version {version!r}, newer than this muxtui "
+                    f"({FORMAT_VERSION}); skipped, kept in the file"
+                )
+                continue
+            kind = rec.get("kind", "message")
+            if kind == "truncate":
+                cut = rec.get("from_seq")
+                if isinstance(cut, int):
+                    messages = [m for m in messages if m["seq"] < cut]
+                continue
+            if kind != "message" or not isinstance(seq, int) or rec.get("role") not in ("user", "assistant", "system"):
+                warnings.append(f"{self.chat}: line {lineno} is not a valid message; skipped, kept in the file")
+                continue
+            if not isinstance(rec.get("content"), str):
+                rec["content"] = "" if rec.get("content") is None else str(rec["content"])
+            messages.append(rec)
+        self._known_size = len(data)
+        self._max_seq = max(self._max_seq, max_seq)
+        for w in warnings:
+            log.warning(w)
+        return History(messages, self._max_seq, warnings)
+
+    def _refresh_max_seq(self) -> None:
+        try:
+            size = self.chat.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size != self._known_size:
+            self.load_history()
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append one record (message or marker) with the next seq; fsync before returning."""
+        fd = _flock(self.folder / "write.lock", blocking=True)
+        try:
+            self._refresh_max_seq()
+            record = dict(record)
+            record.setdefault("v", FORMAT_VERSION)
+            record.setdefault("kind", "message")
+            record["seq"] = self._max_seq + 1
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            out = os.open(self.chat, os.O_WRONLY | os.O_APPEND | os.O_CREAT, atomic.FILE_MODE)
+            try:
+                size = os.fstat(out).st_size
+                if size:
+                    # A crash can leave a torn last line; never glue a new record onto it.
+                    with open(self.chat, "rb") as f:
+                        f.seek(size - 1)
+                        if f.read(1) != b"\n":
+                            line = b"\n" + line
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(out, view):]
+                os.fsync(out)
+                self._known_size = os.fstat(out).st_size
+            finally:
+                os.close(out)
+            self._max_seq = record["seq"]
+            return record
+        finally:
+            _unflock(fd)
+
+    def append_truncate(self, from_seq: int) -> dict[str, Any]:
+        return self.append({"kind": "truncate", "from_seq": from_seq, "created_at": now()})
+
+    # ---- partial ------------------------------------------------------------------------
+    def write_partial(self, partial: dict[str, Any]) -> None:
+        atomic.write_json(self.partial, {"v": FORMAT_VERSION, **partial})
+
+    def read_partial(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.partial.read_bytes())
+            if not isinstance(data, dict) or not isinstance(data.get("content", ""), str):
+                raise ValueError("not a partial reply object")
+            return data
+        except FileNotFoundError:
+            return None
+        except (ValueError, UnicodeDecodeError) as exc:
+            kept = atomic.keep_aside(self.partial)
+            log.warning("%s is damaged (%s); kept as %s", self.partial, exc, kept)
+            return {"damaged": str(kept)}
+
+    def clear_partial(self) -> None:
+        try:
+            os.unlink(self.partial)
+            atomic.fsync_dir(self.folder)
+        except FileNotFoundError:
+            pass
+
+    # ---- queue --------------------------------------------------------------------------
+    def load_queue(self) -> tuple[list[dict[str, Any]], list[str]]:
+        try:
+            data = json.loads(self.queue_file.read_bytes())
+            items = data["items"] if isinstance(data, dict) else None
+            if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in items):
+                raise ValueError("not a queue object")
+            return [{"id": str(i.get("id") or new_id("q")), "text": i["text"], "created_at": i.get("created_at", 0)} for i in items], []
+        except FileNotFoundError:
+            return [], []
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            kept = atomic.keep_aside(self.queue_file)
+            msg = f"{self.queue_file} is damaged ({exc}); kept as {kept}, queue starts empty"
+            log.warning(msg)
+            return [], [msg]
+
+    def save_queue(self, items: list[dict[str, Any]]) -> None:
+        if not items:
+            try:
+                os.unlink(self.queue_file)
+            except FileNotFoundError:
+                pass
+            return
+        atomic.write_json(self.queue_file, {"v": FORMAT_VERSION, "items": items})
+
+    # ---- meta ---------------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.meta_file.read_bytes())
+            return data if isinstance(data, dict) else None
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+
+    def write_meta(self, info: WorkspaceInfo) -> None:
+        atomic.write_json(self.meta_file, {"v": FORMAT_VERSION, "id": info.id, "name": info.name,
+                                           "model": info.model, "created_at": info.created_at})
+
+
+class Storage:
+    """All workspaces under one data dir."""
+
+    def __init__(self, data_dir: Path):
+        self.root = Path(data_dir)
+        self.ws_root = self.root / "workspaces"
+        self.trash = self.root / "trash"
+        self.registry_file = self.root / "workspaces.json"
+        atomic.make_private_dir(self.ws_root)
+        self.warnings: list[str] = []
+
+    def _lock_registry(self) -> int:
+        fd = _flock(self.root / "registry.lock", blocking=True)
+        assert fd is not None
+        return fd
+
+    def _read_registry(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.registry_file.read_bytes())
+            entries = data["workspaces"]
+            if data.get("version", 1) > FORMAT_VERSION:
+                raise ValueError(f"format version {data.get('version')} is newer than this muxtui")
+            return {e["id"]: e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            kept = atomic.keep_aside(self.registry_file)
+            msg = f"{self.registry_file} is damaged ({exc}); kept as {kept}, rebuilt from workspace folders"
+            log.warning(msg)
+            self.warnings.append(msg)
+            return {}
+
+    def _write_registry(self, entries: dict[str, dict[str, Any]]) -> None:
+        atomic.write_json(self.registry_file, {"version": FORMAT_VERSION, "workspaces": list(entries.values())})
+
+    def list_workspaces(self) -> list[WorkspaceInfo]:
+        """Registry order; folders the registry misses (or a damaged registry) are folded back in."""
+        fd = self._lock_registry()
+        try:
+            entries = self._read_registry()
+            changed = False
+            folders = {p.name for p in self.ws_root.iterdir() if p.is_dir()} if self.ws_root.exists() else set()
+            for ws_id in list(entries):
+                if ws_id not in folders:
+                    del entries[ws_id]
+                    changed = True
+            result: list[WorkspaceInfo] = []
+            extra: list[WorkspaceInfo] = []
+            for ws_id in list(entries) + sorted(folders - set(entries)):
+                store = WorkspaceStore(self.ws_root / ws_id, ws_id)
+                meta = store.read_meta()
+                entry = entries.get(ws_id, {})
+                if meta is None:
+                    meta = {"name": entry.get("name") or f"recovered {ws_id[:8]}", "model": entry.get("model", ""),
+                            "created_at": entry.get("created_at") or now()}
+                    store.write_meta(WorkspaceInfo(ws_id, clean_name(meta["name"]), meta["model"], meta["created_at"]))
+                info = WorkspaceInfo(ws_id, clean_name(meta.get("name", "")), str(meta.get("model", "")),
+                                     float(meta.get("created_at") or 0), float(entry.get("last_activity") or 0),
+                                     entry.get("last_status"), entry.get("last_error_type"))
+                (result if ws_id in entries else extra).append(info)
+            if extra:
+                extra.sort(key=lambda i: i.created_at)
+                for info in extra:
+                    entries[info.id] = info.to_dict()
+                changed = True
+            if changed:
+                self._write_registry(entries)
+            return result + extra
+        finally:
+            _unflock(fd)
+
+    def create_workspace(self, name: str, model: str) -> WorkspaceInfo:
+        ws_id = f"w{int(now()):x}{secrets.token_hex(3)}"
+        info = WorkspaceInfo(ws_id, clean_name(name), model, now(), now())
+        folder = self.ws_root / ws_id
+        atomic.make_private_dir(folder)
+        WorkspaceStore(folder, ws_id).write_meta(info)
+        fd = self._lock_registry()
+        try:
+            entries = self._read_registry()
+            entries[ws_id] = info.to_dict()
+            self._write_registry(entries)
+        finally:
+            _unflock(fd)
+        return info
+
+    def update_workspace(self, ws_id: str, **changes: Any) -> WorkspaceInfo:
+        store = self.store(ws_id)
+        meta = store.read_meta() or {}
+        fd = self._lock_registry()
+        try:
+            entries = self._read_registry()
+            entry = entries.get(ws_id, {"id": ws_id})
+            info = WorkspaceInfo(ws_id, clean_name(meta.get("name", entry.get("name", ""))),
+                                 str(meta.get("model", entry.get("model", ""))),
+                                 float(meta.get("created_at", entry.get("created_at", now()))),
+                                 float(entry.get("last_activity", 0)),
+                                 entry.get("last_status"), entry.get("last_error_type"))
+            if "name" in changes:
+                info.name = clean_name(changes["name"])
+            if "model" in changes:
+                info.model = str(changes["model"])
+            if "last_activity" in changes:
+                info.last_activity = float(changes["last_activity"])
+            if "last_status" in changes:
+                info.last_status = changes["last_status"]
+                info.last_error_type = changes.get("last_error_type")
+            if "name" in changes or "model" in changes:
+                store.write_meta(info)
+            entries[ws_id] = info.to_dict()
+            self._write_registry(entries)
+            return info
+        finally:
+            _unflock(fd)
+
+    def delete_workspace(self, ws_id: str) -> Path:
+        """Move the folder to trash/ (kept, not destroyed) and drop it from the registry."""
+        folder = self.ws_root / ws_id
+        atomic.make_private_dir(self.trash)
+        target = self.trash / f"{ws_id}-{int(now())}"
+        fd = self._lock_registry()
+        try:
+            if folder.exists():
+                os.replace(folder, target)
+            entries = self._read_registry()
+            entries.pop(ws_id, None)
+            self._write_registry(entries)
+        finally:
+            _unflock(fd)
+        return target
+
+    def purge_trash(self, older_than_s: float = 30 * 86400) -> None:
+        if not self.trash.exists():
+            return
+        for p in self.trash.iterdir():
+            try:
+                if now() - p.stat().st_mtime > older_than_s:
+                    shutil.rmtree(p)
+            except OSError:
+                pass
+
+    def store(self, ws_id: str) -> WorkspaceStore:
+        if not ws_id or "/" in ws_id or ws_id in (".", "..") or "\x00" in ws_id:
+            raise StorageError(f"invalid workspace id {ws_id!r}")
+        return WorkspaceStore(self.ws_root / ws_id, ws_id)
+
+    def resolve(self, name_or_id: str) -> WorkspaceInfo | None:
+        workspaces = self.list_workspaces()
+        for info in workspaces:
+            if info.id == name_or_id:
+                return info
+        for info in workspaces:
+            if info.name == name_or_id:
+                return info
+        return None
