@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from muxtui.engine import atomic
 from muxtui.engine.errors import ErrorType
@@ -184,6 +185,10 @@ def load(path: Path | None) -> Config:
             url = expect(p["base_url"], str, "base_url", table)
             if not re.match(r"^https?://[^\s/]+", url):
                 raise fail(f"base_url must start with http:// or https://, got {url!r}", "base_url", table)
+            try:
+                urlsplit(url).port  # raises for a port out of range or a broken IPv6 literal
+            except ValueError as exc:
+                raise fail(f"base_url {url!r} is not a valid URL ({exc})", "base_url", table) from None
             pc.base_url = url.rstrip("/")
         if ptype != "demo" and not pc.base_url:
             raise ConfigError(path, f"provider '{name}' needs base_url", line=_line_of(text, "", table),

@@ -42,10 +42,6 @@ api_key_env = "MUXTUI_TEST_MISSING_KEY"
 type = "openai"
 base_url = "http://127.0.0.1:9/v1"
 
-[providers.badurl]
-type = "openai"
-base_url = "http://127.0.0.1:999999/v1"
-
 [stream]
 partial_interval_ms = 50
 connect_timeout = 3

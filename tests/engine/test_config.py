@@ -46,6 +46,7 @@ def test_openai_compatible_and_anthropic_providers(tmp_path):
         ('[stream]\nread_timeout = "slow"\n', 2, "stream.read_timeout"),
         ('[stream]\nwhat = 1\n', 2, "stream.what"),
         ('[providers.a]\ntype = "grpc"\n', 2, "providers.a.type"),
+        ('[providers.a]\ntype = "openai"\nbase_url = "http://h:999999/v1"\n', 3, "providers.a.base_url"),
         ('theme = "x"\n[providers\n', 2, None),
     ],
 )

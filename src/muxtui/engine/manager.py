@@ -578,7 +578,12 @@ class StreamManager:
         run = self._new_run(ws)
         ws.run = run
         ws.task = asyncio.get_running_loop().create_task(self._run_turns(ws, run), name=f"stream-{ws.info.id}")
+        self._emit_started(ws, run)
         return run
+
+    def _emit_started(self, ws: Workspace, run: Run) -> None:
+        self._emit(ev.STREAM_STARTED, ws.info.id, request_id=run.request_id, message_id=run.message_id,
+                   model=run.model)
 
     def _new_run(self, ws: Workspace) -> Run:
         return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch)
@@ -594,6 +599,7 @@ class StreamManager:
                 await self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items])
                 run = self._new_run(ws)
                 ws.run = run
+                self._emit_started(ws, run)
         finally:
             ws.store.unlock_stream()
 
@@ -603,8 +609,6 @@ class StreamManager:
             lambda snap, store=ws.store, run=run, ws=ws: self._write_partial(ws, run, snap),
             lambda: self._partial_snapshot(run),
         )
-        self._emit(ev.STREAM_STARTED, ws.info.id, request_id=run.request_id, message_id=run.message_id,
-                   model=run.model)
         try:
             await self._attempts(ws, run)
         except asyncio.CancelledError:
@@ -756,6 +760,16 @@ class StreamManager:
         except StreamError as exc:
             exc.provider = exc.provider or pc.name
             raise
+        except BaseExceptionGroup as group:  # anyio/httpcore can wrap connect failures in a group
+            leaf = _first_leaf(group)
+            if isinstance(leaf, asyncio.CancelledError):
+                raise leaf from None
+            if isinstance(leaf, StreamError):
+                raise leaf from None
+            kind = ErrorType.CONFIG if isinstance(leaf, (OverflowError, ValueError)) else ErrorType.NETWORK
+            hint = f" (check base_url of provider '{pc.name}')" if kind == ErrorType.CONFIG else ""
+            raise StreamError(kind, f"{type(leaf).__name__}: {leaf}{hint}", provider=pc.name,
+                              retryable=kind == ErrorType.NETWORK) from None
         except (OSError, ValueError) as exc:  # a provider bug or odd transport error: still classified
             raise StreamError(ErrorType.UNKNOWN, f"{type(exc).__name__}: {exc}", provider=pc.name) from None
         if run.interrupted:
@@ -819,9 +833,9 @@ class StreamManager:
             message.update(error_type=str(err.error_type), error=self._clean(err.message), retryable=err.retryable)
             if err.status:
                 message["http_status"] = err.status
-        if run.partial.failed is not None and err is None:
-            err = StreamError(ErrorType.WRITE_FAILED, f"cannot write the partial reply: {run.partial.failed}",
-                              retryable=False)
+        if run.partial.failed is not None and status == "complete":
+            # The last partial write failed after the final chunk; the commit below decides.
+            self._emit(ev.WARNING, ws_id, text=f"could not write the partial reply: {run.partial.failed}")
         persisted = False
         async with ws.io:
             stale = ws.deleted or run.epoch != ws.epoch
@@ -904,6 +918,13 @@ class StreamManager:
             self.log.record_close(record)
         except OSError as exc:
             log.warning("cannot write the audit log: %s", exc)
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _provider_of(model: str | None) -> str | None:

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+from muxtui.testing.fakeserver import FakeServer
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    """One fake OpenAI/Anthropic server for the whole session (scenario = model name)."""
+    server = FakeServer().start()
+    yield server
+    server.stop()
+    assert server.errors == [], server.errors  # bugs inside the fake server itself
