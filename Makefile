@@ -31,7 +31,7 @@ bench: $(STAMP_TEST)
 	$(PY) -m bench $(ARGS)
 
 stress: $(STAMP_TEST)
-	MUXTUI_STRESS=full $(PY) -m pytest -q tests/stress $(PYTEST_ARGS)
+	MUXTUI_STRESS=full $(PY) -m pytest -q tests/engine tests/stress $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -12,3 +12,15 @@ def fake_server():
     yield server
     server.stop()
     assert server.errors == [], server.errors  # bugs inside the fake server itself
+
+
+def pytest_runtest_logreport(report):
+    from tests import results
+
+    results.on_report(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests import results
+
+    results.print_table(terminalreporter.write_line)

@@ -1,0 +1,1 @@
+"""The Textual app. Imports the engine and subscribes to its events; never the other way."""
