@@ -163,3 +163,25 @@ def test_engine_never_imports_textual():
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_second_process_refuses_a_workspace_that_is_streaming(home, fake_server):
+    # The first stream waits at a gate while two other processes run: not a read timeout.
+    home.config_file.write_text(home.config_file.read_text().replace("read_timeout = 3", "read_timeout = 60"))
+    g = f"p{uuid.uuid4().hex[:8]}"
+    model = f"m?chunks=30&pause_after=5&gate={g}"
+    first = spawn(home, "send", "-w", "shared", "-m", f"fake:{model}", "one")
+    try:
+        fake_server.wait_reached(g, timeout=20)
+        second = muxtui(home, "send", "-w", "shared", "two")
+        assert second.returncode == 1
+        assert "another muxtui process" in second.stderr and str(first.pid) in second.stderr
+        # Other workspaces are unaffected.
+        assert muxtui(home, "send", "-w", "elsewhere", "-m", "fake:m?chunks=3", "three").returncode == 0
+    finally:
+        fake_server.release(g)
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
+    msgs = history(home, "shared")["messages"]
+    assert [m["content"] for m in msgs if m["role"] == "user"] == ["one"]
+    assert msgs[-1]["status"] == "complete"
