@@ -41,9 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     group = lg.add_mutually_exclusive_group()
     group.add_argument("--errors", action="store_true", help="the error log (default)")
     group.add_argument("--audit", action="store_true", help="the audit log of every stream")
-    lg.add_argument("-n", type=int, default=50, help="last N records")
+    lg.add_argument("-n", type=_positive, default=50, help="last N records")
     sub.add_parser("doctor", help="check config, folders and providers")
     return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _paths(args: argparse.Namespace) -> Paths:
@@ -284,8 +291,8 @@ async def _doctor(paths: Paths) -> int:
                 r = await client.get(url, headers=headers)
             state = "ok" if r.status_code < 400 else f"HTTP {r.status_code}"
             ok = ok and r.status_code < 400
-        except httpx.HTTPError as exc:
-            state = f"unreachable ({type(exc).__name__})"
+        except Exception as exc:  # httpx errors, and e.g. idna errors for odd host names
+            state = f"unreachable ({type(exc).__name__}: {exc})"
             ok = False
         print(f"provider {pc.name}: {pc.base_url} {state}")
     return 0 if ok else EXIT_ERROR

@@ -27,12 +27,14 @@ No Textual here: events are plain data (muxtui.engine.events).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
@@ -50,9 +52,11 @@ from muxtui.engine.providers.base import (
 from muxtui.engine.storage import (
     FORMAT_VERSION,
     Storage,
+    StorageError,
     WorkspaceBusy,
     WorkspaceInfo,
     WorkspaceStore,
+    as_float,
     new_id,
     now,
 )
@@ -155,6 +159,7 @@ class Run:
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
     interrupted: bool = False
+    entered: bool = False  # the task has started running (its try/finally exists)
     attempt: int = 0
     partial: PartialWriter | None = None
     queue_handback: str | None = None
@@ -231,12 +236,17 @@ class StreamManager:
         self._workspaces: dict[str, Workspace] = {}
         self._rng = rng or random.Random()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
+        self._closed = False
         for pc in config.providers.values():
             if pc.api_key:
                 event_log.redact.add(pc.api_key)
             key = pc.resolve_key()
             if key:
                 event_log.redact.add(key)
+            for value in (pc.headers or {}).values():  # e.g. Azure's api-key header
+                event_log.redact.add(value)
+            creds = urlsplit(pc.base_url or "")
+            event_log.redact.add(creds.password)
 
     # ---- events -------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -325,7 +335,7 @@ class StreamManager:
         warnings.extend(qwarn)
         # A crash between committing a merged queue message and clearing queue.json: drop the
         # items already sent, so nothing is sent twice.
-        sent = {qid for m in history.messages[-3:] for qid in m.get("queue_ids", ())}
+        sent = {qid for m in history.messages[-3:] for qid in m.get("queue_ids") or ()}
         if sent and any(q["id"] in sent for q in queue):
             queue = [q for q in queue if q["id"] not in sent]
             store.save_queue(queue)
@@ -345,16 +355,16 @@ class StreamManager:
         message = {
             "id": partial.get("message_id") or new_id("m"),
             "role": "assistant",
-            "content": partial.get("content", ""),
-            "created_at": partial.get("created_at") or now(),
+            "content": partial.get("content") if isinstance(partial.get("content"), str) else "",
+            "created_at": as_float(partial.get("created_at"), now()),
             "model": partial.get("model"),
             "status": "interrupted",
             "recovered": True,
             "request_id": partial.get("request_id"),
         }
-        if partial.get("reasoning"):
+        if isinstance(partial.get("reasoning"), str) and partial["reasoning"]:
             message["reasoning"] = partial["reasoning"]
-        if partial.get("usage"):
+        if isinstance(partial.get("usage"), dict):
             message["usage"] = partial["usage"]
         committed = store.append(message)
         store.clear_partial()
@@ -433,6 +443,7 @@ class StreamManager:
         ws = await self.open_workspace(ws_id)
         async with ws.lock:
             await self._stop_task(ws)
+            await self._save_unsaved(ws)
             last_user = max((i for i, m in enumerate(ws.messages) if m["role"] == "user"), default=None)
             if last_user is None:
                 raise ValueError("nothing to retry: the conversation has no user message")
@@ -451,6 +462,7 @@ class StreamManager:
             async with ws.io:
                 ws.epoch += 1  # the running stream's late writes are now refused (point 6)
             await self._stop_task(ws)
+            await self._save_unsaved(ws)
             await self._truncate(ws, seq)
             await self._claim(ws)
             try:
@@ -484,8 +496,9 @@ class StreamManager:
 
     async def shutdown(self) -> None:
         """Interrupt every stream (each partial committed as interrupted) and close providers."""
-        streaming = [ws for ws in self._workspaces.values() if ws.streaming]
-        await asyncio.gather(*(self._stop_task(ws) for ws in streaming), return_exceptions=True)
+        self._closed = True  # no stream starts from here on (a start waiting on a lock is refused)
+        while streaming := [ws for ws in self._workspaces.values() if ws.streaming]:
+            await asyncio.gather(*(self._stop_task(ws) for ws in streaming), return_exceptions=True)
         for provider in self._providers.values():
             try:
                 await provider.aclose()
@@ -534,12 +547,32 @@ class StreamManager:
         """Take the cross-process stream lock, or refuse clearly (two SSH sessions)."""
         if ws.deleted:
             raise KeyError(f"workspace {ws.info.id} was deleted")
+        if self._closed:
+            raise RuntimeError("muxtui is shutting down: no new streams")
+        await self._save_unsaved(ws)
         ok = await asyncio.to_thread(ws.store.try_lock_stream)
         if not ok:
             raise WorkspaceBusy(
                 f"workspace '{ws.info.name}' is streaming in another muxtui process "
                 f"(pid {ws.store.stream_lock_holder()}); wait for it to finish or interrupt it there"
             )
+
+    async def _save_unsaved(self, ws: Workspace) -> None:
+        """A reply whose commit failed (disk full) is saved before anything else may overwrite
+        its partial; if the disk still refuses, nothing new starts."""
+        if not any(m.get("unsaved") for m in ws.messages):
+            return
+        async with ws.io:
+            for i, m in enumerate(ws.messages):
+                if not m.get("unsaved"):
+                    continue
+                record = {k: v for k, v in m.items() if k not in ("unsaved", "seq")}
+                try:
+                    ws.messages[i] = await asyncio.to_thread(ws.store.append, record)
+                except OSError as exc:
+                    raise StorageError(f"cannot save the previous reply ({exc.strerror or exc}): free some disk "
+                                       "space and try again; the text is still on screen") from None
+            await asyncio.to_thread(ws.store.clear_partial)
 
     async def _add_user_message(self, ws: Workspace, text: str, queue_ids: list[str]) -> dict:
         msg = {"id": new_id("m"), "role": "user", "content": text, "created_at": now()}
@@ -561,7 +594,7 @@ class StreamManager:
             ws.epoch += 1
             await asyncio.to_thread(ws.store.append_truncate, from_seq)
             await asyncio.to_thread(ws.store.clear_partial)
-            ws.messages = [m for m in ws.messages if m["seq"] < from_seq]
+            ws.messages = [m for m in ws.messages if m.get("seq", from_seq) < from_seq]
         self._emit(ev.HISTORY_TRUNCATED, ws.info.id, from_seq=from_seq)
 
     async def _stop_task(self, ws: Workspace) -> None:
@@ -569,9 +602,15 @@ class StreamManager:
         task = ws.task
         if task is None or task.done():
             return
-        if ws.run is not None:
-            ws.run.interrupted = True
-        task.cancel()
+        run = ws.run
+        if run is not None:
+            run.interrupted = True
+        if run is not None and not run.entered:
+            # Cancelling a task before its first step would skip its try/finally: no close, no
+            # unlock. Let it start; it sees `interrupted` and closes through the normal path.
+            pass
+        else:
+            task.cancel()
         await asyncio.wait({task})
 
     def _start(self, ws: Workspace) -> Run:
@@ -589,15 +628,22 @@ class StreamManager:
         return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch)
 
     async def _run_turns(self, ws: Workspace, run: Run) -> None:
+        run.entered = True
         try:
             while True:
                 status = await self._run_turn(ws, run)
-                if status != "complete" or not ws.queue or ws.deleted:
+                if (status != "complete" or run.interrupted or not ws.queue or ws.deleted or self._closed
+                        or run.epoch != ws.epoch):
                     return
-                # Point 7: the turn completed, so the queue goes out as one merged message.
+                # Point 7: the turn completed, so the queue goes out as one merged message. The
+                # commit runs to the end even if a stop arrives, so memory and disk agree.
                 items = list(ws.queue)
-                await self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items])
+                await _finish_regardless(
+                    self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items]))
+                if run.interrupted or self._closed:
+                    return
                 run = self._new_run(ws)
+                run.entered = True
                 ws.run = run
                 self._emit_started(ws, run)
         finally:
@@ -648,6 +694,8 @@ class StreamManager:
                            to_model=model, error_type=str(last.error_type) if last else None)
                 run.model = model
             for attempt in range(1, max(1, cfg.retry_attempts) + 1):
+                if run.interrupted:
+                    return
                 run.attempt += 1
                 try:
                     await self._attempt(ws, run, model)
@@ -728,32 +776,33 @@ class StreamManager:
         ws_id = ws.info.id
         try:
             async with asyncio.timeout(cfg.total_timeout):
-                async for item in provider.stream(request):
-                    if isinstance(item, TextDelta):
-                        if not item.text:
-                            continue
-                        run.content.append(item.text)
-                        run.content_len += len(item.text)
-                        self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=item.text)
-                        run.partial.poke()
-                    elif isinstance(item, ReasoningDelta):
-                        if not item.text:
-                            continue
-                        run.reasoning.append(item.text)
-                        self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=item.text)
-                        run.partial.poke()
-                    elif isinstance(item, UsageUpdate):
-                        if item.input_tokens is not None:
-                            run.usage["input_tokens"] = item.input_tokens
-                        if item.output_tokens is not None:
-                            run.usage["output_tokens"] = item.output_tokens
-                    elif isinstance(item, Finish):
-                        run.finish_reason = item.reason
-                        finished = True
-                    if run.partial.failed is not None:
-                        raise StreamError(ErrorType.WRITE_FAILED,
-                                          f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
-                                          retryable=False)
+                async with contextlib.aclosing(provider.stream(request)) as items:
+                    async for item in items:
+                        if isinstance(item, TextDelta):
+                            if not item.text:
+                                continue
+                            run.content.append(item.text)
+                            run.content_len += len(item.text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=item.text)
+                            run.partial.poke()
+                        elif isinstance(item, ReasoningDelta):
+                            if not item.text:
+                                continue
+                            run.reasoning.append(item.text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=item.text)
+                            run.partial.poke()
+                        elif isinstance(item, UsageUpdate):
+                            if item.input_tokens is not None:
+                                run.usage["input_tokens"] = item.input_tokens
+                            if item.output_tokens is not None:
+                                run.usage["output_tokens"] = item.output_tokens
+                        elif isinstance(item, Finish):
+                            run.finish_reason = item.reason
+                            finished = True
+                        if run.partial.failed is not None:
+                            raise StreamError(ErrorType.WRITE_FAILED,
+                                              f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
+                                              retryable=False)
         except TimeoutError:
             raise StreamError(ErrorType.TIMEOUT, f"the reply took longer than total_timeout ({cfg.total_timeout:g} s)",
                               provider=pc.name) from None
@@ -858,20 +907,22 @@ class StreamManager:
                     message.update(status="error", error_type=str(err.error_type), error=self._clean(err.message))
                     message["unsaved"] = True
                 ws.messages.append(message)
-        if persisted:
-            try:
+        try:
+            if persisted:
                 info = await asyncio.to_thread(
                     self.storage.update_workspace, ws_id, last_activity=now(), last_status=message["status"],
                     last_error_type=message.get("error_type"))
-                ws.info = info
-            except OSError:
-                pass
-        if not getattr(err, "audited", False) or status != "error":
-            self._audit(ws, run, status, err, run.model)
-        elif err is not None:
-            pass  # the final failed attempt was audited in _attempts
-        type_ = {"complete": ev.STREAM_COMPLETE, "interrupted": ev.STREAM_INTERRUPTED}.get(status, ev.STREAM_ERROR)
-        self._emit(type_, ws_id, request_id=run.request_id, message=message, persisted=persisted, stale=stale)
+                # Only the activity fields: a rename or model change made meanwhile must stand.
+                ws.info.last_activity = info.last_activity
+                ws.info.last_status = info.last_status
+                ws.info.last_error_type = info.last_error_type
+            if not getattr(err, "audited", False) or status != "error":
+                self._audit(ws, run, status, err, run.model)
+        except Exception:  # bookkeeping only: the message is already durable
+            log.exception("updating the registry after a stream failed")
+        finally:
+            type_ = {"complete": ev.STREAM_COMPLETE, "interrupted": ev.STREAM_INTERRUPTED}.get(status, ev.STREAM_ERROR)
+            self._emit(type_, ws_id, request_id=run.request_id, message=message, persisted=persisted, stale=stale)
 
     def _clear_stale_partial(self, ws: Workspace, run: Run) -> None:
         partial = ws.store.read_partial()
@@ -891,7 +942,7 @@ class StreamManager:
             kind = "premature_close"
         elif err is not None and err.error_type == ErrorType.WRITE_FAILED:
             kind = "write_failed"
-        elif stats is None or stats.upstream_status is None:
+        elif (stats is None or stats.upstream_status is None) and not run.content_len and not getattr(stats, "events", 0):
             kind = "bootstrap_failure"
         else:
             kind = "upstream_error"

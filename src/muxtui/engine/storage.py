@@ -39,6 +39,16 @@ def now() -> float:
     return time.time()
 
 
+def as_float(value: Any, default: float = 0.0) -> float:
+    """Hand-edited or damaged files: a bad number reads as the default, never a crash."""
+    if isinstance(value, bool):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
 def new_id(prefix: str = "") -> str:
     return f"{prefix}{uuid.uuid4().hex[:16]}"
 
@@ -90,6 +100,10 @@ class History:
     warnings: list[str] = field(default_factory=list)
 
 
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _flock(path: Path, blocking: bool) -> int | None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, atomic.FILE_MODE)
     try:
@@ -108,6 +122,24 @@ def _unflock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _coerce_message(rec: dict[str, Any]) -> None:
+    """Make a loaded record safe for every reader (UI, export, manager), whatever the file held."""
+    if not isinstance(rec.get("content"), str):
+        rec["content"] = "" if rec.get("content") is None else str(rec["content"])
+    rec["created_at"] = as_float(rec.get("created_at"))
+    if not isinstance(rec.get("id"), str):
+        rec["id"] = f"m-seq{rec['seq']}"
+    for key in ("reasoning", "model", "error", "error_type"):
+        if key in rec and rec[key] is not None and not isinstance(rec[key], str):
+            rec[key] = str(rec[key])
+    if rec.get("role") == "assistant" and rec.get("status") not in ("complete", "interrupted", "error"):
+        rec["status"] = "interrupted"
+    if "queue_ids" in rec and not (isinstance(rec["queue_ids"], list) and all(isinstance(q, str) for q in rec["queue_ids"])):
+        rec["queue_ids"] = []
+    if "usage" in rec and not isinstance(rec["usage"], dict):
+        del rec["usage"]
 
 
 class WorkspaceStore:
@@ -192,8 +224,7 @@ class WorkspaceStore:
             if kind != "message" or not isinstance(seq, int) or rec.get("role") not in ("user", "assistant", "system"):
                 warnings.append(f"{self.chat}: line {lineno} is not a valid message; skipped, kept in the file")
                 continue
-            if not isinstance(rec.get("content"), str):
-                rec["content"] = "" if rec.get("content") is None else str(rec["content"])
+            _coerce_message(rec)
             messages.append(rec)
         self._known_size = len(data)
         self._max_seq = max(self._max_seq, max_seq)
@@ -362,8 +393,8 @@ class Storage:
                             "created_at": entry.get("created_at") or now()}
                     store.write_meta(WorkspaceInfo(ws_id, clean_name(meta["name"]), meta["model"], meta["created_at"]))
                 info = WorkspaceInfo(ws_id, clean_name(meta.get("name", "")), str(meta.get("model", "")),
-                                     float(meta.get("created_at") or 0), float(entry.get("last_activity") or 0),
-                                     entry.get("last_status"), entry.get("last_error_type"))
+                                     as_float(meta.get("created_at")), as_float(entry.get("last_activity")),
+                                     _str_or_none(entry.get("last_status")), _str_or_none(entry.get("last_error_type")))
                 (result if ws_id in entries else extra).append(info)
             if extra:
                 extra.sort(key=lambda i: i.created_at)
@@ -393,16 +424,16 @@ class Storage:
 
     def update_workspace(self, ws_id: str, **changes: Any) -> WorkspaceInfo:
         store = self.store(ws_id)
-        meta = store.read_meta() or {}
         fd = self._lock_registry()
         try:
+            meta = store.read_meta() or {}  # inside the lock: a concurrent rename must not be undone
             entries = self._read_registry()
             entry = entries.get(ws_id, {"id": ws_id})
             info = WorkspaceInfo(ws_id, clean_name(meta.get("name", entry.get("name", ""))),
                                  str(meta.get("model", entry.get("model", ""))),
-                                 float(meta.get("created_at", entry.get("created_at", now()))),
-                                 float(entry.get("last_activity", 0)),
-                                 entry.get("last_status"), entry.get("last_error_type"))
+                                 as_float(meta.get("created_at", entry.get("created_at")), now()),
+                                 as_float(entry.get("last_activity")),
+                                 _str_or_none(entry.get("last_status")), _str_or_none(entry.get("last_error_type")))
             if "name" in changes:
                 info.name = clean_name(changes["name"])
             if "model" in changes:
