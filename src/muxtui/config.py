@@ -279,7 +279,8 @@ def save_setting(path: Path, key: str, value: str) -> None:
         pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
         for i, line in enumerate(lines):
             if line.lstrip().startswith("["):
-                break  # past the top-level keys
+                lines.insert(0, encoded + "\n")  # absent: top-level keys go before the first table
+                break
             if pattern.match(line):
                 lines[i] = encoded + "\n"
                 break

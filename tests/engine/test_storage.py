@@ -158,3 +158,19 @@ def test_two_processes_appending_never_repeat_seq(storage):
     for tag in ("a", "b"):
         mine = [m["content"] for m in hist.messages if m["content"].startswith(tag)]
         assert mine == [f"{tag}{i}" for i in range(150)]
+
+
+def test_last_message_reads_only_the_tail(storage):
+    info = storage.create_workspace("w", "demo:x")
+    store = storage.store(info.id)
+    for i in range(400):
+        store.append({"role": "user", "content": f"q{i} " + "x" * 300})
+        store.append({"role": "assistant", "content": f"a{i}", "status": "complete" if i < 399 else "error",
+                      "error_type": "rate_limit"})
+    fresh = Storage(storage.root).store(info.id)
+    last = fresh.last_message(tail_bytes=4096)
+    assert (last["content"], last["status"], last["error_type"]) == ("a399", "error", "rate_limit")
+    assert fresh._known_size == -1  # the whole file was not read
+    first_seq = fresh.load_history().messages[-2]["seq"]
+    fresh.append_truncate(first_seq)  # a marker in the tail: the full read decides
+    assert Storage(storage.root).store(info.id).last_message(tail_bytes=4096)["content"] == "a398"

@@ -232,6 +232,32 @@ class WorkspaceStore:
             log.warning(w)
         return History(messages, self._max_seq, warnings)
 
+    def last_message(self, tail_bytes: int = 65536) -> dict[str, Any] | None:
+        """The conversation's last message, reading only the file's tail where that is enough
+        (start-up badges for hundreds of long workspaces)."""
+        try:
+            size = self.chat.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size > tail_bytes:
+            with open(self.chat, "rb") as f:
+                f.seek(size - tail_bytes)
+                lines = f.read().split(b"\n")[1:]  # the first line is probably cut
+            for raw in reversed(lines):
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if not isinstance(rec, dict) or not isinstance(rec.get("v", 1), int) or rec.get("v", 1) > FORMAT_VERSION:
+                    continue
+                if rec.get("kind", "message") != "message":
+                    break  # a truncation marker: only a full read knows what is left
+                if isinstance(rec.get("seq"), int) and rec.get("role") in ("user", "assistant", "system"):
+                    _coerce_message(rec)
+                    return rec
+        messages = self.load_history().messages
+        return messages[-1] if messages else None
+
     def _refresh_max_seq(self) -> None:
         try:
             size = self.chat.stat().st_size

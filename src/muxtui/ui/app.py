@@ -1,0 +1,832 @@
+"""The muxtui app: sidebar of workspaces, chat pane, composer; wired to the stream engine.
+
+How engine events reach the screen:
+
+* The engine calls ``_on_engine_event`` synchronously for every event, on this event loop.
+* ``stream.delta`` never becomes a Textual message: its text is appended to one buffer (the
+  current workspace's run) and a paused frame timer is resumed; the timer flushes the buffer
+  into the live reply at most ~30 times a second and pauses itself once there is nothing left.
+  Background workspaces only get their unread badge set.
+* Every other event updates the ``WorkspaceTracker`` (the badges' single source of truth) and
+  goes through one asyncio queue to ``_event_pump``, which applies them to the chat pane in order.
+* The sidebar spinner has one app-level timer, resumed only while something streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Iterable
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.theme import Theme
+from textual.timer import Timer
+from textual.widgets import Footer, Header, TextArea
+
+from muxtui import config as config_mod
+from muxtui.config import Config
+from muxtui.engine import events as ev
+from muxtui.engine.events import Event
+from muxtui.engine.logs import EventLog
+from muxtui.engine.manager import StreamManager
+from muxtui.engine.storage import Storage, WorkspaceBusy
+from muxtui.paths import Paths
+from muxtui.ui import persist, terminal_keys
+from muxtui.ui.chat import ChatView, QueuedItem
+from muxtui.ui.commands import MuxCommands, PaletteCommand
+from muxtui.ui.composer import Composer
+from muxtui.ui.safe import one_line
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
+from muxtui.ui.sidebar import Sidebar, WorkspaceRow
+from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
+from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
+
+log = logging.getLogger("muxtui.ui")
+
+FRAME = 1 / 30  # delta flushes per second, at most
+SPINNER_INTERVAL = 1 / 8
+FIRST_WORKSPACE = "scratch"
+
+# Actions that only make sense on the main screen (not over a modal or the command palette).
+MAIN_SCREEN_ACTIONS = frozenset({
+    "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
+    "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
+    "scroll_chat", "dismiss_error",
+})
+
+
+@dataclass
+class DeltaBuffer:
+    """Deltas of the current workspace's run not yet on screen."""
+
+    request_id: str | None = None
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+
+    def clear(self, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        self.text.clear()
+        self.reasoning.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.reasoning)
+
+
+class MuxApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "muxtui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    COMMANDS = {MuxCommands}  # one provider (ours, which includes the system commands): a stable order
+    BINDINGS = [
+        # priority: the composer (a TextArea) would otherwise take ctrl+d, ctrl+e, ...
+        Binding("ctrl+n", "new_workspace", "New", id="new-workspace", priority=True),
+        Binding("escape", "interrupt", "Stop", id="interrupt", priority=True),
+        Binding("alt+up", "previous_workspace", "Prev", id="previous-workspace", show=False, priority=True),
+        Binding("alt+down", "next_workspace", "Next", id="next-workspace", show=False, priority=True),
+        *[Binding(f"alt+{n}", f"jump({n})", f"Workspace {n}", id=f"jump-{n}", show=False, priority=True)
+          for n in range(1, 10)],
+        Binding("ctrl+r", "retry", "Retry", id="retry", priority=True),
+        Binding("f2", "rename", "Rename", id="rename", show=False, priority=True),
+        Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
+        Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
+        Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
+        Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f3", "toggle_sidebar", "Sidebar", id="toggle-sidebar", show=False, priority=True),
+        Binding("ctrl+home", "load_earlier", "Earlier", id="load-earlier", show=False, priority=True),
+        Binding("pageup", "scroll_chat(-1)", "Page up", id="chat-page-up", show=False, priority=True),
+        Binding("pagedown", "scroll_chat(1)", "Page down", id="chat-page-down", show=False, priority=True),
+    ]
+
+    def __init__(self, paths: Paths, config: Config, *, clock=time.time, animate: bool = True) -> None:
+        palette_key = config.keys.get("command-palette")
+        if palette_key:
+            self.COMMAND_PALETTE_BINDING = palette_key  # read by App.__init__; it has no binding id
+        super().__init__()
+        terminal_keys.install()
+        self.paths = paths
+        self.config = config
+        self.clock = clock
+        self.animated = animate
+        paths.ensure()
+        self.storage = Storage(paths.data_dir)
+        self.event_log = EventLog(paths.log_dir)
+        self.manager = StreamManager(config, self.storage, self.event_log)
+        self.tracker = WorkspaceTracker(self)
+        self.ui_file = persist.ui_file(paths.data_dir)
+        self.ui_state = persist.load(self.ui_file)
+        self.current_id: str | None = None
+        self.started = asyncio.Event()  # set once the first workspace is on screen (tests wait on it)
+        self.spinner_frame = 0
+        self._buffer = DeltaBuffer()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._unsubscribe = None
+        self._shutting_down = False
+        self._frame_timer: Timer | None = None
+        self._spinner_timer: Timer | None = None
+        self._save_timer: Timer | None = None
+        self._theme_timer: Timer | None = None
+        self._theme_dirty = False
+        self._save_lock = asyncio.Lock()
+        self._after_delete: dict[str, str | None] = {}
+        self._signals: list[int] = []
+        self._startup_notes: list[tuple[str, str]] = []
+        self._theme_ready = False
+        self._load_themes()
+
+    # ---- themes -----------------------------------------------------------------------------
+    def _load_themes(self) -> None:
+        themes, problems = load_themes(SHIPPED_DIR, self.paths.themes_dir)
+        for theme in themes:
+            self.register_theme(theme)
+        for p in problems:
+            self._startup_notes.append((f"{p} (skipped)", "warning"))
+        wanted = self.config.theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self._startup_notes.append(
+                (f"theme '{wanted}' is not installed (add {self.paths.themes_dir}/<name>.toml); using {DEFAULT_THEME}",
+                 "warning"))
+            self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if not self._theme_ready or theme.name == self.config.theme:
+            return
+        self.config.theme = theme.name
+        if self.config.error is not None:
+            self.notify("config.toml is invalid, so the theme choice is not saved", severity="warning")
+            return
+        # The theme picker previews every highlighted theme: save once the choice settles.
+        self._theme_dirty = True
+        if self._theme_timer is not None:
+            self._theme_timer.stop()
+        self._theme_timer = self.set_timer(0.6, self._save_theme, name="save-theme")
+
+    async def _save_theme(self) -> None:
+        if not self._theme_dirty:
+            return
+        self._theme_dirty = False
+        name = self.config.theme
+        try:
+            await asyncio.to_thread(config_mod.save_setting, self.paths.config_file, "theme", name)
+        except Exception as exc:  # a file we cannot parse or write: say so, never crash
+            self.notify(f"theme not saved to {self.paths.config_file}: {exc}", severity="warning", markup=False)
+
+    # ---- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield Sidebar(self.tracker, id="sidebar")
+            with Vertical(id="chat-column"):
+                yield ChatView(id="chat")
+                yield Composer(id="composer", animate=self.animated)
+        yield Footer()
+
+    @property
+    def chat(self) -> ChatView:
+        return self.query_one("#chat", ChatView)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one("#composer", Composer)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one("#sidebar", Sidebar)
+
+    # ---- start-up ---------------------------------------------------------------------------
+    async def on_mount(self) -> None:
+        self._apply_keymap()
+        if self.config.error is not None:
+            self.notify(f"{self.config.error}\nmuxtui is running on defaults; the file is left untouched.",
+                        title="invalid config", severity="error", timeout=30, markup=False)
+        for w in self.config.warnings:
+            self.notify(w, severity="warning", timeout=15, markup=False)
+        for text, severity in self._startup_notes:
+            self.notify(text, severity=severity, timeout=15, markup=False)  # type: ignore[arg-type]
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._theme_ready = True
+        self.sidebar.display = self.ui_state.sidebar
+        self.chat.on_live_mounted = self._resume_frame
+        self._frame_timer = self.set_interval(FRAME, self._flush_deltas, pause=True, name="delta-frame")
+        if self.animated:
+            self._spinner_timer = self.set_interval(SPINNER_INTERVAL, self._spin, pause=True, name="spinner")
+        self.tracker.changed.subscribe(self, self._on_state)
+        self._unsubscribe = self.manager.subscribe(self._on_engine_event)
+        self.run_worker(self._event_pump(), group="engine-events", name="engine-events")
+        self._install_signal_handlers()
+
+        try:
+            infos = await self.manager.list_workspaces()
+            if not infos:
+                infos = [await self.manager.create_workspace(FIRST_WORKSPACE)]
+        except OSError as exc:
+            self.exit(1, return_code=1, message=Text(f"muxtui: cannot use the data folder {self.paths.data_dir}: "
+                                                     f"{exc.strerror or exc}"))
+            return
+        for warning in self.storage.warnings:
+            self.notify(warning, severity="warning", markup=False)
+        for info in infos:
+            self.tracker.add(info)
+        ids = [i.id for i in infos]
+        first = self.ui_state.last_workspace if self.ui_state.last_workspace in ids else ids[0]
+        await self.select_workspace(first)
+        self.composer.focus()
+        self.started.set()
+        self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
+
+    def _apply_keymap(self) -> None:
+        keys = {k: v for k, v in self.config.keys.items() if k != "command-palette"}
+        if not keys:
+            return
+        known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
+        unknown = sorted(set(keys) - known)
+        if unknown:
+            self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(sorted(known | {'command-palette'}))}", severity="warning", timeout=20,
+                        markup=False)
+        self.set_keymap({k: v for k, v in keys.items() if k in known})
+
+    async def _seed_badges(self, ids: list[str]) -> None:
+        """Badges from the tail of each history (never a full read of a long one), except for a
+        workspace that left a partial behind: that one is opened, which recovers the partial."""
+        for ws_id in ids:
+            if self._shutting_down:
+                return
+            try:
+                store = self.manager.workspace(ws_id).store
+                has_partial, queue, last = await asyncio.to_thread(self._peek_workspace, store)
+                if has_partial:
+                    ws = await self.manager.open_workspace(ws_id)  # commits the leftover partial
+                    self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
+                    continue
+            except KeyError:
+                continue
+            except OSError as exc:
+                self.notify(f"cannot load a workspace: {exc}", severity="error", markup=False)
+                continue
+            self.tracker.seed(ws_id, [last] if last else [], queue, self.manager.is_streaming(ws_id))
+
+    @staticmethod
+    def _peek_workspace(store) -> tuple[bool, list, dict | None]:
+        """In a thread: is a partial left over, what is queued, and the last message (tail only)."""
+        if store.partial.exists():
+            return True, [], None
+        queue = store.load_queue()[0] if store.queue_file.exists() else []
+        return False, queue, store.last_message()
+
+    def _install_signal_handlers(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._signals.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+            pass
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("signal %s: committing partial replies and exiting", sig)
+        self.call_later(self.shutdown_and_exit)
+
+    # ---- shutting down ----------------------------------------------------------------------
+    async def shutdown_and_exit(self, code: int = 0) -> None:
+        """Commit every partial reply as interrupted, save drafts, then exit."""
+        if self._shutting_down:
+            return
+        await self._shutdown_engine()
+        self.exit(code)
+
+    async def _shutdown_engine(self) -> None:
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self._remember_draft()
+        await self._save_ui_now()
+        await self._save_theme()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        try:
+            await self.manager.shutdown()
+        except Exception:
+            log.exception("engine shutdown failed")
+
+    async def on_unmount(self) -> None:
+        await self._shutdown_engine()
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
+        except (RuntimeError, ValueError):
+            pass
+
+    async def action_quit(self) -> None:
+        streaming = [s for s in self.tracker.states() if s.streaming]
+        if not streaming:
+            await self.shutdown_and_exit()
+            return
+        names = ", ".join(one_line(s.name, 30) for s in streaming[:5])
+        n = len(streaming)
+
+        async def answer(yes: bool | None) -> None:
+            if yes:
+                await self.shutdown_and_exit()
+
+        self.push_screen(ConfirmScreen(
+            f"{n} {'reply is' if n == 1 else 'replies are'} still streaming ({names}). Quit?",
+            "What arrived so far is saved as interrupted; ctrl+r resumes it later.", title="quit"), answer)
+
+    # ---- engine events ----------------------------------------------------------------------
+    def _on_engine_event(self, event: Event) -> None:
+        """Called by the engine, synchronously, for every event (deltas included): keep it cheap."""
+        if event.type == ev.STREAM_DELTA:
+            ws_id = event.workspace
+            self.tracker.on_delta(ws_id)
+            if ws_id == self.current_id:
+                data = event.data
+                buf = self._buffer
+                if buf.request_id != data.get("request_id"):
+                    buf.clear(data.get("request_id"))
+                if "text" in data:
+                    buf.text.append(data["text"])
+                if "reasoning" in data:
+                    buf.reasoning.append(data["reasoning"])
+                self._resume_frame()
+            return
+        self.tracker.handle(event)
+        self._events.put_nowait(event)
+
+    def _resume_frame(self) -> None:
+        if self._frame_timer is not None and self._buffer:
+            self._frame_timer.resume()
+
+    def _take_buffer(self, request_id: str) -> None:
+        """The chat is about to show `run.text`, which already holds what is buffered."""
+        self._buffer.clear(request_id)
+
+    def _flush_deltas(self) -> None:
+        buf = self._buffer
+        live = self.chat.live
+        if (not buf or live is None or live.request_id != buf.request_id or not live.is_mounted
+                or self.chat.workspace_id != self.current_id):
+            # nothing to show, or no live widget yet (start_live/show take the buffer when it is)
+            if self._frame_timer is not None:
+                self._frame_timer.pause()
+            return
+        text, reasoning = "".join(buf.text), "".join(buf.reasoning)
+        buf.text.clear()
+        buf.reasoning.clear()
+        live.append(text, reasoning)
+
+    def _spin(self) -> None:
+        self.spinner_frame += 1
+        self.sidebar.tick(self.spinner_frame)
+
+    def _on_state(self, state: WorkspaceState) -> None:
+        if self._spinner_timer is not None:
+            if self.tracker.any_streaming:
+                self._spinner_timer.resume()
+            else:
+                self._spinner_timer.pause()
+        if state.id == self.current_id:
+            self._update_title()
+            self.refresh_bindings()  # "esc Stop" is enabled only while this workspace streams
+
+    async def _event_pump(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                await self._apply_event(event)
+            except Exception as exc:  # the pane must keep following the engine whatever happens
+                log.exception("applying %s failed", event.type)
+                self.notify(f"display error on {event.type}: {exc}", severity="error", markup=False)
+            finally:
+                self._events.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every engine event so far is on screen (and buffered deltas flushed)."""
+        await self._events.join()
+        self._flush_deltas()
+
+    async def _apply_event(self, event: Event) -> None:
+        t, ws_id, data = event.type, event.workspace, event.data
+        current = ws_id == self.current_id
+        if t == ev.MESSAGE_ADDED or t == ev.WORKSPACE_RECOVERED:
+            if current:
+                await self.chat.post(ws_id, data["message"])
+        elif t == ev.STREAM_STARTED:
+            if current:
+                await self.chat.start_live(ws_id, data["request_id"], data.get("model", ""),
+                                           self.manager.current_run(ws_id), self._take_buffer)
+        elif t in ev.STREAM_CLOSED:
+            if current:
+                if self._buffer.request_id == data.get("request_id"):
+                    self._buffer.clear()
+                await self.chat.close_live(ws_id, data.get("request_id", ""), data["message"])
+        elif t == ev.STREAM_RETRYING:
+            self.chat.notice(ws_id, data.get("request_id", ""),
+                             f"retrying in {data.get('delay', 0):g} s (attempt {data.get('attempt')}): "
+                             f"{data.get('error_type')}")
+        elif t == ev.STREAM_FALLBACK:
+            self.chat.notice(ws_id, data.get("request_id", ""),
+                             f"falling back to {data.get('to_model')} after {data.get('error_type')}")
+        elif t == ev.QUEUE_CHANGED:
+            if current:
+                await self.chat.set_queue(ws_id, list(data.get("items") or ()))
+        elif t == ev.HISTORY_TRUNCATED:
+            if current:
+                await self._show(ws_id)
+        elif t == ev.WORKSPACE_DELETED:
+            self.ui_state.drafts.pop(ws_id, None)
+            if current:
+                target = self._after_delete.pop(ws_id, None)
+                if target not in self.tracker:
+                    target = next(iter(self.tracker.ids()), None)
+                if target is None:
+                    target = (await self.manager.create_workspace(FIRST_WORKSPACE)).id
+                    self.tracker.add(self.manager.workspace(target).info)
+                self.current_id = None
+                await self.select_workspace(target)
+            self._save_ui_soon()
+        elif t == ev.WARNING:
+            self.notify(str(data.get("text", "")), severity="warning", markup=False)
+
+    # ---- workspaces -------------------------------------------------------------------------
+    async def select_workspace(self, ws_id: str) -> None:
+        if ws_id not in self.tracker or ws_id == self.current_id:
+            return
+        self._remember_draft()
+        self.current_id = ws_id
+        self._buffer.clear()
+        self.tracker.set_current(ws_id)
+        self.sidebar.set_current(ws_id)
+        self.composer.switch_to(ws_id, self.ui_state.drafts.get(ws_id, ""))
+        self.ui_state.last_workspace = ws_id
+        self._save_ui_soon()
+        self._update_title()
+        await self._show(ws_id)
+
+    async def _show(self, ws_id: str) -> None:
+        try:
+            ws = await self.manager.open_workspace(ws_id)
+        except KeyError:
+            return
+        if ws_id != self.current_id:
+            return
+        self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
+        await self.chat.show(ws_id, ws, lambda: self.manager.current_run(ws_id), self._take_buffer)
+
+    def _update_title(self) -> None:
+        state = self.tracker.get(self.current_id)
+        if state is None:
+            self.title, self.sub_title = "muxtui", ""
+            return
+        parts = [short_model(state.model)]
+        if state.streaming:
+            parts.append("streaming")
+        if state.queued:
+            parts.append(f"{state.queued} queued")
+        if state.error_type:
+            parts.append(f"error: {state.error_type}")
+        elif state.interrupted:
+            parts.append("interrupted (ctrl+r resumes)")
+        if len(parts) == 1:
+            parts.append("idle")
+        self.title = one_line(state.name, 60)
+        self.sub_title = one_line(" · ".join(parts))
+
+    def _step(self, delta: int) -> str | None:
+        ids = self.tracker.ids()
+        if not ids:
+            return None
+        if self.current_id not in ids:
+            return ids[0]
+        return ids[(ids.index(self.current_id) + delta) % len(ids)]
+
+    async def action_previous_workspace(self) -> None:
+        target = self._step(-1)
+        if target:
+            await self.select_workspace(target)
+
+    async def action_next_workspace(self) -> None:
+        target = self._step(1)
+        if target:
+            await self.select_workspace(target)
+
+    async def action_jump(self, n: int) -> None:
+        ids = self.tracker.ids()
+        if 1 <= n <= len(ids):
+            await self.select_workspace(ids[n - 1])
+
+    @on(WorkspaceRow.Selected)
+    async def _row_selected(self, message: WorkspaceRow.Selected) -> None:
+        await self.select_workspace(message.workspace_id)
+        self.composer.focus()
+
+    def action_new_workspace(self) -> None:
+        async def create(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                info = await self.manager.create_workspace(name)
+            except OSError as exc:
+                self.notify(f"cannot create the workspace: {exc}", severity="error", markup=False)
+                return
+            self.tracker.add(info)
+            await self.select_workspace(info.id)
+            self.composer.focus()
+
+        self.push_screen(NameScreen("new workspace"), create)
+
+    def action_rename(self) -> None:
+        ws_id = self.current_id
+        state = self.tracker.get(ws_id)
+        if state is None:
+            return
+
+        async def rename(name: str | None) -> None:
+            if not name or ws_id not in self.tracker:
+                return
+            try:
+                await self.manager.rename_workspace(ws_id, name)
+            except (KeyError, OSError) as exc:
+                self.notify(f"cannot rename: {exc}", severity="error", markup=False)
+
+        self.push_screen(NameScreen("rename workspace", value=state.name), rename)
+
+    def action_delete_workspace(self) -> None:
+        ws_id = self.current_id
+        state = self.tracker.get(ws_id)
+        if ws_id is None or state is None:
+            return
+        detail = "Its folder is moved to the trash in the data folder."
+        if state.streaming:
+            detail = "Its reply is streaming and will be stopped. " + detail
+
+        async def delete(yes: bool | None) -> None:
+            if not yes or ws_id not in self.tracker:
+                return
+            ids = self.tracker.ids()
+            index = ids.index(ws_id)
+            rest = ids[:index] + ids[index + 1:]
+            self._after_delete[ws_id] = rest[min(index, len(rest) - 1)] if rest else None
+            try:
+                await self.manager.delete_workspace(ws_id)
+            except (KeyError, OSError) as exc:
+                self._after_delete.pop(ws_id, None)
+                self.notify(f"cannot delete: {exc}", severity="error", markup=False)
+
+        self.push_screen(ConfirmScreen(f"Delete workspace '{one_line(state.name, 60)}'?", detail,
+                                       title="delete workspace"), delete)
+
+    def action_pick_model(self) -> None:
+        ws_id = self.current_id
+        state = self.tracker.get(ws_id)
+        if state is None:
+            return
+        models = self.config.models()
+        if state.model not in models:
+            models.append(state.model)
+
+        async def pick(model: str | None) -> None:
+            if not model or ws_id not in self.tracker or model == state.model:
+                return
+            try:
+                await self.manager.set_model(ws_id, model)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+            except (KeyError, OSError) as exc:
+                self.notify(f"cannot change the model: {exc}", severity="error", markup=False)
+
+        self.push_screen(ModelPicker(models, state.model), pick)
+
+    async def action_errors(self) -> None:
+        groups = await asyncio.to_thread(self.event_log.grouped_errors)
+        names = {s.id: s.name for s in self.tracker.states()}
+        self.push_screen(ErrorsScreen(groups, names, clock=self.clock))
+
+    def action_toggle_sidebar(self) -> None:
+        self.sidebar.display = not self.sidebar.display
+        self.ui_state.sidebar = bool(self.sidebar.display)
+        self._save_ui_soon()
+
+    async def action_load_earlier(self) -> None:
+        if not await self.chat.load_earlier():
+            self.notify("this is the start of the conversation")
+
+    def action_scroll_chat(self, direction: int) -> None:
+        chat = self.chat
+        if direction < 0:
+            chat.scroll_page_up(animate=False)
+        elif chat.scroll_y + chat.scrollable_content_region.height >= chat.max_scroll_y:
+            chat.anchor()  # the last page: follow the reply again
+        else:
+            chat.scroll_page_down(animate=False)
+
+    def action_dismiss_error(self) -> None:
+        if self.current_id:
+            self.tracker.dismiss_error(self.current_id)
+
+    @on(ChatView.LoadEarlier)
+    async def _load_earlier(self) -> None:
+        await self.chat.load_earlier()
+
+    # ---- sending, stopping, retrying --------------------------------------------------------
+    @on(Composer.Submitted)
+    async def _submitted(self, message: Composer.Submitted) -> None:
+        ws_id = message.workspace_id
+        if ws_id is None or ws_id not in self.tracker:
+            return
+        text = message.text
+        composer = self.composer
+        here = composer.workspace_id == ws_id
+        if message.editing is not None:
+            try:
+                if text.strip():
+                    await self.manager.edit_queued(ws_id, message.editing, text)
+                else:
+                    await self.manager.remove_queued(ws_id, message.editing)
+            except KeyError:
+                # Already sent while being edited: keep the words, to send as a new message.
+                if here:
+                    composer.end_edit()
+                    composer.set_draft(text + ("\n\n" + composer.text if composer.text.strip() else ""))
+                self.notify("that queued message was already sent; your edit is in the composer",
+                            severity="warning")
+                return
+            if here:
+                composer.end_edit()
+            return
+        try:
+            await self.manager.send(ws_id, text)
+        except (WorkspaceBusy, ValueError, KeyError, OSError) as exc:
+            if here:
+                composer.refused(text)  # back in the composer; elsewhere it is in that draft already
+            reason = str(exc) if isinstance(exc, WorkspaceBusy) else f"not sent: {exc}"
+            self.notify(reason, severity="error", timeout=10, markup=False)
+            self._remember_draft()
+            self._save_ui_soon()
+            return
+        # Accepted: only now does the text leave the draft.
+        if here:
+            composer.accepted(text)
+        else:
+            saved = self.ui_state.drafts.get(ws_id, "")
+            if saved.startswith(text):
+                self.ui_state.drafts[ws_id] = saved[len(text):].lstrip("\n")
+        self._remember_draft()
+        self._save_ui_soon()
+
+    @on(Composer.RecallQueued)
+    async def _recall_queued(self) -> None:
+        if self.current_id is None:
+            return
+        item = await self.manager.pop_last_queued(self.current_id)
+        if item is not None and not self.composer.text:
+            self.composer.set_draft(item.get("text", ""))
+        elif item is not None:  # typed meanwhile: do not lose either text
+            self.composer.set_draft(item.get("text", "") + "\n\n" + self.composer.text)
+
+    @on(QueuedItem.Edit)
+    def _edit_queued(self, message: QueuedItem.Edit) -> None:
+        self.composer.begin_edit(message.item_id, message.text, message.number)
+        self.composer.focus()
+
+    @on(QueuedItem.Remove)
+    async def _remove_queued(self, message: QueuedItem.Remove) -> None:
+        if self.current_id is not None:
+            await self.manager.remove_queued(self.current_id, message.item_id)
+            if not list(self.chat.queued_items()):
+                self.composer.focus()
+
+    async def action_interrupt(self) -> None:
+        composer = self.composer
+        if composer.editing is not None:
+            composer.end_edit()
+            return
+        ws_id = self.current_id
+        if ws_id is None:
+            return
+        handback = await self.manager.interrupt(ws_id)
+        if handback:
+            existing = composer.text
+            composer.set_draft(handback + ("\n\n" + existing if existing.strip() else ""))
+            composer.focus()
+            self.notify("the queued messages are back in the composer")
+
+    async def action_retry(self) -> None:
+        ws_id = self.current_id
+        if ws_id is None:
+            return
+        try:
+            await self.manager.retry(ws_id)
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+        except WorkspaceBusy as exc:
+            self.notify(str(exc), severity="error", timeout=10, markup=False)
+        except (KeyError, OSError) as exc:
+            self.notify(f"cannot retry: {exc}", severity="error", markup=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        if action == "interrupt":
+            editing = self.is_mounted and self.query("#composer") and self.composer.editing is not None
+            if editing:
+                return True
+            return True if self.current_id and self.manager.is_streaming(self.current_id) else None
+        return True
+
+    # ---- drafts and ui.json -----------------------------------------------------------------
+    @on(TextArea.Changed, "#composer")
+    def _draft_changed(self) -> None:
+        if self._remember_draft():
+            self._save_ui_soon()
+
+    def _remember_draft(self) -> bool:
+        if not self.is_mounted or not self.query("#composer"):
+            return False
+        composer = self.composer
+        ws_id = composer.workspace_id
+        if ws_id is None or ws_id not in self.tracker:
+            return False
+        draft = composer.draft
+        if self.ui_state.drafts.get(ws_id, "") == draft:
+            return False
+        self.ui_state.drafts[ws_id] = draft
+        return True
+
+    def _save_ui_soon(self) -> None:
+        if self._shutting_down:
+            return
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(0.5, self._save_ui_now, name="save-ui")
+
+    async def _save_ui_now(self) -> None:
+        snapshot = self.ui_state.to_dict()
+        async with self._save_lock:
+            await asyncio.to_thread(persist.save, self.ui_file, snapshot)
+
+    # ---- command palette ----------------------------------------------------------------------
+    def key_for(self, binding_id: str, default: str) -> str:
+        return self._keymap.get(binding_id, default) if hasattr(self, "_keymap") else default
+
+    def palette_commands(self, screen=None) -> Iterable[PaletteCommand]:
+        def cmd(title: str, help: str, action: str, binding_id: str | None = None, default_key: str = "") -> \
+                PaletteCommand:
+            key = self.key_for(binding_id, default_key) if binding_id else ""
+            return PaletteCommand(title, f"{help} ({key})" if key else help, partial(self.run_action, action))
+
+        yield cmd("New workspace", "create a workspace and switch to it", "new_workspace", "new-workspace", "ctrl+n")
+        yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
+        yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
+                  "delete-workspace", "ctrl+d")
+        yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
+        yield cmd("Retry / resume", "run the last turn again", "retry", "retry", "ctrl+r")
+        yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
+        yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
+        yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
+        yield cmd("Previous workspace", "switch up the list", "previous_workspace", "previous-workspace", "alt+up")
+        yield cmd("Next workspace", "switch down the list", "next_workspace", "next-workspace", "alt+down")
+        yield cmd("Load earlier messages", "mount older messages of this chat", "load_earlier", "load-earlier",
+                  "ctrl+home")
+        yield cmd("Toggle sidebar", "show or hide the workspace list", "toggle_sidebar", "toggle-sidebar", "f3")
+        yield cmd("Change theme", "pick a theme (saved to config.toml)", "change_theme", "theme", "ctrl+t")
+        yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
+        for command in self.get_system_commands(screen or self.screen):
+            yield PaletteCommand(command.title, command.help, command.callback, discover=command.discover)
+        for n, state in enumerate(self.tracker.states(), 1):
+            help = short_model(state.model) + (" · streaming" if state.streaming else "")
+            if state.error_type:
+                help += f" · error: {state.error_type}"
+            yield PaletteCommand(f"Go to workspace: {one_line(state.name, 60)}",
+                                 help + (f" (alt+{n})" if n <= 9 else ""),
+                                 partial(self.select_workspace, state.id), discover=False)
+
+    def get_system_commands(self, screen):  # the built-ins minus the duplicates of ours
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Theme"):
+                yield command
+
+
+def run_app(home: str | Path | None = None) -> int:
+    """The bare `muxtui` command."""
+    paths = Paths.default(home)
+    paths.ensure()
+    config = config_mod.load_or_default(paths.config_file)
+    app = MuxApp(paths, config)
+    result = app.run()
+    return int(result or 0) if app.return_code is None else int(app.return_code or 0)

@@ -1,0 +1,414 @@
+"""The chat pane: messages of the current workspace, the reply being streamed, the queue.
+
+``ChatView`` is the one place that mounts chat widgets. Every change goes through a method that
+holds ``ChatView.lock`` (an asyncio.Lock), so a workspace switch, an engine event and "load
+earlier" never interleave their mounts. Only the last ``WINDOW`` messages are mounted; earlier
+ones are mounted on demand, and a long session is pruned back so the DOM stays bounded.
+
+All model and user text goes through ``safe.visible`` and is rendered as Markdown (replies,
+via StreamingMarkdown) or as literal ``Content`` (everything else): never as console markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Iterable
+
+from textual import events
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Collapsible, Static
+
+from muxtui.engine.errors import HINTS, ErrorType
+from muxtui.ui.safe import one_line, visible
+from muxtui.ui.state import short_model
+from muxtui.ui.streaming_markdown import StreamingMarkdown
+
+if TYPE_CHECKING:
+    from muxtui.engine.manager import Run
+
+WINDOW = 40  # messages mounted when a workspace is shown, and per "load earlier"
+MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to WINDOW
+
+
+def error_hint(error_type: str | None) -> str:
+    try:
+        return HINTS[ErrorType(error_type or "unknown")]
+    except ValueError:
+        return HINTS[ErrorType.UNKNOWN]
+
+
+def usage_text(usage: dict[str, Any] | None) -> str:
+    if not usage:
+        return ""
+    parts = []
+    if usage.get("input_tokens") is not None:
+        parts.append(f"{usage['input_tokens']:,} in")
+    if usage.get("output_tokens") is not None:
+        parts.append(f"{usage['output_tokens']:,} out")
+    return " · ".join(parts) + " tokens" if parts else ""
+
+
+class UserMessage(Static):
+    """What the user typed, shown literally (no Markdown, no markup)."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message_id: str = message.get("id", "")
+        label = Content.styled("you", "bold $primary")
+        if message.get("queue_ids"):
+            label += Content.styled(" · sent from the queue", "dim")
+        super().__init__(label + Content("\n") + Content(visible(message.get("content", ""))), classes="message")
+
+
+class AssistantMessage(Vertical):
+    """One reply: model line, collapsed reasoning, Markdown body, status (interrupted/error/usage)."""
+
+    def __init__(self, message: dict[str, Any] | None = None, *, live_text: str = "", live_reasoning: str = "",
+                 model: str = "", request_id: str | None = None) -> None:
+        super().__init__(classes="message")
+        self.live = message is None
+        self.request_id = request_id or (message or {}).get("request_id")
+        self.message_id: str = (message or {}).get("id", "")
+        self.model = (message or {}).get("model") or model
+        self._message = message
+        self._reasoning = visible((message or {}).get("reasoning") or live_reasoning)
+        self._text = visible((message or {}).get("content", "") if message else live_text)
+        self._notice = ""
+        self.body = StreamingMarkdown(self._text, streaming=self.live, classes="body")
+        self.reasoning_box: Collapsible | None = None
+        self.reasoning_text = Static(Content(self._reasoning), classes="reasoning-text")
+        self.head = Static(classes="head")
+        self.status = Static(classes="status")
+
+    def compose(self):
+        yield self.head
+        if self.live or self._reasoning:
+            self.reasoning_box = Collapsible(self.reasoning_text, title="Reasoning", collapsed=True,
+                                             classes="reasoning")
+            self.reasoning_box.display = bool(self._reasoning)
+            yield self.reasoning_box
+        yield self.body
+        yield self.status
+
+    def on_mount(self) -> None:
+        self._render_meta()
+
+    # ---- streaming ------------------------------------------------------------------------
+    def append(self, text: str, reasoning: str) -> None:
+        """Called at most once per frame with everything buffered since the last frame."""
+        if self._notice:
+            self._notice = ""
+            self._render_meta()
+        if reasoning:
+            self._reasoning += visible(reasoning)
+            if self.reasoning_box is not None:
+                self.reasoning_box.display = True
+                self.reasoning_text.update(Content(self._reasoning))
+        if text:
+            self.body.append(visible(text))
+
+    def notice(self, text: str) -> None:
+        """A transient line under a live reply ("retrying in 2 s: rate_limit")."""
+        self._notice = text
+        self._render_meta()
+
+    async def finish(self, message: dict[str, Any]) -> None:
+        self.live = False
+        self._message = message
+        self.message_id = message.get("id", "")
+        self.model = message.get("model") or self.model
+        self._notice = ""
+        reasoning = visible(message.get("reasoning") or "")
+        if reasoning and self.reasoning_box is not None:
+            self._reasoning = reasoning
+            self.reasoning_box.display = True
+            self.reasoning_text.update(Content(reasoning))
+        await self.body.finish(visible(message.get("content", "")))
+        self._render_meta()
+
+    # ---- labels ---------------------------------------------------------------------------
+    def _render_meta(self) -> None:
+        m = self._message or {}
+        head = Content.styled(one_line(short_model(self.model or "?"), 40), "bold $secondary")
+        if self.live:
+            head += Content.styled(" · streaming", "dim")
+        self.head.update(head)
+        status = m.get("status")
+        lines: list[Content] = []
+        if self.live:
+            if self._notice:
+                lines.append(Content.styled(one_line(self._notice), "$warning"))
+        elif status == "interrupted":
+            if m.get("recovered"):
+                lines.append(Content.styled("↻ recovered after a crash — ctrl+r to resume", "$warning"))
+            else:
+                lines.append(Content.styled("↻ interrupted — ctrl+r to resume", "$warning"))
+        elif status == "error":
+            error_type = m.get("error_type") or "error"
+            lines.append(Content.assemble(
+                ("✗ ", "bold $error"), (error_type, "bold $error"),
+                (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
+            ))
+            lines.append(Content.styled("  " + error_hint(error_type), "dim"))
+            if m.get("unsaved"):
+                lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
+        usage = usage_text(m.get("usage"))
+        if usage and not self.live:
+            lines.append(Content.styled(usage, "dim"))
+        self.status.update(Content("\n").join(lines))
+        self.status.display = bool(lines)
+        self.set_class(status == "error", "-error")
+        self.set_class(status == "interrupted", "-interrupted")
+
+
+class EarlierMarker(Static):
+    """"▲ N earlier messages" at the top when not everything is mounted."""
+
+    def show_count(self, count: int) -> None:
+        self.display = count > 0
+        noun = "message" if count == 1 else "messages"
+        self.update(Content.styled(f"▲ {count} earlier {noun} — scroll up or ctrl+home to load", "dim"))
+
+    def on_click(self) -> None:
+        self.post_message(ChatView.LoadEarlier())
+
+
+class QueuedItem(Static, can_focus=True):
+    """A message waiting for the current reply to finish: e edits it, delete removes it."""
+
+    BINDINGS = [
+        Binding("e", "edit", "Edit queued", id="queued-edit"),
+        Binding("delete,backspace", "remove", "Remove queued", id="queued-remove"),
+    ]
+
+    class Edit(Message):
+        def __init__(self, item_id: str, text: str, number: int) -> None:
+            super().__init__()
+            self.item_id, self.text, self.number = item_id, text, number
+
+    class Remove(Message):
+        def __init__(self, item_id: str) -> None:
+            super().__init__()
+            self.item_id = item_id
+
+    def __init__(self, item: dict[str, Any], number: int) -> None:
+        self.item_id: str = item["id"]
+        self.text: str = item.get("text", "")
+        self.number = number
+        super().__init__(self._label(), classes="queued-item")
+
+    def _label(self) -> Content:
+        return Content.assemble((f"{self.number}. ", "bold $accent"), visible(self.text))
+
+    def action_edit(self) -> None:
+        self.post_message(self.Edit(self.item_id, self.text, self.number))
+
+    def action_remove(self) -> None:
+        self.post_message(self.Remove(self.item_id))
+
+    def on_click(self) -> None:
+        self.focus()
+
+
+class QueueList(Vertical):
+    """Messages waiting under the streaming reply, numbered in the order they will be sent."""
+
+    def on_mount(self) -> None:
+        self.border_subtitle = "shift+tab focuses · e edit · del remove"
+
+    async def set_items(self, items: list[dict[str, Any]]) -> None:
+        existing = list(self.query(QueuedItem))
+        same = [(w.item_id, w.text) for w in existing] == [(i["id"], i.get("text", "")) for i in items]
+        if same:
+            return
+        focused_index = next((n for n, w in enumerate(existing) if w.has_focus), None)
+        await self.remove_children(QueuedItem)
+        widgets = [QueuedItem(item, n) for n, item in enumerate(items, 1)]
+        if widgets:
+            await self.mount_all(widgets)
+            if focused_index is not None:
+                widgets[min(focused_index, len(widgets) - 1)].focus()
+        self.border_title = f"queued · {len(items)} · sent together when this reply ends"
+        self.display = bool(items)
+
+
+class ChatView(VerticalScroll):
+    """Messages of one workspace at a time; see the module docstring for the rules."""
+
+    class LoadEarlier(Message):
+        pass
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lock = asyncio.Lock()
+        self.workspace_id: str | None = None
+        self.live: AssistantMessage | None = None
+        self._workspace: Any = None  # the engine's Workspace (read only: .messages, .queue)
+        self._first = 0  # index in the history of the first mounted message
+        self._shown: set[str] = set()
+        self.marker = EarlierMarker(classes="earlier")
+        self.hint = Static(classes="empty-hint")
+        self.queue = QueueList(classes="queue")
+        self.on_live_mounted = lambda: None  # set by the app: flush deltas buffered meanwhile
+
+    def compose(self):
+        yield self.marker
+        yield self.hint
+        yield self.queue
+
+    def on_mount(self) -> None:
+        self.marker.display = False
+        self.hint.display = False
+        self.queue.display = False
+        self.anchor()
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self, old: float, new: float) -> None:
+        if new <= 0 < old and self._first > 0 and not self.lock.locked():
+            self.post_message(self.LoadEarlier())
+
+    # ---- the only place chat widgets are mounted ------------------------------------------
+    async def _mount(self, widgets: list[Widget], *, top: bool = False) -> None:
+        if not widgets:
+            return
+        self.hint.display = False
+        if top:
+            await self.mount_all(widgets, after=self.marker)
+        else:
+            await self.mount_all(widgets, before=self.queue)
+
+    def _widget_for(self, message: dict[str, Any]) -> Widget:
+        self._shown.add(message.get("id", ""))
+        if message.get("role") == "user":
+            return UserMessage(message)
+        return AssistantMessage(message)
+
+    def _message_widgets(self) -> list[Widget]:
+        return [w for w in self.children if isinstance(w, (UserMessage, AssistantMessage))]
+
+    async def _prune(self) -> None:
+        widgets = [w for w in self._message_widgets() if w is not self.live]
+        if len(widgets) <= MAX_MOUNTED:
+            return
+        drop = widgets[: len(widgets) - WINDOW]
+        for w in drop:
+            self._shown.discard(getattr(w, "message_id", ""))
+        self._first += len(drop)
+        await self.remove_children(drop)
+        self.marker.show_count(self._first)
+
+    # ---- operations (each holds the lock) -------------------------------------------------
+    async def show(self, workspace_id: str, workspace: Any, get_run, take_buffer) -> None:
+        """Replace the pane with a workspace: its last WINDOW messages, the live reply, the queue.
+
+        History, queue and run are read after the last await, in one step with
+        `take_buffer(request_id)`, which drops the deltas buffered for that run (`run.text`
+        already holds them): nothing is shown twice or lost.
+        """
+        async with self.lock:
+            self.workspace_id = workspace_id
+            self.live = None
+            self._workspace = workspace
+            self._shown = set()
+            await self.remove_children(self._message_widgets())
+            messages = workspace.messages
+            self._first = max(0, len(messages) - WINDOW)
+            widgets = [self._widget_for(m) for m in messages[self._first:]]
+            run = get_run()
+            live = None
+            if run is not None:
+                take_buffer(run.request_id)
+                live = AssistantMessage(live_text=run.text, live_reasoning=run.reasoning_text,
+                                        model=run.model, request_id=run.request_id)
+                widgets.append(live)
+            queue = list(workspace.queue)
+            self.marker.show_count(self._first)
+            self.hint.display = not widgets
+            if not widgets:
+                self.hint.update(Content.assemble(
+                    ("New conversation", "bold"), " on ", (one_line(workspace.info.model), "$secondary"), ".\n",
+                    ("Type below and press enter to send; alt+enter adds a newline.\n"
+                     "ctrl+o picks the model, ctrl+n makes another workspace, ctrl+p lists every command.", "dim")))
+            await self._mount(widgets)
+            await self.queue.set_items(queue)
+            self.live = live
+            self.anchor()  # to the end, and follow it until the user scrolls away
+        if live is not None:
+            self.on_live_mounted()
+
+    async def post(self, workspace_id: str, message: dict[str, Any]) -> None:
+        """A committed message (user message, or a reply we have no live widget for)."""
+        async with self.lock:
+            if workspace_id != self.workspace_id or message.get("id") in self._shown:
+                return
+            await self._mount([self._widget_for(message)])
+            await self._prune()
+
+    async def start_live(self, workspace_id: str, request_id: str, model: str, run: Run | None,
+                         take_buffer) -> None:
+        async with self.lock:
+            if workspace_id != self.workspace_id:
+                return
+            if self.live is not None and self.live.request_id == request_id:
+                return  # show() got there first
+            if run is None or run.request_id != request_id:
+                return  # already over: its closing event follows and posts the message
+            take_buffer(request_id)
+            live = AssistantMessage(live_text=run.text, live_reasoning=run.reasoning_text, model=model,
+                                    request_id=request_id)
+            await self._mount([live])
+            self.live = live
+            await self._prune()
+        self.on_live_mounted()
+
+    async def close_live(self, workspace_id: str, request_id: str, message: dict[str, Any]) -> None:
+        async with self.lock:
+            if workspace_id != self.workspace_id:
+                return
+            live = self.live
+            if live is not None and live.request_id == request_id:
+                self.live = None
+                self._shown.add(message.get("id", ""))
+                await live.finish(message)
+            elif message.get("id") not in self._shown:
+                await self._mount([self._widget_for(message)])
+                await self._prune()
+
+    async def set_queue(self, workspace_id: str, items: list[dict[str, Any]]) -> None:
+        async with self.lock:
+            if workspace_id == self.workspace_id:
+                await self.queue.set_items(items)
+
+    async def load_earlier(self) -> int:
+        async with self.lock:
+            if self._first <= 0:
+                return 0
+            start = max(0, self._first - WINDOW)
+            chunk = self._workspace.messages[start:self._first] if self._workspace is not None else []
+            from_bottom = self.max_scroll_y - self.scroll_y
+            self.release_anchor()
+            widgets = [self._widget_for(m) for m in chunk]
+            await self._mount(widgets, top=True)
+            self._first = start
+            self.marker.show_count(self._first)
+
+            def keep_position() -> None:
+                self.scroll_to(y=max(0, self.max_scroll_y - from_bottom), animate=False, immediate=True)
+
+            self.call_after_refresh(keep_position)
+            return len(widgets)
+
+    def notice(self, workspace_id: str, request_id: str, text: str) -> None:
+        if workspace_id == self.workspace_id and self.live is not None and self.live.request_id == request_id:
+            self.live.notice(text)
+
+    def queued_items(self) -> Iterable[QueuedItem]:
+        return self.queue.query(QueuedItem)
+
+    def on_key(self, event: events.Key) -> None:
+        # home at the very top asks for more history
+        if event.key == "home" and self._first > 0:
+            self.post_message(self.LoadEarlier())

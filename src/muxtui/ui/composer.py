@@ -1,0 +1,152 @@
+"""The composer: a multi-line TextArea where enter sends and alt+enter / ctrl+j add a newline.
+
+Send and newline are handled in the composer's own key handler, in the order keys arrive: over
+SSH keys come in bursts, and a binding resolved at the app level could fire before the letters
+typed just before it reached the TextArea (a message sent without its last word, a newline in
+the wrong place). The keys still come from the bindings (ids "send", "newline") so [keys] in
+config.toml can change them.
+
+It knows nothing about the engine: it posts ``Submitted`` and the app decides (send, queue, or
+save an edited queued message). A submitted text is held as *pending* until the app reports the
+engine accepted it (``accepted``) or refused it (``refused``, which puts it back): it is never
+lost, and the drafts saved to ui.json include it until then.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+SEND_TITLE = "message · enter send · alt+enter newline"
+DEFAULT_KEYS = {"send": ("enter",), "newline": ("alt+enter", "ctrl+j")}
+
+
+def _join(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p.strip())
+
+
+class Composer(TextArea):
+    BINDINGS = [
+        Binding("enter", "submit", "Send", id="send"),
+        Binding("alt+enter,ctrl+j", "newline", "Newline", id="newline", show=False),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, composer: "Composer", text: str, editing: str | None) -> None:
+            super().__init__()
+            self.composer = composer
+            self.text = text
+            self.editing = editing  # id of the queued message being edited, if any
+            self.workspace_id = composer.workspace_id  # where it was typed, whatever happens next
+
+    class RecallQueued(Message):
+        """up in an empty composer: pull the last queued message back for editing."""
+
+    def __init__(self, *, animate: bool = True, **kwargs) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self.cursor_blink = animate
+        self.editing: str | None = None  # queued message id being edited
+        self.editing_number = 0
+        self.pending: list[str] = []  # submitted, not yet accepted by the engine
+        self.workspace_id: str | None = None  # set by the app: whose draft this is
+        self._stashed_draft = ""
+        self.border_title = SEND_TITLE
+
+    # ---- keys ---------------------------------------------------------------------------
+    def _keys(self, binding_id: str) -> tuple[str, ...]:
+        keymap = getattr(self.app, "_keymap", None) or {}
+        if binding_id in keymap:
+            return tuple(k.strip() for k in keymap[binding_id].split(",") if k.strip())
+        return DEFAULT_KEYS[binding_id]
+
+    @staticmethod
+    def _matches(event: events.Key, keys: tuple[str, ...]) -> bool:
+        return event.key in keys or any(alias in keys for alias in event.aliases)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.read_only:
+            return
+        if self._matches(event, self._keys("send")):
+            action = self.action_submit
+        elif self._matches(event, self._keys("newline")):
+            action = self.action_newline
+        else:
+            return  # TextArea's own handler runs next (MRO dispatch)
+        event.stop()
+        event.prevent_default()  # stops the MRO walk: TextArea must not insert "\n" too
+        action()
+
+    def action_submit(self) -> None:
+        text = self.text
+        if self.editing is not None:
+            self.post_message(self.Submitted(self, text, self.editing))
+            return
+        if not text.strip():
+            return
+        self.pending.append(text)
+        self.load_text("")  # keep typing the next message while this one is handed over
+        self.post_message(self.Submitted(self, text, None))
+
+    def action_newline(self) -> None:
+        start, end = self.selection
+        self._replace_via_keyboard("\n", start, end)
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if not select and not self.text and self.editing is None and not self.pending:
+            self.post_message(self.RecallQueued())
+            return
+        super().action_cursor_up(select)
+
+    # ---- the fate of a submitted text -------------------------------------------------------
+    def accepted(self, text: str) -> None:
+        if text in self.pending:
+            self.pending.remove(text)
+
+    def refused(self, text: str) -> None:
+        """Put a refused text back in front of whatever was typed since."""
+        self.accepted(text)
+        self.set_draft(_join(text, self.text))
+
+    # ---- editing a queued message -------------------------------------------------------
+    def begin_edit(self, item_id: str, text: str, number: int) -> None:
+        if self.editing is None:
+            self._stashed_draft = self.text
+        self.editing = item_id
+        self.editing_number = number
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+        self.border_title = f"editing queued #{number} · enter saves · esc cancels"
+        self.add_class("-editing")
+
+    def end_edit(self) -> None:
+        """Leave edit mode and bring back the draft that was there before."""
+        if self.editing is None:
+            return
+        self.editing = None
+        self.load_text(self._stashed_draft)
+        self._stashed_draft = ""
+        self.move_cursor(self.document.end)
+        self.border_title = SEND_TITLE
+        self.remove_class("-editing")
+
+    def switch_to(self, workspace_id: str, draft: str) -> None:
+        """Show another workspace's draft (pending texts stay in the old one's saved draft)."""
+        self.pending.clear()
+        self.workspace_id = workspace_id
+        self.set_draft(draft)
+
+    def set_draft(self, text: str) -> None:
+        self.editing = None
+        self._stashed_draft = ""
+        self.border_title = SEND_TITLE
+        self.remove_class("-editing")
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    @property
+    def draft(self) -> str:
+        """What to keep for this workspace: pending texts, then what is typed (or stashed)."""
+        typed = self._stashed_draft if self.editing is not None else self.text
+        return _join(*self.pending, typed)

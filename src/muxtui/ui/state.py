@@ -1,0 +1,152 @@
+"""The one source of truth for sidebar badges: a tracker fed by engine events.
+
+Every workspace has a small immutable ``WorkspaceState`` (streaming, queued count, error,
+interrupted/resumable, unread). The tracker folds engine events into it and publishes the new
+state on a Textual ``Signal`` only when it actually changed, so a sidebar row re-renders when its
+badge changes and never per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Iterable
+
+from textual.dom import DOMNode
+from textual.signal import Signal
+
+from muxtui.engine import events as ev
+from muxtui.engine.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceState:
+    id: str
+    name: str
+    model: str
+    streaming: bool = False
+    queued: int = 0
+    error_type: str | None = None  # the last turn failed; stays until a good turn or dismissed
+    interrupted: bool = False  # the last reply was cut short: ctrl+r resumes it
+    recovered: bool = False  # ... by a crash, found and committed at start-up
+    unread: bool = False  # activity since the user last looked at this workspace
+    deleted: bool = False
+
+
+def short_model(model: str) -> str:
+    """'openai:gpt-4o' -> 'gpt-4o'; what fits in a sidebar row."""
+    return model.partition(":")[2] or model
+
+
+class WorkspaceTracker:
+    """Badge state of every workspace, in sidebar order."""
+
+    def __init__(self, owner: DOMNode) -> None:
+        self.changed: Signal[WorkspaceState] = Signal(owner, "workspace-state")
+        self._states: dict[str, WorkspaceState] = {}
+        self.current: str | None = None
+
+    # ---- reading ----------------------------------------------------------------------
+    def __contains__(self, ws_id: object) -> bool:
+        return ws_id in self._states
+
+    def get(self, ws_id: str | None) -> WorkspaceState | None:
+        return self._states.get(ws_id) if ws_id else None
+
+    def states(self) -> list[WorkspaceState]:
+        return list(self._states.values())
+
+    def ids(self) -> list[str]:
+        return list(self._states)
+
+    @property
+    def any_streaming(self) -> bool:
+        return any(s.streaming for s in self._states.values())
+
+    # ---- writing ----------------------------------------------------------------------
+    def _set(self, ws_id: str, **changes: Any) -> None:
+        old = self._states.get(ws_id)
+        if old is None:
+            return
+        new = replace(old, **changes)
+        if new != old:
+            self._states[ws_id] = new
+            self.changed.publish(new)
+
+    def add(self, info: Any) -> None:
+        """A workspace appeared (start-up or created); appended in stable order."""
+        if info.id in self._states:
+            self._set(info.id, name=info.name, model=info.model)
+            return
+        state = WorkspaceState(info.id, info.name, info.model)
+        self._states[info.id] = state
+        self.changed.publish(state)
+
+    def seed(self, ws_id: str, messages: Iterable[dict], queue: list, streaming: bool) -> None:
+        """Badges implied by a workspace's history once it has been loaded."""
+        last = None
+        for m in reversed(list(messages)):
+            if m.get("role") == "assistant":
+                last = m
+                break
+        status = last.get("status") if last else None
+        self._set(
+            ws_id,
+            streaming=streaming,
+            queued=len(queue),
+            error_type=(last.get("error_type") or "error") if status == "error" else None,
+            interrupted=status == "interrupted",
+            recovered=bool(status == "interrupted" and last.get("recovered")),
+        )
+
+    def set_current(self, ws_id: str | None) -> None:
+        self.current = ws_id
+        if ws_id:
+            self._set(ws_id, unread=False)
+
+    def dismiss_error(self, ws_id: str) -> None:
+        self._set(ws_id, error_type=None)
+
+    def on_delta(self, ws_id: str) -> None:
+        """Called for every token: O(1) and publishes at most once (the unread flag)."""
+        if ws_id != self.current:
+            state = self._states.get(ws_id)
+            if state is not None and not state.unread:
+                self._set(ws_id, unread=True)
+
+    def handle(self, event: Event) -> None:
+        t, ws_id, data = event.type, event.workspace, event.data
+        if t in (ev.WORKSPACE_CREATED, ev.WORKSPACE_UPDATED):
+            info = data.get("workspace") or {}
+            if ws_id in self._states:
+                self._set(ws_id, name=info.get("name", ""), model=info.get("model", ""))
+            else:
+                state = WorkspaceState(ws_id, info.get("name", ""), info.get("model", ""))
+                self._states[ws_id] = state
+                self.changed.publish(state)
+        elif t == ev.WORKSPACE_DELETED:
+            state = self._states.pop(ws_id, None)
+            if state is not None:
+                self.changed.publish(replace(state, deleted=True, streaming=False))
+        elif t == ev.WORKSPACE_RECOVERED:
+            self._set(ws_id, interrupted=True, recovered=True, unread=ws_id != self.current)
+        elif t == ev.QUEUE_CHANGED:
+            self._set(ws_id, queued=len(data.get("items") or ()))
+        elif t == ev.STREAM_STARTED:
+            self._set(ws_id, streaming=True, interrupted=False, recovered=False)
+        elif t == ev.MESSAGE_ADDED:
+            if ws_id != self.current:
+                self._set(ws_id, unread=True)
+        elif t in ev.STREAM_CLOSED:
+            message = data.get("message") or {}
+            unread = ws_id != self.current
+            if t == ev.STREAM_COMPLETE:
+                self._set(ws_id, streaming=False, error_type=None, interrupted=False, recovered=False,
+                          **({"unread": True} if unread else {}))
+            elif t == ev.STREAM_INTERRUPTED:
+                self._set(ws_id, streaming=False, interrupted=True, **({"unread": True} if unread else {}))
+            else:
+                self._set(ws_id, streaming=False, interrupted=False,
+                          error_type=message.get("error_type") or "error", **({"unread": True} if unread else {}))
+        elif t == ev.HISTORY_TRUNCATED:
+            # retry/resume: the failed or cut reply is gone; a new turn is starting
+            self._set(ws_id, interrupted=False, recovered=False)
