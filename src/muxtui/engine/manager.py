@@ -770,6 +770,9 @@ class StreamManager:
         if not messages:
             raise StreamError(ErrorType.API, "nothing to send: the conversation is empty", retryable=False)
         pc = self.config.providers[split_model(model)[0]]
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            await prepare()
         request = StreamRequest(model=model_name, messages=messages, max_tokens=pc.max_tokens)
         run.stats = request.stats  # type: ignore[attr-defined]
         finished = False

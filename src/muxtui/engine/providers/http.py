@@ -10,6 +10,8 @@ No message ever contains the API key: everything goes through ``redact``.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 import ssl
@@ -566,6 +568,16 @@ class HTTPProvider:
         if self._client is None:
             self._client = make_client(self.connect_timeout, self.read_timeout)
         return self._client
+
+    async def prepare(self) -> None:
+        """Build the client in a thread: its SSL context takes 150-200 ms, which on the event
+        loop would freeze every other stream and the keyboard."""
+        if self._client is None:
+            client = await asyncio.to_thread(make_client, self.connect_timeout, self.read_timeout)
+            if self._client is None:
+                self._client = client
+            else:
+                await client.aclose()
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

@@ -1,0 +1,307 @@
+"""``make bench``: muxtui against baselines measured in the same run; prints one table.
+
+    python -m bench            # everything; baseline (c) at 20,000 chunks alone takes minutes
+    python -m bench --quick    # 5,000-chunk replies only, shorter many-workspace window
+    python -m bench --only long,many,folder,disk
+
+Sections (see the performance issue for the why):
+  1. long reply: the real app (headless, one workspace) vs (a) a raw httpx consumer, (b) one
+     static render of the finished text into a Textual Markdown, (c) a bare get_stream app
+  2. growth: app time(20,000 chunks) / time(5,000)
+  3. many workspaces: 8 streaming at 100 chunks/s while keys are typed, vs the same app idle
+  4. big data folder: 200 workspaces x 1,000 messages (+ one of 5,000) vs an empty folder
+  5. disk: partial.json writes per second per streaming workspace, vs one per delta
+Every case runs in its own subprocess (CPU and peak RSS are per case); the fake provider
+server runs in this process. All files live in a temp dir, removed at the end (--keep keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import child_env, make_big_folder, model, write_home
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("long", "many", "folder", "disk")
+
+
+class Runner:
+    def __init__(self, tmp: Path, base_url: str, verbose: bool) -> None:
+        self.tmp = tmp
+        self.base_url = base_url
+        self.verbose = verbose
+        self.count = 0
+
+    def run(self, case: str, *extra: str, home: Path | None = None, timeout: float = 1800) -> dict[str, Any]:
+        """Run one case in a fresh subprocess (a fresh MUXTUI_HOME unless `home` is given)."""
+        self.count += 1
+        if home is None:
+            home = self.tmp / f"{self.count:02d}-{case}" / "muxhome"
+            write_home(home, self.base_url, model(20))
+        command = [sys.executable, "-m", "bench.cases", case, "--base-url", self.base_url, *extra]
+        label = " ".join([case, *extra])
+        print(f"  running {label} ...", end="", flush=True, file=sys.stderr)
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(command, cwd=ROOT, env=child_env(home), capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(" timed out", file=sys.stderr)
+            return {"error": f"timed out after {timeout:g} s"}
+        took = time.perf_counter() - started
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith("RESULT "):
+                print(f" {took:.1f} s", file=sys.stderr)
+                return json.loads(line[7:])
+        print(" failed", file=sys.stderr)
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        if self.verbose:
+            print("\n".join(tail), file=sys.stderr)
+        return {"error": tail[-1] if tail else f"exit code {proc.returncode}"}
+
+
+# ---- the table ------------------------------------------------------------------------------
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str, str]] = []
+        self.verdicts: list[bool] = []
+
+    def section(self, title: str) -> None:
+        self.rows.append(("", title, "", "", "", ""))
+
+    def row(self, key: str, figure: str, value: str, ratios: str = "", target: str = "",
+            ok: bool | None = None) -> None:
+        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        if ok is not None:
+            self.verdicts.append(ok)
+        self.rows.append((key, figure, value, ratios, target, verdict))
+
+    def print(self) -> None:
+        header = ("#", "figure", "value", "vs baselines (same run)", "target", "result")
+        widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(6)]
+        line = "  ".join("-" * w for w in widths)
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        print(line)
+        for r in self.rows:
+            if not r[0] and not r[2]:
+                print(r[1])
+                continue
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print(line)
+        passed = sum(self.verdicts)
+        print(f"{passed}/{len(self.verdicts)} targets pass")
+
+
+def secs(v: float | None) -> str:
+    return "n/a" if v is None else (f"{v:.2f} s" if v < 100 else f"{v:.0f} s")
+
+
+def ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0f} ms"
+
+
+def mb(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0f} MB"
+
+
+def ratio(a: float | None, b: float | None, name: str) -> str:
+    if a is None or b is None or not b:
+        return ""
+    return f"{a / b:.2f}x {name}"
+
+
+def join(*parts: str) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+def get(r: dict, key: str) -> Any:
+    return None if "error" in r else r.get(key)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5,000-chunk replies only; 10 s many-workspace window")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--seconds", type=float, default=None, help="many-workspace window (default 30, quick 10)")
+    parser.add_argument("--json", default="", help="also write every raw figure to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show a failing case's stderr")
+    parser.add_argument("--gc", default="app", choices=["app", "off", "freeze", "threshold", "freeze+threshold"],
+                        help="garbage-collector tuning: 'app' (default) measures the app as `muxtui` runs it "
+                             "(gc.freeze() and gc.set_threshold(10_000, 20, 20) after start-up); 'off' "
+                             "without it; the others are experiments")
+    args = parser.parse_args()
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    seconds = args.seconds or (10.0 if args.quick else 30.0)
+
+    from muxtui.testing.fakeserver import FakeServer
+
+    os.environ["MUXTUI_BENCH_GC"] = args.gc  # inherited by the case subprocesses
+    tmp = Path(tempfile.mkdtemp(prefix="muxtui-bench-"))
+    server = FakeServer().start()
+    runner = Runner(tmp, server.openai_base_url, args.verbose)
+    raw: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        sizes = [5000] if args.quick else [5000, 20000]
+        if only & {"long", "disk"}:
+            for n in sizes:
+                raw[f"a{n}"] = runner.run("raw_httpx", "--chunks", str(n))
+                raw[f"b{n}"] = runner.run("static_markdown", "--chunks", str(n))
+                if not (args.quick and n > 5000):
+                    raw[f"c{n}"] = runner.run("get_stream_markdown", "--chunks", str(n))
+                raw[f"app{n}"] = runner.run("app_long", "--chunks", str(n))
+        if "many" in only or "disk" in only:
+            raw["idle"] = runner.run("app_many", "--workspaces", "0", "--seconds", str(min(seconds, 10.0)))
+            raw["many"] = runner.run("app_many", "--workspaces", "8", "--delay-ms", "10",
+                                     "--seconds", str(seconds))
+        if "folder" in only:
+            raw["empty"] = runner.run("app_folder")
+            home = tmp / "big" / "muxhome"
+            write_home(home, server.openai_base_url, model(20))
+            print("  writing 200 workspaces x 1,000 messages ...", end="", flush=True, file=sys.stderr)
+            t = time.perf_counter()
+            info = make_big_folder(home / "data", 200, 1000, 5000, model(20))
+            print(f" {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            info_file = tmp / "big" / "info.json"
+            info_file.write_text(json.dumps({"big_id": info["big_id"], "big_last": info["big_last"]}))
+            raw["big"] = runner.run("app_folder", "--folder-info", str(info_file), home=home)
+    finally:
+        server.stop()
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    table = build_table(raw, sizes, only, args.quick, seconds)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    import textual
+
+    print()
+    print(f"muxtui bench · {time.strftime('%Y-%m-%d %H:%M')} · Python {platform.python_version()} · "
+          f"Textual {textual.__version__} · {os.cpu_count()} cores · load {load:.1f} · "
+          f"{'quick' if args.quick else 'full'} run in {time.perf_counter() - started:.0f} s"
+          + (f" · EXPERIMENT --gc {args.gc}" if args.gc != "app" else ""))
+    table.print()
+    errors = {k: v["error"] for k, v in raw.items() if isinstance(v, dict) and "error" in v}
+    for key, error in errors.items():
+        print(f"error in {key}: {error}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=2))
+    return 0 if all(table.verdicts) and not errors else 1
+
+
+def build_table(raw: dict[str, Any], sizes: list[int], only: set[str], quick: bool, seconds: float) -> Table:
+    t = Table()
+    if "long" in only:
+        t.section("1. long reply: Enter -> whole reply on screen (scrolled to the bottom) and in chat.jsonl")
+        for n in sizes:
+            a, b, c, app = (raw.get(f"{k}{n}", {"error": "not run"}) for k in ("a", "b", "c", "app"))
+            at, bt, ct, pt = (get(x, "seconds") for x in (a, b, c, app))
+            tag = f"{n // 1000}k"
+            t.row(f"1{tag}", f"(a) raw httpx consumer, {n:,} chunks", secs(at), "", "baseline")
+            t.row("", f"(b) static Markdown render of the text", secs(bt), ratio(bt, at, "(a)"), "baseline")
+            if c.get("error") == "not run":
+                t.row("", "(c) bare Markdown.get_stream app", "skipped (--quick)", "", "baseline")
+            else:
+                t.row("", "(c) bare Markdown.get_stream app", secs(ct),
+                      join(ratio(ct, at, "(a)"), ratio(ct, bt, "(b)")), "baseline")
+            ok = get(app, "ok")
+            t.row("", "muxtui app: time", secs(pt),
+                  join(ratio(pt, at, "(a)"), ratio(pt, bt, "(b)"), ratio(pt, ct, "(c)")),
+                  "<= (b)", None if pt is None or bt is None else (pt <= bt and bool(ok)))
+            if ct is not None and pt is not None and n >= 20000:
+                t.row("", "muxtui app: speed-up over (c)", f"{ct / pt:.1f}x", "", ">= 10x", ct / pt >= 10)
+            t.row("", "muxtui app: CPU", secs(get(app, "cpu")),
+                  join(ratio(get(app, "cpu"), get(a, "cpu"), "(a)"), ratio(get(app, "cpu"), get(b, "cpu"), "(b)"),
+                       ratio(get(app, "cpu"), get(c, "cpu"), "(c)")))
+            t.row("", "muxtui app: peak RSS", mb(get(app, "rss")),
+                  join(ratio(get(app, "rss"), get(a, "rss"), "(a)"), ratio(get(app, "rss"), get(b, "rss"), "(b)"),
+                       ratio(get(app, "rss"), get(c, "rss"), "(c)")))
+            lag = get(app, "lag_ms")
+            t.row("", "muxtui app: worst event-loop lag", ms(lag),
+                  join(ratio(lag, get(b, "lag_ms"), "(b)"), ratio(lag, get(c, "lag_ms"), "(c)")),
+                  "<= 100 ms", None if lag is None else lag <= 100)
+            t.row("", "muxtui app: text complete and in order", "yes" if ok else "NO", "",
+                  "screen == disk == sent", None if ok is None else bool(ok))
+    if "long" in only:
+        t.section("2. growth")
+        if len(sizes) > 1:
+            p5, p20 = get(raw.get("app5000", {}), "seconds"), get(raw.get("app20000", {}), "seconds")
+            b5, b20 = get(raw.get("b5000", {}), "seconds"), get(raw.get("b20000", {}), "seconds")
+            c5, c20 = get(raw.get("c5000", {}), "seconds"), get(raw.get("c20000", {}), "seconds")
+            g = p20 / p5 if p5 and p20 else None
+            t.row("2", "muxtui time(20k) / time(5k)", "n/a" if g is None else f"{g:.2f}",
+                  join(f"(b) {b20 / b5:.2f}" if b5 and b20 else "", f"(c) {c20 / c5:.2f}" if c5 and c20 else "",
+                       "linear 4.00"),
+                  "<= 4.5", None if g is None else g <= 4.5)
+        else:
+            t.row("2", "muxtui time(20k) / time(5k)", "n/a (--quick)", "", "<= 4.5")
+    if "many" in only:
+        m, idle = raw.get("many", {"error": "not run"}), raw.get("idle", {"error": "not run"})
+        t.section(f"3. 8 workspaces streaming at 100 chunks/s each for {seconds:g} s, keys typed every 0.2 s")
+        cpu = get(m, "cpu_pct")
+        t.row("3", "app CPU (% of one core)", "n/a" if cpu is None else f"{cpu:.1f} %",
+              ratio(cpu, get(idle, "cpu_pct"), "idle app typing"), "<= 25 %", None if cpu is None else cpu <= 25)
+        lag = get(m, "lag_ms")
+        t.row("", "worst event-loop lag", ms(lag), ratio(lag, get(idle, "lag_ms"), "idle"), "<= 50 ms",
+              None if lag is None else lag <= 50)
+        p50, p99 = get(m, "key_p50_ms"), get(m, "key_p99_ms")
+        t.row("", "key -> composer on screen, p50", ms(p50), ratio(p50, get(idle, "key_p50_ms"), "idle"))
+        t.row("", "key -> composer on screen, p99", ms(p99), ratio(p99, get(idle, "key_p99_ms"), "idle"),
+              "<= 50 ms", None if p99 is None else p99 <= 50)
+        ok = get(m, "ok")
+        t.row("", "all 8 still streaming at the end", "yes" if ok else "NO", "", "8/8", None if ok is None else bool(ok))
+    if "folder" in only:
+        big, empty = raw.get("big", {"error": "not run"}), raw.get("empty", {"error": "not run"})
+        t.section("4. big data folder: 200 workspaces x 1,000 messages (+ one of 5,000)")
+        ff, fe = get(big, "first_frame"), get(empty, "first_frame")
+        t.row("4", "time to first frame", secs(ff), ratio(ff, fe, "empty folder"), "<= 0.5 s",
+              None if ff is None else ff <= 0.5)
+        t.row("", "  vs empty folder", "n/a" if not (ff and fe) else f"{ff / fe:.2f}x", f"empty: {secs(fe)}",
+              "<= 2x", None if not (ff and fe) else ff / fe <= 2)
+        ob = get(big, "open_big")
+        t.row("", "open the 5,000-message workspace, see its last message", secs(ob), ratio(ob, fe, "empty first frame"))
+        t.row("", "  worst event-loop lag meanwhile", ms(get(big, "lag_ms")))
+        t.row("", "  sidebar badges seeded (seed-badges worker done)", secs(get(big, "seed_badges")))
+        rss, re_ = get(big, "rss"), get(empty, "rss")
+        t.row("", "peak RSS", mb(rss), ratio(rss, re_, "empty folder"), "<= 200 MB", None if rss is None else rss <= 200)
+    if "disk" in only:
+        t.section("5. disk: partial.json writes per second per streaming workspace (200 ms throttle)")
+        for n in sizes:
+            app = raw.get(f"app{n}", {})
+            writes, seconds = get(app, "partial_writes"), get(app, "stream_seconds")
+            # The write at completion is part of the durability contract, not of the throttle.
+            w = (writes - 1) / seconds if writes and seconds else None
+            deltas = n / seconds if seconds else None
+            t.row("5" if n == sizes[0] else "", f"full speed, {n:,}-chunk reply (throttled writes/s)",
+                  "n/a" if w is None else f"{w:.1f}/s",
+                  join(f"{writes} writes in {secs(seconds)}" if writes else "",
+                       f"1 per {deltas / w:,.0f} deltas" if w and deltas else ""),
+                  "<= 5/s", None if w is None else w <= 5)
+        m = raw.get("many", {})
+        w = get(m, "writes_per_s")
+        if w is not None:
+            t.row("", "100 chunks/s, 8 workspaces (busiest one)", f"{w:.1f}/s",
+                  f"1 per {100.0 / w:,.0f} deltas" if w else "", "<= 5/s", w <= 5)
+    return t
+
+
+if __name__ == "__main__":
+    sys.exit(main())

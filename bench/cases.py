@@ -1,0 +1,413 @@
+"""One bench case per process: ``python -m bench.cases CASE --base-url URL [options]``.
+
+Prints one ``RESULT {json}`` line. Run by bench/__main__.py with MUXTUI_HOME (and HOME, XDG_*)
+pointing into a temp dir; never touches the real user's folders.
+
+Debug aids (environment): MUXTUI_BENCH_STALLS=MS prints the loop thread's stack whenever the
+event loop is blocked longer than MS, plus GC pause totals; MUXTUI_BENCH_PROFILE=FILE writes a
+pyinstrument report of the measured window; MUXTUI_BENCH_OBJECTS=1 prints a census of live
+objects after a long reply; MUXTUI_BENCH_GC (see ``--gc``) tunes the app's garbage collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    SIZE,
+    LagTicker,
+    last_committed,
+    model,
+    peak_rss_mb,
+    reply_text,
+    result,
+    tail_words,
+    wait_on_screen,
+)
+
+
+# ---- baselines --------------------------------------------------------------------------------
+
+
+async def _sse_deltas(base_url: str, spec: str):
+    """Yield content deltas of the fake server's stream, as a plain httpx consumer."""
+    import httpx
+
+    body = {"model": spec, "messages": [{"role": "user", "content": "bench"}], "stream": True}
+    headers = {"authorization": f"Bearer {os.environ.get('MUXTUI_BENCH_KEY', 'x')}"}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
+        async with client.stream("POST", base_url + "/chat/completions", json=body, headers=headers) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                event = json.loads(data)
+                for choice in event.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield text
+
+
+async def raw_httpx(args: argparse.Namespace) -> None:
+    """(a) A raw httpx consumer of the same stream: the floor for everything else."""
+    expected = reply_text(args.chunks)
+    c0, t0 = time.process_time(), time.perf_counter()
+    parts = [delta async for delta in _sse_deltas(args.base_url, model(args.chunks))]
+    seconds = time.perf_counter() - t0
+    result(seconds=seconds, cpu=time.process_time() - c0, rss=peak_rss_mb(), lag_ms=None,
+           ok="".join(parts) == expected)
+
+
+def _bare_app(widget_factory):
+    from textual.app import App
+    from textual.containers import VerticalScroll
+
+    class Bare(App):
+        def compose(self):
+            with VerticalScroll(id="scroll"):
+                yield widget_factory()
+
+    return Bare()
+
+
+async def static_markdown(args: argparse.Namespace) -> None:
+    """(b) One static render of the finished text into a single Textual Markdown widget."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Markdown
+
+    text = reply_text(args.chunks)
+    app = _bare_app(Markdown)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        markdown = app.query_one(Markdown)
+        scroll = app.query_one(VerticalScroll)
+        scroll.anchor()
+        ticker = LagTicker()
+        ticker.start()
+        c0, t0 = time.process_time(), time.perf_counter()
+        await markdown.update(text)
+        done = await wait_on_screen(app, scroll, tail_words(text))
+        lag = await ticker.stop()
+        result(seconds=done - t0, cpu=time.process_time() - c0, rss=peak_rss_mb(), lag_ms=lag * 1000,
+               ok=markdown.source == text, widgets=len(list(markdown.walk_children())))
+
+
+async def get_stream_markdown(args: argparse.Namespace) -> None:
+    """(c) A bare app streaming into one Markdown widget through Markdown.get_stream."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Markdown
+
+    text = reply_text(args.chunks)
+    app = _bare_app(Markdown)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        markdown = app.query_one(Markdown)
+        scroll = app.query_one(VerticalScroll)
+        scroll.anchor()
+        finished = asyncio.Event()
+
+        async def consume() -> None:
+            stream = Markdown.get_stream(markdown)
+            try:
+                async for delta in _sse_deltas(args.base_url, model(args.chunks)):
+                    await stream.write(delta)
+            finally:
+                await stream.stop()
+                finished.set()
+
+        ticker = LagTicker()
+        ticker.start()
+        c0, t0 = time.process_time(), time.perf_counter()
+        app.run_worker(consume(), name="consume")
+        done = await wait_on_screen(app, scroll, tail_words(text), ready=finished.is_set)
+        lag = await ticker.stop()
+        result(seconds=done - t0, cpu=time.process_time() - c0, rss=peak_rss_mb(), lag_ms=lag * 1000,
+               ok=markdown.source == text, widgets=len(list(markdown.walk_children())))
+
+
+# ---- the real app -----------------------------------------------------------------------------
+
+
+def _count_partial_writes() -> Counter:
+    """Count WorkspaceStore.write_partial calls per workspace (the engine calls it in a thread)."""
+    from muxtui.engine import storage
+
+    counts: Counter = Counter()
+    original = storage.WorkspaceStore.write_partial
+
+    def counting(self, partial):
+        counts[self.id] += 1
+        return original(self, partial)
+
+    storage.WorkspaceStore.write_partial = counting
+    return counts
+
+
+class _Profile:
+    """MUXTUI_BENCH_PROFILE=FILE: pyinstrument over the measured window, text report to FILE."""
+
+    def __init__(self) -> None:
+        self.path = os.environ.get("MUXTUI_BENCH_PROFILE")
+        self.profiler = None
+
+    def __enter__(self) -> "_Profile":
+        if self.path:
+            from pyinstrument import Profiler
+
+            self.profiler = Profiler(interval=0.001, async_mode="disabled")
+            self.profiler.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.profiler is not None:
+            self.profiler.stop()
+            Path(self.path).write_text(self.profiler.output_text(unicode=False, show_all=True))
+            Path(self.path + ".flat").write_text(
+                self.profiler.output(__import__("pyinstrument").renderers.ConsoleRenderer(
+                    unicode=False, flat=True, time="percent_of_total")))
+
+
+def _gc_tuning() -> None:
+    """``--gc`` experiments (MUXTUI_BENCH_GC=freeze|threshold|freeze+threshold): what GC tuning in
+    the app would buy. Applied once the app has started, before the measured window."""
+    import gc
+
+    mode = os.environ.get("MUXTUI_BENCH_GC", "app")  # "app": the app's own tuning (the default)
+    if "freeze" in mode:
+        gc.collect()
+        gc.freeze()
+    if "threshold" in mode:
+        gc.set_threshold(10_000, 20, 20)
+
+
+def _make_app():
+    from muxtui import config as config_mod
+    from muxtui.paths import Paths
+    from muxtui.ui.app import MuxApp
+
+    paths = Paths.default()
+    # As `muxtui` runs it: run_app tunes the garbage collector once the app has started.
+    return MuxApp(paths, config_mod.load_or_default(paths.config_file), animate=True,
+                  tune_gc=os.environ.get("MUXTUI_BENCH_GC", "app") == "app"), paths
+
+
+def _press(app, key: str, character: str | None) -> None:
+    """What Pilot.press does, without its wait-until-idle (the app is never idle here)."""
+    from textual import events
+
+    event = events.Key(key, character)
+    event.set_sender(app)
+    app._driver.send_message(event)
+
+
+def _live_body(app):
+    from muxtui.ui.chat import AssistantMessage
+
+    messages = list(app.chat.query(AssistantMessage))
+    return messages[-1].body if messages else None
+
+
+async def app_long(args: argparse.Namespace) -> None:
+    """1. A long reply in the real app: from Enter until on screen and committed to disk."""
+    counts = _count_partial_writes()
+    expected = reply_text(args.chunks)
+    app, paths = _make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.started.wait()
+        await pilot.pause()
+        _gc_tuning()
+        ws_id = app.current_id
+        await app.manager.set_model(ws_id, "fake:" + model(args.chunks))
+        chat_file = paths.workspaces_dir / ws_id / "chat.jsonl"
+        app.composer.set_draft("bench: write a long answer")
+        await pilot.pause()
+        cache: dict[str, Any] = {}
+        marks: dict[str, float] = {}
+
+        def ready() -> bool:
+            last = last_committed(chat_file, cache)
+            if not last or last.get("role") != "assistant":
+                return False
+            marks.setdefault("committed", time.perf_counter())
+            body = _live_body(app)
+            return body is not None and body.rendered
+
+        ticker = LagTicker()
+        ticker.start()
+        c0, t0 = time.process_time(), time.perf_counter()
+        with _Profile():
+            _press(app, "enter", None)
+            done = await wait_on_screen(app, app.chat, tail_words(expected), ready=ready)
+        lag = await ticker.stop()
+        cpu = time.process_time() - c0
+        body = _live_body(app)
+        committed = last_committed(chat_file, cache) or {}
+        stream_seconds = marks["committed"] - t0
+        writes = counts.get(ws_id, 0)
+        if os.environ.get("MUXTUI_BENCH_OBJECTS"):
+            import gc
+            import sys
+
+            gc.collect()
+            objects = gc.get_objects()
+            print("objects", len(objects), Counter(type(o).__name__ for o in objects).most_common(25), file=sys.stderr)
+        result(seconds=done - t0, cpu=cpu, rss=peak_rss_mb(), lag_ms=lag * 1000,
+               ok=committed.get("content") == expected and body is not None and body.text == expected,
+               stream_seconds=stream_seconds, partial_writes=writes,
+               writes_per_s=writes / stream_seconds if stream_seconds else None,
+               widgets=len(list(body.walk_children())) if body is not None else None,
+               flushes=getattr(body, "flushes", None))
+
+
+async def app_many(args: argparse.Namespace) -> None:
+    """3. Eight workspaces streaming at human speed while keys are typed into the composer."""
+    counts = _count_partial_writes()
+    app, _paths = _make_app()
+    chunks = int(args.seconds * 1000 / args.delay_ms) + 2000  # still streaming when the window ends
+    async with app.run_test(size=SIZE) as pilot:
+        await app.started.wait()
+        ids = [app.current_id] if args.workspaces else []
+        for n in range(args.workspaces - 1):
+            info = await app.manager.create_workspace(f"bench {n + 2}")
+            app.tracker.add(info)
+            ids.append(info.id)
+        for n, ws_id in enumerate(ids):
+            await app.manager.set_model(ws_id, "fake:" + model(chunks, seed=n + 1, delay_ms=args.delay_ms))
+        await pilot.pause()
+        _gc_tuning()
+        for ws_id in ids:
+            await app.manager.send(ws_id, "bench: stream for a while")
+        while not all(app.manager.is_streaming(ws_id) for ws_id in ids):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # streams under way, live reply mounted
+        composer = app.composer
+        composer.focus()
+        changed = asyncio.Event()
+        original = composer._replace_via_keyboard
+
+        def replace(*a, **k):
+            outcome = original(*a, **k)
+            changed.set()
+            return outcome
+
+        composer._replace_via_keyboard = replace
+        loop = asyncio.get_running_loop()
+        latencies: list[float] = []
+        ticker = LagTicker()
+        ticker.start()
+        before = dict(counts)
+        c0, t0 = time.process_time(), time.perf_counter()
+        n = 0
+        profile = _Profile().__enter__()
+        while time.perf_counter() - t0 < args.seconds:
+            character = "abcdefghij"[n % 10]
+            n += 1
+            changed.clear()
+            shown: asyncio.Future[float] = loop.create_future()
+            start = time.perf_counter()
+            _press(app, character, character)
+            await asyncio.wait_for(changed.wait(), 10)
+            app.call_after_refresh(lambda: shown.done() or shown.set_result(time.perf_counter()))
+            latencies.append(await asyncio.wait_for(shown, 10) - start)
+            if len(composer.text) > 200:
+                composer.set_draft("")
+            await asyncio.sleep(0.2)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        profile.__exit__(None, None, None)
+        lag = await ticker.stop()
+        per_ws = [(counts.get(ws_id, 0) - before.get(ws_id, 0)) / wall for ws_id in ids] or [0.0]
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+        streaming = sum(app.manager.is_streaming(ws_id) for ws_id in ids)
+        result(seconds=wall, cpu=cpu, cpu_pct=100 * cpu / wall, rss=peak_rss_mb(), lag_ms=lag * 1000,
+               key_p50_ms=1000 * statistics.median(latencies), key_p99_ms=1000 * p99, keys=len(latencies),
+               writes_per_s=max(per_ws), writes_per_s_mean=sum(per_ws) / len(per_ws),
+               still_streaming=streaming, ok=streaming == len(ids))
+
+
+async def app_folder(args: argparse.Namespace) -> None:
+    """4. Start-up on a data folder: time to first frame; optionally open the big workspace."""
+    import muxtui.ui.app  # noqa: F401  (imports are not part of start-up time here)
+
+    info = json.loads(Path(args.folder_info).read_text()) if args.folder_info else None
+    profile = _Profile().__enter__()
+    t0 = time.perf_counter()
+    app, _paths = _make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.started.wait()
+        loop = asyncio.get_running_loop()
+        frame: asyncio.Future[float] = loop.create_future()
+        app.call_after_refresh(lambda: frame.done() or frame.set_result(time.perf_counter()))
+        first_frame = await frame - t0
+        figures: dict[str, Any] = {"first_frame": first_frame}
+        if info is not None:
+            ticker = LagTicker()
+            ticker.start()
+            t1 = time.perf_counter()
+            await app.select_workspace(info["big_id"])
+            done = await wait_on_screen(app, app.chat, tail_words(info["big_last"]))
+            figures["open_big"] = done - t1
+            figures["lag_ms"] = (await ticker.stop()) * 1000
+            seed = [w for w in app.workers if w.name == "seed-badges"]
+            t2 = time.perf_counter()
+            for worker in seed:
+                await worker.wait()
+            figures["seed_badges"] = time.perf_counter() - t1 if seed else None
+            figures["seed_wait"] = time.perf_counter() - t2
+        profile.__exit__(None, None, None)
+        await pilot.pause()
+        result(rss=peak_rss_mb(), ok=True, **figures)
+
+
+CASES = {
+    "raw_httpx": raw_httpx,
+    "static_markdown": static_markdown,
+    "get_stream_markdown": get_stream_markdown,
+    "app_long": app_long,
+    "app_many": app_many,
+    "app_folder": app_folder,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cases")
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--base-url", default="")
+    parser.add_argument("--chunks", type=int, default=5000)
+    parser.add_argument("--workspaces", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--delay-ms", type=float, default=10.0)
+    parser.add_argument("--folder-info", default="")
+    args = parser.parse_args()
+    stalls = os.environ.get("MUXTUI_BENCH_STALLS")
+
+    async def run() -> None:
+        watch = None
+        if stalls:
+            from bench.common import StallWatch
+
+            watch = StallWatch(float(stalls))
+            watch.start()
+        try:
+            await CASES[args.case](args)
+        finally:
+            if watch is not None:
+                watch.report()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
