@@ -18,6 +18,17 @@ from muxtui.paths import Paths
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shell tools do
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not raise on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,8 +153,17 @@ async def _send(args, paths: Paths, cfg) -> int:
         if event.workspace != info.id:
             return
         if event.type == ev.STREAM_DELTA and "text" in event.data:
-            out.write(event.data["text"])
-            out.flush()
+            if outcome.get("broken_pipe"):
+                return
+            try:
+                out.write(event.data["text"])
+                out.flush()
+            except BrokenPipeError:
+                # `muxtui send ... | head`: the reader is gone. Stop the stream (the text so far
+                # is saved as interrupted) and stay quiet.
+                outcome["broken_pipe"] = True
+                _silence_stdout()
+                stop()
         elif event.type == ev.STREAM_RETRYING:
             print(f"\n[retrying in {event.data['delay']:.1f} s: {event.data['error_type']}]", file=sys.stderr)
         elif event.type == ev.STREAM_FALLBACK:
@@ -175,8 +195,15 @@ async def _send(args, paths: Paths, cfg) -> int:
         stop_wait.cancel()
     finally:
         await manager.shutdown()
-    out.write("\n")
-    out.flush()
+    if not outcome.get("broken_pipe"):
+        try:
+            out.write("\n")
+            out.flush()
+        except BrokenPipeError:
+            outcome["broken_pipe"] = True
+            _silence_stdout()
+    if outcome.get("broken_pipe"):
+        return EXIT_BROKEN_PIPE
     event = outcome.get("last")
     if event is None:
         return EXIT_ERROR

@@ -185,3 +185,14 @@ def test_second_process_refuses_a_workspace_that_is_streaming(home, fake_server)
     msgs = history(home, "shared")["messages"]
     assert [m["content"] for m in msgs if m["role"] == "user"] == ["one"]
     assert msgs[-1]["status"] == "complete"
+
+
+def test_send_into_a_closed_pipe_stops_quietly_and_saves(home, fake_server):
+    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY}
+    cmd = (f"{sys.executable} -m muxtui send -w piped -m 'fake:m?chunks=3000&delay_ms=1' hello"
+           " | head -c 20 > /dev/null; echo \"rc=${PIPESTATUS[0]}\" >&2")
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=60)
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr[-2000:]
+    assert "rc=141" in out.stderr
+    last = history(home, "piped")["messages"][-1]
+    assert last["status"] == "interrupted" and last["content"]

@@ -105,6 +105,26 @@ async def test_create_workspace_with_ctrl_n(paths):
     assert [i.name for i in Storage(paths.data_dir).list_workspaces()] == ["scratch", "research"]
 
 
+async def test_typing_ahead_through_the_name_dialog_never_crashes(paths):
+    """Over SSH a fast typist's keys arrive in one burst: ctrl+n, a name, enter, more text, enter.
+    A second enter reaching the dialog used to pop the screen beneath it (ScreenStackError)."""
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        from textual import events
+
+        # Queued all at once, as the terminal driver does with one read of a burst of keys.
+        for key, char in [("ctrl+n", None), ("w", "w"), ("s", "s"), ("3", "3"), ("enter", "\r"),
+                          ("h", "h"), ("i", "i"), ("enter", "\r"), ("enter", "\r")]:
+            app.post_message(events.Key(key, char))
+        await settle(app, pilot)
+        await pilot.pause()
+        assert app.is_running
+        assert not isinstance(app.screen, NameScreen)
+        names = [s.name for s in app.tracker.states()]
+        assert names[0] == "scratch" and len(names) <= 2
+
+
 async def test_send_streams_to_completion(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:

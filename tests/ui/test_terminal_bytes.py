@@ -125,3 +125,47 @@ def test_api_key_never_reaches_screen_or_files(pty_home, fake_server):
     for path in pty_home.rglob("*"):
         if path.is_file() and path.name != "config.toml":
             assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_sighup_with_the_terminal_gone_saves_and_exits(pty_home, fake_server):
+    """tmux kill-session / an SSH drop: the pty disappears and SIGHUP arrives. The app must
+    commit the partial reply and exit, not hang forever writing to a dead terminal."""
+    import json
+    import uuid
+
+    gate = f"hup{uuid.uuid4().hex[:6]}"
+    cfg = pty_home / "config.toml"
+    cfg.write_text(cfg.read_text().replace(f"fake:m?text={quote(HOSTILE)}",
+                                           f"fake:m?chunks=200&pause_after=20&gate={gate}"))
+    env = {**os.environ, "MUXTUI_HOME": str(pty_home), "TERM": "xterm-256color", "MUXTUI_TEST_KEY": KEY}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui"], env)
+    out = bytearray()
+    try:
+        deadline = time.monotonic() + 30
+        while b"enter send" not in out and time.monotonic() < deadline:
+            read_some(fd, out, 0.1)
+        os.write(fd, b"go\r")
+        fake_server.wait_reached(gate, timeout=20)
+        partial = next(pty_home.rglob("partial.json"), None)
+        while partial is None and time.monotonic() < deadline:  # the first partial write
+            read_some(fd, out, 0.05)
+            partial = next(pty_home.rglob("partial.json"), None)
+        os.close(fd)  # the terminal goes away...
+        os.kill(pid, signal.SIGHUP)  # ...and the kernel/tmux/sshd sends SIGHUP
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 15:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the app did not exit after SIGHUP with its terminal gone")
+    finally:
+        fake_server.release(gate)
+    chat = next(pty_home.rglob("chat.jsonl"))
+    last = json.loads(chat.read_text().splitlines()[-1])
+    assert last["status"] == "interrupted" and last["content"] and not last.get("recovered")
+    assert not next(pty_home.rglob("partial.json"), None)

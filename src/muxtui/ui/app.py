@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,7 +49,7 @@ from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
-from muxtui.ui.sidebar import Sidebar, WorkspaceRow
+from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
 
@@ -311,7 +313,21 @@ class MuxApp(App[int]):
 
     def _on_signal(self, sig: int) -> None:
         log.info("signal %s: committing partial replies and exiting", sig)
-        self.call_later(self.shutdown_and_exit)
+        # If anything below blocks (a dead terminal, a stuck write), still exit: the partials
+        # are committed first, which is what matters.
+        watchdog = threading.Timer(10.0, os._exit, args=(128 + sig,))
+        watchdog.daemon = True
+        watchdog.start()
+        self.call_later(self._exit_on_signal, sig)
+
+    async def _exit_on_signal(self, sig: int) -> None:
+        await self._shutdown_engine()
+        if sig == signal.SIGHUP:
+            # The terminal is gone (SSH dropped, tmux killed): restoring it would block forever
+            # writing to a dead pty, leaving an orphan process. Everything is saved: leave now.
+            logging.shutdown()
+            os._exit(128 + sig)
+        self.exit(0)
 
     # ---- shutting down ----------------------------------------------------------------------
     async def shutdown_and_exit(self, code: int = 0) -> None:
@@ -543,8 +559,8 @@ class MuxApp(App[int]):
         if 1 <= n <= len(ids):
             await self.select_workspace(ids[n - 1])
 
-    @on(WorkspaceRow.Selected)
-    async def _row_selected(self, message: WorkspaceRow.Selected) -> None:
+    @on(Sidebar.Selected)
+    async def _row_selected(self, message: Sidebar.Selected) -> None:
         await self.select_workspace(message.workspace_id)
         self.composer.focus()
 

@@ -12,13 +12,28 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
+from textual.await_complete import AwaitComplete
+from textual.screen import ScreenResultType
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from muxtui.ui.safe import one_line, visible
 
 
-class NameScreen(ModalScreen[str | None]):
+class OnceModal(ModalScreen[ScreenResultType]):
+    """A modal that can be dismissed only once: keys typed ahead over SSH arrive in one burst,
+    and a second enter or escape must not pop the screen underneath (ScreenStackError)."""
+
+    _dismissed = False
+
+    def dismiss(self, result: ScreenResultType | None = None) -> AwaitComplete:  # type: ignore[override]
+        if self._dismissed:
+            return AwaitComplete()
+        self._dismissed = True
+        return super().dismiss(result)
+
+
+class NameScreen(OnceModal[str | None]):
     """Ask for a workspace name; enter confirms, escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal-cancel")]
@@ -47,7 +62,7 @@ class NameScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(OnceModal[bool]):
     """A yes/no question: y or enter confirms, n or escape cancels."""
 
     BINDINGS = [
@@ -73,7 +88,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class ModelPicker(ModalScreen[str | None]):
+class ModelPicker(OnceModal[str | None]):
     """The models from the config, filtered as you type; enter on free text uses it as typed."""
 
     BINDINGS = [
@@ -155,7 +170,7 @@ def _when(ts: Any, now: float) -> str:
     return f"{datetime.fromtimestamp(ts).strftime('%Y-%m-%d %H:%M')} ({ago(now - ts)})"
 
 
-class ErrorsScreen(ModalScreen[None]):
+class ErrorsScreen(OnceModal[None]):
     """The error log grouped by signature: count, first/last seen, one sample with details."""
 
     BINDINGS = [Binding("escape,q", "close", "Close", id="errors-close")]
