@@ -643,3 +643,28 @@ async def test_api_key_never_reaches_any_file(make_manager, home, fake_server):
             assert TEST_KEY.encode() not in path.read_bytes(), path
     for e in rec.events:
         assert TEST_KEY not in e.to_json()
+
+
+async def test_turns_written_by_another_process_are_reloaded_and_sent_as_context(make_manager, fake_server):
+    """The app has a workspace open; `muxtui send` (another process) adds a turn to it. The app
+    must show that turn and include it in the next request, not fork the conversation."""
+    app_side, app_rec = make_manager()
+    info = await app_side.create_workspace("shared", "fake:m?chunks=3")
+    await app_side.send(info.id, "from the app")
+    await app_rec.wait_for(closed(info.id))
+    cli_side, cli_rec = make_manager()  # its own files and locks: another process's view
+    await cli_side.send(info.id, "from the shell")
+    await cli_rec.wait_for(closed(info.id))
+    await cli_side.set_model(info.id, "fake:m?chunks=4")
+    assert await app_side.sync_from_disk(info.id) is True
+    ws = app_side.workspace(info.id)
+    assert [m["content"] for m in ws.messages if m["role"] == "user"] == ["from the app", "from the shell"]
+    assert ws.info.model == "fake:m?chunks=4"
+    assert any(e.type == ev.HISTORY_RELOADED for e in app_rec.events)
+    assert await app_side.sync_from_disk(info.id) is False  # nothing new: no reload
+    await app_side.send(info.id, "next")
+    await app_rec.wait_for(lambda e: e.type == ev.STREAM_COMPLETE and e.data["message"]["model"] == "fake:m?chunks=4")
+    sent = [m["content"] for m in fake_server.requests[-1]["json"]["messages"] if m["role"] == "user"]
+    assert sent == ["from the app", "from the shell", "next"]
+    seqs = [m["seq"] for m in ws.store.load_history().messages]
+    assert seqs == sorted(set(seqs)) and len(seqs) == 6

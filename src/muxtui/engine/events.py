@@ -13,6 +13,7 @@ WORKSPACE_DELETED = "workspace.deleted"
 WORKSPACE_RECOVERED = "workspace.recovered"  # a leftover partial was committed as interrupted
 MESSAGE_ADDED = "message.added"  # a user message was committed (typed, or merged from the queue)
 HISTORY_TRUNCATED = "history.truncated"
+HISTORY_RELOADED = "history.reloaded"  # another process wrote this workspace; memory was re-read
 QUEUE_CHANGED = "queue.changed"
 STREAM_STARTED = "stream.started"
 STREAM_DELTA = "stream.delta"

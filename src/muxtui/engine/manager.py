@@ -319,11 +319,13 @@ class StreamManager:
         warnings: list[str] = []
         recovered = None
         if store.partial.exists() and not ws.streaming:
-            if store.try_lock_stream():
+            held = store._stream_fd is not None  # we are about to stream here: keep our claim
+            if held or store.try_lock_stream():
                 try:
                     recovered = self._recover_partial(store, warnings)
                 finally:
-                    store.unlock_stream()
+                    if not held:
+                        store.unlock_stream()
             else:
                 warnings.append(
                     f"workspace '{ws.info.name}' is streaming in another muxtui process "
@@ -369,6 +371,46 @@ class StreamManager:
         committed = store.append(message)
         store.clear_partial()
         return committed
+
+    async def sync_from_disk(self, ws_id: str) -> bool:
+        """Re-read an idle workspace that another process (`muxtui send`, a second app) has
+        written since we loaded it, so its turns are shown and sent as context. True if reloaded."""
+        ws = self._workspaces.get(ws_id)
+        if ws is None or not ws.opened or ws.streaming or ws.deleted:
+            return False
+        async with ws.io:
+            return await self._sync_locked(ws)
+
+    async def _sync_locked(self, ws: Workspace) -> bool:
+        changed, meta = await asyncio.to_thread(self._disk_changed, ws)
+        if meta:
+            name, model = meta.get("name"), meta.get("model")
+            if (isinstance(name, str) and name != ws.info.name) or (isinstance(model, str) and model != ws.info.model):
+                ws.info.name = name if isinstance(name, str) else ws.info.name
+                ws.info.model = model if isinstance(model, str) else ws.info.model
+                self._emit(ev.WORKSPACE_UPDATED, ws.info.id, workspace=ws.info.to_dict())
+        if not changed:
+            return False
+        recovered, history, queue, warnings = await asyncio.to_thread(self._load, ws)
+        ws.messages, ws.queue = history, queue
+        if recovered is not None:
+            self._emit(ev.WORKSPACE_RECOVERED, ws.info.id, message=recovered)
+        self._emit(ev.HISTORY_RELOADED, ws.info.id, count=len(history))
+        self._emit(ev.QUEUE_CHANGED, ws.info.id, items=list(queue))
+        return True
+
+    @staticmethod
+    def _disk_changed(ws: Workspace) -> tuple[bool, dict | None]:
+        try:
+            size = ws.store.chat.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        known = ws.store._known_size
+        changed = (known >= 0 and size != known) or ws.store.partial.exists()
+        if not changed:
+            queue, _ = ws.store.load_queue()
+            changed = [q["id"] for q in queue] != [q["id"] for q in ws.queue]
+        return changed, ws.store.read_meta()
 
     async def rename_workspace(self, ws_id: str, name: str) -> WorkspaceInfo:
         ws = self.workspace(ws_id)
@@ -418,6 +460,8 @@ class StreamManager:
                 return "queued"
             await self._claim(ws)
             try:
+                async with ws.io:
+                    await self._sync_locked(ws)  # another process's turns belong in the context
                 queued = list(ws.queue)
                 merged = "\n\n".join([q["text"] for q in queued] + [text])
                 await self._add_user_message(ws, merged, [q["id"] for q in queued])
