@@ -154,7 +154,7 @@ def test_sidebar_badges(snap_compare, paths, fake_server):
 def test_chat_complete_interrupted_error_and_reasoning(snap_compare, paths):
     """You should see a conversation: a complete reply with its reasoning block expanded
     (italic, muted), a Markdown table and "14 in · 71 out tokens"; a user message with a
-    literal "[/INST]"; an interrupted reply (yellow edge, "↻ interrupted — ctrl+r to resume")
+    literal "[/INST]"; an interrupted reply (yellow edge, "↻ interrupted — ctrl+r regenerates it")
     ending in an open code fence; and a failed reply (red edge) with "✗ rate_limit: HTTP 429..."
     and the hint "rate limited: ctrl+r to retry later"."""
     seed(paths, "chat", "fake:thinker", conversation())

@@ -111,12 +111,15 @@ class MuxApp(App[int]):
     ]
 
     def __init__(self, paths: Paths, config: Config, *, clock=time.time, animate: bool = True,
-                 tune_gc: bool = False) -> None:
+                 tune_gc: bool = False, standalone: bool = False) -> None:
         palette_key = config.keys.get("command-palette")
         if palette_key:
             self.COMMAND_PALETTE_BINDING = palette_key  # read by App.__init__; it has no binding id
         super().__init__()
         self.tune_gc = tune_gc
+        # The real `muxtui` process (run_app): may leave with os._exit once everything is saved.
+        # Never in an app embedded in another process (tests, benchmarks).
+        self.standalone = standalone
         terminal_keys.install()
         self.paths = paths
         self.config = config
@@ -315,14 +318,15 @@ class MuxApp(App[int]):
         log.info("signal %s: committing partial replies and exiting", sig)
         # If anything below blocks (a dead terminal, a stuck write), still exit: the partials
         # are committed first, which is what matters.
-        watchdog = threading.Timer(10.0, os._exit, args=(128 + sig,))
-        watchdog.daemon = True
-        watchdog.start()
+        if self.standalone:
+            watchdog = threading.Timer(10.0, os._exit, args=(128 + sig,))
+            watchdog.daemon = True
+            watchdog.start()
         self.call_later(self._exit_on_signal, sig)
 
     async def _exit_on_signal(self, sig: int) -> None:
         await self._shutdown_engine()
-        if sig == signal.SIGHUP:
+        if sig == signal.SIGHUP and self.standalone:
             # The terminal is gone (SSH dropped, tmux killed): restoring it would block forever
             # writing to a dead pty, leaving an orphan process. Everything is saved: leave now.
             logging.shutdown()
@@ -375,7 +379,7 @@ class MuxApp(App[int]):
 
         self.push_screen(ConfirmScreen(
             f"{n} {'reply is' if n == 1 else 'replies are'} still streaming ({names}). Quit?",
-            "What arrived so far is saved as interrupted; ctrl+r resumes it later.", title="quit"), answer)
+            "What arrived so far is saved as interrupted (ctrl+r regenerates it later).", title="quit"), answer)
 
     # ---- engine events ----------------------------------------------------------------------
     def _on_engine_event(self, event: Event) -> None:
@@ -474,7 +478,7 @@ class MuxApp(App[int]):
         elif t == ev.QUEUE_CHANGED:
             if current:
                 await self.chat.set_queue(ws_id, list(data.get("items") or ()))
-        elif t == ev.HISTORY_TRUNCATED:
+        elif t in (ev.HISTORY_TRUNCATED, ev.HISTORY_RELOADED):
             if current:
                 await self._show(ws_id)
         elif t == ev.WORKSPACE_DELETED:
@@ -510,6 +514,7 @@ class MuxApp(App[int]):
     async def _show(self, ws_id: str) -> None:
         try:
             ws = await self.manager.open_workspace(ws_id)
+            await self.manager.sync_from_disk(ws_id)  # `muxtui send` may have written it meanwhile
         except KeyError:
             return
         if ws_id != self.current_id:
@@ -530,7 +535,7 @@ class MuxApp(App[int]):
         if state.error_type:
             parts.append(f"error: {state.error_type}")
         elif state.interrupted:
-            parts.append("interrupted (ctrl+r resumes)")
+            parts.append("interrupted (ctrl+r regenerates)")
         if len(parts) == 1:
             parts.append("idle")
         self.title = one_line(state.name, 60)
@@ -824,7 +829,7 @@ class MuxApp(App[int]):
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
-        yield cmd("Retry / resume", "run the last turn again", "retry", "retry", "ctrl+r")
+        yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
@@ -856,6 +861,6 @@ def run_app(home: str | Path | None = None) -> int:
     paths = Paths.default(home)
     paths.ensure()
     config = config_mod.load_or_default(paths.config_file)
-    app = MuxApp(paths, config, tune_gc=True)
+    app = MuxApp(paths, config, tune_gc=True, standalone=True)
     result = app.run()
     return int(result or 0) if app.return_code is None else int(app.return_code or 0)

@@ -143,9 +143,9 @@ class AssistantMessage(Vertical):
                 lines.append(Content.styled(one_line(self._notice), "$warning"))
         elif status == "interrupted":
             if m.get("recovered"):
-                lines.append(Content.styled("↻ recovered after a crash — ctrl+r to resume", "$warning"))
+                lines.append(Content.styled("↻ recovered after a crash — ctrl+r regenerates it", "$warning"))
             else:
-                lines.append(Content.styled("↻ interrupted — ctrl+r to resume", "$warning"))
+                lines.append(Content.styled("↻ interrupted — ctrl+r regenerates it", "$warning"))
         elif status == "error":
             error_type = m.get("error_type") or "error"
             lines.append(Content.assemble(
@@ -216,6 +216,9 @@ class QueuedItem(Static, can_focus=True):
 class QueueList(Vertical):
     """Messages waiting under the streaming reply, numbered in the order they will be sent."""
 
+    count = 0
+    streaming = False
+
     def on_mount(self) -> None:
         self.border_subtitle = "shift+tab focuses · e edit · del remove"
 
@@ -231,8 +234,17 @@ class QueueList(Vertical):
             await self.mount_all(widgets)
             if focused_index is not None:
                 widgets[min(focused_index, len(widgets) - 1)].focus()
-        self.border_title = f"queued · {len(items)} · sent together when this reply ends"
+        self.count = len(items)
+        self.retitle()
         self.display = bool(items)
+
+    def retitle(self, streaming: bool | None = None) -> None:
+        if streaming is not None:
+            self.streaming = streaming
+        # Without a running reply (after an error, a crash, a restart) nothing sends the queue
+        # by itself: it goes out with the next message.
+        when = "sent together when this reply ends" if self.streaming else "sent with your next message (enter)"
+        self.border_title = f"queued · {self.count} · {when}"
 
 
 class ChatView(VerticalScroll):
@@ -311,6 +323,7 @@ class ChatView(VerticalScroll):
         async with self.lock:
             self.workspace_id = workspace_id
             self.live = None
+            self.queue.retitle(self.live is not None)
             self._workspace = workspace
             self._shown = set()
             await self.remove_children(self._message_widgets())
@@ -335,6 +348,7 @@ class ChatView(VerticalScroll):
             await self._mount(widgets)
             await self.queue.set_items(queue)
             self.live = live
+            self.queue.retitle(self.live is not None)
             self.anchor()  # to the end, and follow it until the user scrolls away
         if live is not None:
             self.on_live_mounted()
@@ -361,6 +375,7 @@ class ChatView(VerticalScroll):
                                     request_id=request_id)
             await self._mount([live])
             self.live = live
+            self.queue.retitle(self.live is not None)
             await self._prune()
         self.on_live_mounted()
 
@@ -371,6 +386,7 @@ class ChatView(VerticalScroll):
             live = self.live
             if live is not None and live.request_id == request_id:
                 self.live = None
+                self.queue.retitle(self.live is not None)
                 self._shown.add(message.get("id", ""))
                 await live.finish(message)
             elif message.get("id") not in self._shown:
