@@ -80,6 +80,13 @@ LATE = "const b = 2;\n```\n\nAfter the fence.\n"
 NEVER_CLOSED = "```text\nnever closed\nstill open"
 
 
+def reference(text: str) -> Markdown:
+    """Textual's own Markdown with our one parser difference: raw HTML is text, not dropped."""
+    from markdown_it import MarkdownIt
+
+    return Markdown(text, parser_factory=lambda: MarkdownIt("gfm-like", {"html": False}))
+
+
 class Harness(App):
     CSS = "Markdown { padding: 0; } VerticalScroll { height: auto; }"
 
@@ -114,7 +121,7 @@ def assert_same_screen(expected, actual) -> None:
 
 
 async def static_screen(text: str, size=SIZE, theme: str | None = None):
-    app = Harness(Markdown(text))
+    app = Harness(reference(text))
     async with app.run_test(size=size) as pilot:
         if theme:
             app.theme = theme
@@ -273,7 +280,7 @@ async def test_widget_count_stays_bounded():
         assert blocks > 100
         descendants = list(widget.walk_children())
         assert len(descendants) <= 2 + blocks // sm_module.GROUP_BLOCKS + 2
-        static = Markdown(text)
+        static = reference(text)
         static_app = Harness(static)
     async with static_app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
@@ -359,7 +366,7 @@ class TwoContexts(App):
 
 async def test_app_css_applies_per_place_in_the_dom():
     text = "Para with `code`.\n\n- a bullet\n- another\n\n> quoted\n"
-    static_app = TwoContexts(lambda: Markdown(text))
+    static_app = TwoContexts(lambda: reference(text))
     async with static_app.run_test(size=(60, 40)) as pilot:
         await pilot.pause()
         expected = cells(static_app)
@@ -367,3 +374,26 @@ async def test_app_css_applies_per_place_in_the_dom():
     async with app.run_test(size=(60, 40)) as pilot:
         await pilot.pause()
         assert_same_screen(expected, cells(app))
+
+
+async def test_raw_html_in_a_reply_is_shown_not_dropped():
+    """A model writing `<div>` or `<b>` must not make words disappear from the screen."""
+    from textual.app import App
+
+    from muxtui.ui.streaming_markdown import StreamingMarkdown
+
+    text = "before <b>bold?</b> after\n\n<div>a whole block</div>\n\nend"
+
+    class Host(App):
+        def compose(self):
+            yield StreamingMarkdown(text)
+
+    app = Host()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        widget = app.query_one(StreamingMarkdown)
+        await widget.finish(text)
+        await pilot.pause()
+        screen = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    for words in ("<b>bold?</b>", "<div>a whole block</div>", "before", "end"):
+        assert words in screen, words

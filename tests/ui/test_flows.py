@@ -585,11 +585,11 @@ async def test_long_history_mounts_a_window_and_loads_earlier(paths):
         assert "answer 99" in screen_text(app)  # following the bottom
         await pilot.press("ctrl+home")
         await until(pilot, lambda: mounted() == 80, "the earlier messages")
-        assert "120 earlier messages" in str(app.chat.marker.render())
+        await until(pilot, lambda: "120 earlier messages" in str(app.chat.marker.render()), "the marker")
         await pilot.pause()
         app.chat.scroll_home(animate=False)  # reaching the top by scrolling loads more too
         await until(pilot, lambda: mounted() == 120, "more on scrolling to the top")
-        assert "80 earlier messages" in str(app.chat.marker.render())
+        await until(pilot, lambda: "80 earlier messages" in str(app.chat.marker.render()), "the marker")
 
 
 async def test_keymap_from_config(paths, home):

@@ -78,16 +78,22 @@ _tls = threading.local()
 _WARM_UP_TEXT = "# a\n\n- b **c** `d` https://example.com\n\n```python\nx = 1\n```\n"
 
 
+def _new_parser() -> MarkdownIt:
+    # Raw HTML in a model's reply is shown as text: Textual's Markdown drops html tokens, so
+    # `<div>...</div>` would silently vanish from the screen (the stored text is untouched).
+    return MarkdownIt("gfm-like", {"html": False})
+
+
 def _default_parser() -> MarkdownIt:
     parser = getattr(_tls, "parser", None)
     if parser is None:
-        parser = _tls.parser = MarkdownIt("gfm-like")
+        parser = _tls.parser = _new_parser()
     return parser
 
 
 def _warm_up() -> MarkdownIt:
     """First use costs ~0.2 s (pygments lexer imports, linkify regexes): pay it in a thread."""
-    parser = MarkdownIt("gfm-like")
+    parser = _new_parser()
     parser.parse(_WARM_UP_TEXT)
     MarkdownFence.highlight("x = 1", "python")
     MarkdownFence.highlight("x = 1", "")
@@ -1038,7 +1044,8 @@ class StreamingMarkdown(Markdown):
         return widgets
 
     def _fallback_widget(self, piece: _Fallback) -> _FallbackMarkdown:
-        widget = _FallbackMarkdown(piece.source, parser_factory=self._parser_factory, open_links=self._open_links)
+        widget = _FallbackMarkdown(piece.source, parser_factory=self._parser_factory or _new_parser,
+                                   open_links=self._open_links)
         top, bottom = self._painter.margins(piece.kind)
         widget.styles.margin = (top, 0, bottom, 0)
         return widget
