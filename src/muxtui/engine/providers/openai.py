@@ -29,27 +29,6 @@ class OpenAIProvider(HTTPProvider):
     kind = "openai"
     request_id_headers = ("x-request-id", "request-id")
 
-    def __init__(
-        self,
-        name: str,
-        base_url: str,
-        api_key: str | None,
-        *,
-        connect_timeout: float = 10,
-        read_timeout: float = 60,
-        headers: dict[str, str] | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            base_url,
-            api_key,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            headers=headers,
-            client=client,
-        )
-
     @property
     def url(self) -> str:
         if self.base_url.endswith("/chat/completions"):
