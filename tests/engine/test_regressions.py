@@ -47,7 +47,6 @@ async def test_interrupt_right_after_send(make_manager, fake_server):
     await rec.wait_for(closed(info.id))
     ws = manager.workspace(info.id)
     types = rec.types(info.id)
-    print(types, "stream fd held:", ws.store._stream_fd)
     other = manager.storage.store(info.id)      # another process's view (separate open file)
     can_lock = other.try_lock_stream()
     other.unlock_stream()
@@ -97,8 +96,6 @@ async def test_shutdown_during_close_with_queue(make_manager, fake_server):
         after = [e.type for e in rec.events[mark:]]
         assert ev.STREAM_STARTED not in after, f"a new turn started after shutdown(): {after}"
     finally:
-        print("events:", rec.types(info.id))
-        print("streaming after shutdown:", manager.is_streaming(info.id))
         fake_server.release(g2)
         await t
 
@@ -114,7 +111,6 @@ async def test_start_stream_during_close_with_queue(make_manager, fake_server):
         await asyncio.wait_for(asyncio.shield(t), 5)
         assert [q["text"] for q in manager.workspace(info.id).queue] == ["second"]
     finally:
-        print("events:", rec.types(info.id))
         fake_server.release(g2)
         await t
 
@@ -131,9 +127,7 @@ async def test_edit_during_close_loses_queued_message(make_manager, fake_server)
     await manager.set_model(info.id, "fake:m?chunks=3")
     await manager.wait_idle(info.id)
     texts = [m["content"] for m in ws.messages if m["role"] == "user"]
-    print("user messages:", texts, "queue:", ws.queue)
     reopened = manager.storage.store(info.id).load_history().messages
-    print("on disk users:", [m["content"] for m in reopened if m["role"] == "user"])
     assert "second" in texts or any(q["text"] == "second" for q in ws.queue), "queued 'second' vanished"
 
 
@@ -167,16 +161,15 @@ async def test_start_stream_during_queue_dispatch_commits_twice(make_manager, fa
     await t
     await manager.wait_idle(info.id)
     on_disk = [m["content"] for m in ws.store.load_history().messages if m["role"] == "user"]
-    print("memory:", [m["content"] for m in ws.messages if m["role"] == "user"], "queue:", ws.queue)
-    print("disk:", on_disk)
     assert on_disk.count("second") == 1, on_disk
 
 
 # ---- test_unsaved_seq.py --------------------
 # An unsaved reply (commit failed) sits in ws.messages with no 'seq': retry/edit then crash.
-async def _failed_commit(make_manager):
+async def _failed_commit(make_manager, model="fake:m?text=first+reply"):
+    """One turn whose reply commit fails once with ENOSPC (the disk has room again afterwards)."""
     manager, rec = make_manager()
-    info = await manager.create_workspace("w", "fake:m?text=first+reply")
+    info = await manager.create_workspace("w", model)
     ws = await manager.open_workspace(info.id)
     orig = ws.store.append
     state = {"fail": True}
@@ -201,40 +194,18 @@ async def test_retry_after_failed_commit(make_manager, fake_server):
 
 async def test_edit_after_failed_commit(make_manager, fake_server):
     manager, rec, info, ws = await _failed_commit(make_manager)
-    try:
-        await manager.edit_and_resend(info.id, ws.messages[0]["seq"], "one, edited")
-    finally:
-        print("memory:", [(m.get("seq"), m["content"]) for m in ws.messages])
-        print("disk:", [(m.get("seq"), m["content"]) for m in ws.store.load_history().messages],
-              "partial:", ws.store.read_partial())
+    await manager.edit_and_resend(info.id, ws.messages[0]["seq"], "one, edited")
 
 
 # ---- test_unsaved_lost.py --------------------
 # A reply whose commit failed (disk full for a moment) survives only as partial.json and in memory;
 # the next turn's partial writer overwrites partial.json and the reply is gone from disk for good.
 async def test_unsaved_reply_is_overwritten_by_next_turn(make_manager, fake_server):
-    manager, rec = make_manager()
-    info = await manager.create_workspace("w", "fake:m?text=the+first+reply+text")
-    ws = await manager.open_workspace(info.id)
-    orig = ws.store.append
-    state = {"fail": True}
-
-    def flaky_append(record):
-        if state["fail"] and record.get("role") == "assistant":
-            state["fail"] = False
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return orig(record)
-
-    ws.store.append = flaky_append
-    await manager.send(info.id, "one")
-    await manager.wait_idle(info.id)
-    print("after 1st turn partial on disk:", ws.store.read_partial())
+    manager, rec, info, ws = await _failed_commit(make_manager, "fake:m?text=the+first+reply+text")
     await manager.set_model(info.id, "fake:m?text=second")
     await manager.send(info.id, "two")   # the disk has room again
     await manager.wait_idle(info.id)
     disk = [m["content"] for m in ws.store.load_history().messages]
-    print("memory:", [m["content"] for m in ws.messages])
-    print("disk:  ", disk, "partial:", ws.store.read_partial())
     assert "the first reply text" in disk or (ws.store.read_partial() or {}).get("content") == "the first reply text"
 
 
@@ -268,7 +239,6 @@ async def test_set_model_during_close_is_reverted(make_manager, fake_server, mon
     ws = manager.workspace(info.id)
     import json
     reg = {e["id"]: e["model"] for e in json.loads(manager.storage.registry_file.read_text())["workspaces"]}
-    print("ws.info.model:", ws.info.model, "| meta.json:", ws.store.read_meta()["model"], "| workspaces.json:", reg[info.id])
     assert ws.info.model == "fake:new-model" and reg[info.id] == "fake:new-model"
 
 
@@ -305,8 +275,6 @@ async def test_registry_null_field_swallows_close_event(make_manager, fake_serve
     await manager.send(info.id, "hi")
     await manager.wait_idle(info.id)
     ws = manager.workspace(info.id)
-    print("task exception:", repr(ws.task.exception()))
-    print("on disk:", [m["role"] for m in ws.store.load_history().messages])
     await rec.wait_for(closed(info.id), timeout=2)
 
 
@@ -319,7 +287,6 @@ async def test_kind(make_manager, fake_server, q):
     await manager.send(info.id, "x")
     e = await rec.wait_for(closed(info.id))
     a = manager.log.audit()[-1]
-    print(f"\n{q:28} -> {e.type:20} status={e.data['message'].get('status'):12} kind={a['close_kind']:18} type={a['error_type']} chars={a['chars']} up={a['upstream_status']}")
 
 
 # ---- test_backoff_ops.py --------------------
@@ -336,7 +303,6 @@ async def test_delete_in_backoff(make_manager, fake_server):
     folder = manager.workspace(info.id).store.folder
     await asyncio.wait_for(manager.delete_workspace(info.id), 3)
     assert not folder.exists()
-    print(rec.types(info.id))
 
 
 async def test_interrupt_in_backoff(make_manager, fake_server):
@@ -346,7 +312,6 @@ async def test_interrupt_in_backoff(make_manager, fake_server):
     assert e.type == ev.STREAM_INTERRUPTED
     ws = manager.workspace(info.id)
     assert ws.store._stream_fd is None and not ws.store.partial.exists()
-    print([a["close_kind"] for a in manager.log.audit()[-3:]])
 
 
 # ---- test_baseline_edit.py --------------------
@@ -362,5 +327,4 @@ async def test_edit_while_streaming_keeps_queue(make_manager, fake_server):
     await manager.edit_and_resend(info.id, ws.messages[0]["seq"], "first, edited")
     await manager.wait_idle(info.id)
     fake_server.release(g1)
-    print([m["content"] for m in ws.messages if m["role"] == "user"], ws.queue)
     assert [m["content"] for m in ws.messages if m["role"] == "user"] == ["first, edited", "second"]
