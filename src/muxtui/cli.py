@@ -325,7 +325,11 @@ async def _export(args, paths: Paths, cfg) -> int:
     manager = _engine(paths, cfg)
     info = await _resolve(manager, args.workspace)
     ws = await manager.open_workspace(info.id)
-    sys.stdout.write(export_markdown(ws))
+    text = export_markdown(ws)
+    # In slices: when the reader goes away during one big write, Python reports the short write
+    # as success and drops the rest; the next slice then meets the closed pipe and says so.
+    for start in range(0, len(text), 16384):
+        sys.stdout.write(text[start:start + 16384])
     return 0
 
 

@@ -27,6 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
+# A stream that ends in the middle of a key (interrupted, cut off) shows the part received as
+# [redacted] once it is this long; a shorter tail is ordinary text as far as anyone can tell.
+CUT_SECRET = 10
 _AUTHORITY = re.compile(r"[^/?#]*")
 MIN_SECRET = 8
 # Headers whose values are labels, versions or formats: never credentials.
@@ -59,7 +62,8 @@ class StreamRedactor:
     ``feed`` returns what is safe to show now. It holds back the shortest tail that could still
     grow into a secret (the longest end of the text that is a proper prefix of one), so ordinary
     text is delayed by at most a character or two and a key split over any number of chunks is
-    still caught. ``flush`` hands over the held tail when the stream ends.
+    still caught. ``flush`` hands over the held tail when the stream ends (as ``[redacted]`` if
+    it is the first ``CUT_SECRET`` or more characters of a secret).
     """
 
     __slots__ = ("_secrets", "_held")
@@ -85,7 +89,7 @@ class StreamRedactor:
 
     def flush(self) -> str:
         held, self._held = self._held, ""
-        return held
+        return REDACTED if len(held) >= CUT_SECRET else held
 
     def _open_tail(self, buf: str) -> int:
         """Length of the longest end of `buf` that is a proper prefix of some secret."""
