@@ -124,13 +124,14 @@ def _unguard_terminal() -> None:
 def main(argv: list[str] | None = None) -> int:
     _guard_terminal()  # already for argparse's messages, which quote what was typed
     try:
-        return _main(argv)
+        status = _main(argv)
     except BrokenPipeError:
         # `muxtui history | head`: the reader is gone; end like other command-line tools.
         _silence_stdout()
-        return EXIT_BROKEN_PIPE
-    finally:
-        _unguard_terminal()
+        status = EXIT_BROKEN_PIPE
+    # Not on an exception: the traceback, which may quote model text, is shown inert too.
+    _unguard_terminal()
+    return status
 
 
 def _main(argv: list[str] | None) -> int:

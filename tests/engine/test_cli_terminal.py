@@ -212,3 +212,16 @@ def test_history_json_into_a_closed_pipe_ends_quietly(home):
         out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=60)
         assert "Traceback" not in out.stderr and "Error" not in out.stderr, (command, out.stderr[-2000:])
         assert "rc=141" in out.stderr or command == "workspaces", (command, out.stderr)
+
+
+def test_terminal_writer_mends_a_crlf_split_across_writes():
+    import io
+
+    from muxtui.safetext import TerminalText
+
+    target = io.StringIO()
+    writer = TerminalText(target)
+    for chunk in ("one\r", "\ntwo\r", "three\x1b[2J", "\r"):
+        writer.write(chunk)
+    writer.finish()
+    assert target.getvalue() == "one\ntwo␍three␛[2J␍"
