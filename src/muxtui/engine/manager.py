@@ -49,6 +49,7 @@ from muxtui.engine.providers.base import (
     TextDelta,
     UsageUpdate,
 )
+from muxtui.engine.redact import StreamRedactor, configured_secrets
 from muxtui.engine.storage import (
     FORMAT_VERSION,
     Storage,
@@ -163,6 +164,9 @@ class Run:
     attempt: int = 0
     partial: PartialWriter | None = None
     queue_handback: str | None = None
+    # Echoed credentials are cut out before text is kept, saved or emitted (engine.redact).
+    text_filter: StreamRedactor = field(default_factory=StreamRedactor)
+    reasoning_filter: StreamRedactor = field(default_factory=StreamRedactor)
 
     @property
     def text(self) -> str:
@@ -178,7 +182,7 @@ class Run:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.content_len or self.reasoning)
+        return bool(self.content_len or self.reasoning or self.text_filter.pending or self.reasoning_filter.pending)
 
 
 @dataclass
@@ -237,6 +241,7 @@ class StreamManager:
         self._rng = rng or random.Random()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
         self._closed = False
+        self._secrets = configured_secrets(config)
         for pc in config.providers.values():
             if pc.api_key:
                 event_log.redact.add(pc.api_key)
@@ -246,7 +251,7 @@ class StreamManager:
             for value in (pc.headers or {}).values():  # e.g. Azure's api-key header
                 event_log.redact.add(value)
             creds = urlsplit(pc.base_url or "")
-            event_log.redact.add(creds.password)
+            event_log.redact.add(creds.username, creds.password)
 
     # ---- events -------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -669,7 +674,8 @@ class StreamManager:
                    model=run.model)
 
     def _new_run(self, ws: Workspace) -> Run:
-        return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch)
+        return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch,
+                   text_filter=StreamRedactor(self._secrets), reasoning_filter=StreamRedactor(self._secrets))
 
     async def _run_turns(self, ws: Workspace, run: Run) -> None:
         run.entered = True
@@ -826,17 +832,19 @@ class StreamManager:
                 async with contextlib.aclosing(provider.stream(request)) as items:
                     async for item in items:
                         if isinstance(item, TextDelta):
-                            if not item.text:
+                            text = run.text_filter.feed(item.text)
+                            if not text:
                                 continue
-                            run.content.append(item.text)
-                            run.content_len += len(item.text)
-                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=item.text)
+                            run.content.append(text)
+                            run.content_len += len(text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=text)
                             run.partial.poke()
                         elif isinstance(item, ReasoningDelta):
-                            if not item.text:
+                            text = run.reasoning_filter.feed(item.text)
+                            if not text:
                                 continue
-                            run.reasoning.append(item.text)
-                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=item.text)
+                            run.reasoning.append(text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=text)
                             run.partial.poke()
                         elif isinstance(item, UsageUpdate):
                             if item.input_tokens is not None:
@@ -868,6 +876,7 @@ class StreamManager:
                               retryable=kind == ErrorType.NETWORK) from None
         except (OSError, ValueError) as exc:  # a provider bug or odd transport error: still classified
             raise StreamError(ErrorType.UNKNOWN, f"{type(exc).__name__}: {exc}", provider=pc.name) from None
+        self._flush_filters(ws_id, run)
         if run.interrupted:
             return
         if not finished:
@@ -880,6 +889,17 @@ class StreamManager:
             raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
 
     # ---- durability ---------------------------------------------------------------------
+    def _flush_filters(self, ws_id: str, run: Run) -> None:
+        """The stream has ended: the tail held back in case it began a secret is text after all."""
+        text, reasoning = run.text_filter.flush(), run.reasoning_filter.flush()
+        if reasoning:
+            run.reasoning.append(reasoning)
+            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=reasoning)
+        if text:
+            run.content.append(text)
+            run.content_len += len(text)
+            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=text)
+
     def _partial_snapshot(self, run: Run, **extra: Any) -> dict:
         snap = {
             "request_id": run.request_id,
@@ -905,6 +925,7 @@ class StreamManager:
     async def _close(self, ws: Workspace, run: Run, status: str, err: StreamError | None) -> None:
         """Points 2-4: await the pending partial write, make the state durable, then emit."""
         ws_id = ws.info.id
+        self._flush_filters(ws_id, run)
         stale = ws.deleted or run.epoch != ws.epoch
         final = None if stale else self._partial_snapshot(run, status=status)
         if final is not None and err is not None:

@@ -80,7 +80,9 @@ class Scenario:
     status=CODE         answer with that HTTP status and the provider's real error body;
                         quota=1 (quota/billing wording), retry_after=S (header, seconds
                         or HTTP date), context=1 (a 400 context-length error),
-                        echo_key=1 (the error message echoes the API key it received)
+                        echo_key=1 (the error message echoes the API key it received;
+                        on a normal reply, the reply ends with the key, cut into
+                        chunks of 5 characters: a key split across chunks)
     fail_first=K        status/context/fault only for the first K requests of this
                         exact model string, then normal replies
     fault=F&after=K     after K chunks (reasoning + content): drop (abort the TCP
@@ -117,16 +119,22 @@ class Scenario:
     empty: bool = False
     pause_after: int | None = None
     gate: str | None = None
+    received_key: str | None = None  # set by the server from the request, for echo_key
 
     def content_chunks(self) -> list[str]:
         if self.empty:
             return []
         if self.huge is not None:
             reps = self.huge // len(_HUGE_BLOCK) + 1
-            return [(_HUGE_BLOCK * reps)[: self.huge]]
-        if self.text is not None:
-            return [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
-        return markdown_mix.generate(self.chunks, self.seed)
+            chunks = [(_HUGE_BLOCK * reps)[: self.huge]]
+        elif self.text is not None:
+            chunks = [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
+        else:
+            chunks = markdown_mix.generate(self.chunks, self.seed)
+        if self.echo_key and self.received_key:
+            echo = f"\n\nYour key is {self.received_key} (echoed)."
+            chunks = chunks + [echo[i : i + 5] for i in range(0, len(echo), 5)]
+        return chunks
 
     def reasoning_chunks(self) -> list[str]:
         words = (
@@ -873,6 +881,7 @@ class FakeServer:
             await self._json(writer, 400, self._invalid(protocol, f"fake server: {exc}", rid), id_header)
             return True
         rec = self._record(req, protocol, payload, sc, rid)
+        sc.received_key = _key_of(req)
         problem = self._validate(protocol, req, payload)
         if problem:
             await self._json(writer, 400, self._invalid(protocol, problem, rid), id_header)
