@@ -131,7 +131,7 @@ def _coerce_message(rec: dict[str, Any]) -> None:
     rec["created_at"] = as_float(rec.get("created_at"))
     if not isinstance(rec.get("id"), str):
         rec["id"] = f"m-seq{rec['seq']}"
-    for key in ("reasoning", "model", "error", "error_type"):
+    for key in ("reasoning", "model", "error", "error_type", "refusal"):
         if key in rec and rec[key] is not None and not isinstance(rec[key], str):
             rec[key] = str(rec[key])
     if rec.get("role") == "assistant" and rec.get("status") not in ("complete", "interrupted", "error"):
@@ -140,6 +140,10 @@ def _coerce_message(rec: dict[str, Any]) -> None:
         rec["queue_ids"] = []
     if "usage" in rec and not isinstance(rec["usage"], dict):
         del rec["usage"]
+    for key in ("tool_calls", "citations"):  # lists of objects; anything else is dropped
+        if key in rec:
+            items = rec[key]
+            rec[key] = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 class WorkspaceStore:

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from muxtui.testing import markdown_mix
+from muxtui.testing import markdown_mix, replay
 
 __all__ = ["FakeServer", "Scenario", "parse_scenario", "ScenarioError", "FAULTS", "main"]
 
@@ -864,6 +864,8 @@ class FakeServer:
             await self._json(writer, 400, self._invalid(protocol, "request body is not valid JSON", rid), id_header)
             return True
         model = payload.get("model") if isinstance(payload, dict) else None
+        if isinstance(model, str) and model.startswith(replay.PREFIX):
+            return await self._replay(req, protocol, payload, model, writer, rid)
         try:
             if not isinstance(model, str) or not model:
                 raise ScenarioError("model: field required")
@@ -914,6 +916,32 @@ class FakeServer:
             await self._complete(protocol, sc, payload, rec, writer, id_header)
             return True
         return await self._stream(protocol, sc, payload, rec, reader, writer, id_header, fault)
+
+    async def _replay(
+        self, req: _Request, protocol: str, payload: dict, model: str, writer: asyncio.StreamWriter, rid: str
+    ) -> bool:
+        """Model ``replay:<name>``: send a recorded response byte for byte (see muxtui.testing.replay)."""
+        rec = self._record(req, protocol, payload, None, rid)
+        rec.data["model"] = model
+        try:
+            fx = replay.load_fixture(model[len(replay.PREFIX):])
+        except replay.ReplayError as exc:
+            await self._json(writer, 400, self._invalid(protocol, f"fake server: {exc}", rid))
+            return True
+        body = fx.wire_body()
+        headers = {**fx.response_headers(), "content-length": str(len(body)), "connection": "keep-alive"}
+        headers.setdefault("x-request-id" if protocol == "openai" else "request-id", rid)
+        self._write_head(writer, fx.status, headers)
+        # Event by event (when not compressed), so the client reads the stream as it would arrive;
+        # the bytes on the wire are exactly the fixture's.
+        pos = 0
+        while pos < len(body):
+            cut = -1 if fx.gzip else body.find(b"\n\n", pos)
+            end = len(body) if cut < 0 else cut + 2
+            writer.write(body[pos:end])
+            await self._drain(writer)
+            pos = end
+        return True
 
     def _authorized(self, req: _Request) -> bool:
         if self.require_key is None:

@@ -75,6 +75,10 @@ _QUOTA_WORDS = (
     "payment required",
 )
 _MODEL_WORDS = ("model_not_found", "does not exist", "no such model", "unknown model", "model not found")
+# Said of a model in a 400 body (OpenRouter "x is not a valid model ID", Ollama "model 'x' not
+# found, try pulling it first", vLLM "The model `x` does not exist.").
+_MODEL_MISSING = ("does not exist", "not found", "not a valid model", "no such model", "unknown model",
+                  "invalid model", "model_not_found")
 
 # Provider error "type"/"code" values, Anthropic's and OpenAI's (and close cousins').
 _PAYLOAD_TYPES: dict[str, ErrorType] = {
@@ -258,6 +262,11 @@ def _has(words: tuple[str, ...], *texts: str | None) -> bool:
     return any(w in hay for w in words)
 
 
+def _model_missing(message: str | None) -> bool:
+    text = (message or "").lower()
+    return "model" in text and any(w in text for w in _MODEL_MISSING)
+
+
 def _status_label(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
@@ -300,6 +309,8 @@ def _kind_from_payload(message: str | None, etype: str | None, code: str | None)
             return _PAYLOAD_TYPES[key.lower()]
     if _has(_CONTEXT_WORDS, message, etype, code):
         return ErrorType.CONTEXT_EXCEEDED
+    if _has(("overloaded",), message, etype):
+        return ErrorType.SERVER_ERROR
     if _has(("insufficient_quota", "billing", "credit balance", "exceeded your current quota"), message, etype, code):
         return ErrorType.QUOTA
     if etype in ("tokens", "requests") or _has(("rate limit",), message):
@@ -339,8 +350,16 @@ def _classify(
         kind = ErrorType.AUTHENTICATION
     elif status == 402:
         kind = ErrorType.QUOTA
+    elif status == 413:
+        kind = ErrorType.CONTEXT_EXCEEDED  # the request is too large: retrying cannot help
     elif status == 429:
-        kind = ErrorType.QUOTA if _has(_QUOTA_WORDS, message, etype, code) else ErrorType.RATE_LIMIT
+        if _has(_QUOTA_WORDS, message, etype, code):
+            kind = ErrorType.QUOTA
+        elif _has(("request too large", "request_too_large"), message, etype, code):
+            # OpenAI: one request larger than the tokens-per-minute limit never fits
+            kind = ErrorType.CONTEXT_EXCEEDED
+        else:
+            kind = ErrorType.RATE_LIMIT
     elif status == 404:
         if _has(("model",), message, etype, code) or etype == "not_found_error":
             kind = ErrorType.MODEL_NOT_FOUND
@@ -359,7 +378,7 @@ def _classify(
             kind = ErrorType.CONTEXT_EXCEEDED
         elif _has(("insufficient_quota", "billing_error", "credit balance", "exceeded your current quota"), message, etype, code):
             kind = ErrorType.QUOTA
-        elif _has(_MODEL_WORDS, code) or (etype == "not_found_error"):
+        elif _has(_MODEL_WORDS, code) or (etype == "not_found_error") or _model_missing(message):
             kind = ErrorType.MODEL_NOT_FOUND
         else:
             kind = ErrorType.API
