@@ -232,7 +232,7 @@ class _EventReader:
             if isinstance(block.get("thinking"), str) and block["thinking"]:
                 out.append(ReasoningDelta(block["thinking"]))
         elif kind == "redacted_thinking":
-            out.append(ReasoningDelta("[part of the reasoning was redacted by the provider]\n"))
+            out.append(ReasoningDelta("\n[the provider redacted part of the reasoning]\n"))
         elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
             call_id = block.get("id") if isinstance(block.get("id"), str) else None
             key = call_id or f"b{index}"

@@ -80,6 +80,9 @@ _MODEL_WORDS = ("model_not_found", "does not exist", "no such model", "unknown m
 _MODEL_MISSING = ("does not exist", "not found", "not a valid model", "no such model", "unknown model",
                   "invalid model", "model_not_found")
 
+# Error "type" values that blame the request (OpenAI/Groq, vLLM, Anthropic spellings).
+_CLIENT_ERROR_TYPES = ("invalid_request_error", "badrequesterror", "bad_request", "invalid_request")
+
 # Provider error "type"/"code" values, Anthropic's and OpenAI's (and close cousins').
 _PAYLOAD_TYPES: dict[str, ErrorType] = {
     "authentication_error": ErrorType.AUTHENTICATION,
@@ -294,6 +297,8 @@ def classify_error_payload(
     if status is not None and not (200 <= status < 300):
         return _classify(status, message, etype, code, None, provider, secrets)
     kind = _kind_from_payload(message, etype, code)
+    if kind is None and _has(_CLIENT_ERROR_TYPES, etype):
+        kind = ErrorType.API  # the request itself was refused: sending it again cannot help
     if kind is None:
         kind = ErrorType.SERVER_ERROR if mid_stream else ErrorType.API
     what = etype or code or "error"
