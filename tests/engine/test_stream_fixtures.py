@@ -15,12 +15,15 @@ a saved message. Each fixture's ``expect`` says what must be saved:
     finish_reason              the provider's raw finish / stop reason saved with the message
     error_contains             a piece of the saved error message
     requests                   how many HTTP requests the server saw (1 = no retry)
-    sent                       a subset of the request JSON the client must have sent
+    sent                       a subset of the request JSON the client must have sent (first request)
+    retry_sent_lacks           request keys the last request must not carry
+    min_wait                   the least backoff wait (Retry-After honoured)
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -64,8 +67,8 @@ async def test_replay(name, make_manager, fake_server):
 
     manager.sleep = no_wait
     provider = "fake" if fx.protocol == "openai" else "fakeanth"
-    model = f"replay:{name}"
-    seen_before = sum(1 for r in fake_server.requests if r.get("model") == model)
+    model = f"replay:{name}#{uuid.uuid4().hex[:8]}"  # unique: "next" chains count per model string
+    seen_before = 0
     info = await manager.create_workspace(name, f"{provider}:{model}")
     await manager.send(info.id, "Hello")
     await rec.wait_for(closed(info.id), timeout=20)
@@ -128,5 +131,7 @@ async def test_replay(name, make_manager, fake_server):
     assert len(requests) == exp.get("requests", 1), f"{len(requests)} requests, backoff waits {waits}"
     if "sent" in exp:
         assert _subset(exp["sent"], requests[0]["json"]), requests[0]["json"]
+    for key in exp.get("retry_sent_lacks", []):  # a rejected request option is dropped on the retry
+        assert key not in requests[-1]["json"], requests[-1]["json"]
     if "min_wait" in exp:  # Retry-After honoured
         assert waits and min(waits) >= exp["min_wait"], waits

@@ -923,8 +923,14 @@ class FakeServer:
         """Model ``replay:<name>``: send a recorded response byte for byte (see muxtui.testing.replay)."""
         rec = self._record(req, protocol, payload, None, rid)
         rec.data["model"] = model
+        with self._lock:  # the n-th request for this exact model string follows the fixture's "next" chain
+            n = self._counters[model] = self._counters.get(model, 0) + 1
         try:
-            fx = replay.load_fixture(model[len(replay.PREFIX):])
+            fx = replay.load_fixture(model[len(replay.PREFIX):].partition("#")[0])
+            for _ in range(n - 1):
+                if not fx.next:
+                    break
+                fx = replay.load_fixture(fx.next)
         except replay.ReplayError as exc:
             await self._json(writer, 400, self._invalid(protocol, f"fake server: {exc}", rid))
             return True

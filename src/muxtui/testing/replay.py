@@ -16,11 +16,13 @@ A fixture is two files in the fixtures folder (``tests/fixtures/streams/`` by de
       "framing": "raw",                 "raw": the body as is; "jsonl": each non-empty line becomes
                                         "data: <line>\\n\\n" (anthropic: with "event: <type>")
       "done": true,                     jsonl only: end with "data: [DONE]\\n\\n"
+      "next": "other-fixture",          what the next request for the same model string gets
       "expect": {...}                   read by the replay test only
     }
 
-The fake server serves a fixture for the model ``replay:<name>``, whatever the path the client
-used matches, so the app's real HTTP path (httpx, SSE parser, provider, manager) is exercised.
+The fake server serves a fixture for the model ``replay:<name>`` (or ``replay:<name>#<tag>``: the
+tag only makes the model string unique, since "next" chains count requests per model string), on
+either API path, so the app's real HTTP path (httpx, SSE parser, provider, manager) is exercised.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Fixture:
     framing: str = "raw"
     done: bool = True
     provider: str = ""
+    next: str | None = None
     body: bytes = b""
     expect: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +126,7 @@ def load_fixture(name: str, folder: Path | None = None) -> Fixture:
         framing=meta.get("framing", "raw"),
         done=bool(meta.get("done", True)),
         provider=str(meta.get("provider", "")),
+        next=meta.get("next") or None,
         body=body,
         expect=dict(meta.get("expect") or {}),
     )

@@ -43,12 +43,26 @@ class OpenAIProvider(HTTPProvider):
             "model": request.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if not getattr(self, "_no_stream_options", False):
+            body["stream_options"] = {"include_usage": True}
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return self.url, headers, body
+
+    async def stream(self, request: StreamRequest) -> AsyncIterator[ProviderEvent]:
+        """As HTTPProvider.stream, but a server that rejects ``stream_options`` (older Azure API
+        versions, strict proxies) is asked once more without it, and never again with it."""
+        try:
+            async for item in super().stream(request):
+                yield item
+        except StreamError as exc:
+            if not _rejects_stream_options(exc, request) or getattr(self, "_no_stream_options", False):
+                raise
+            self._no_stream_options = True
+            async for item in super().stream(request):
+                yield item
 
     async def _events(self, response: httpx.Response, request: StreamRequest) -> AsyncIterator[ProviderEvent]:
         stats = request.stats
@@ -147,6 +161,14 @@ class OpenAIProvider(HTTPProvider):
         events.append(Finish(choice.get("finish_reason")))
         request.stats.events += 1
         return events
+
+
+def _rejects_stream_options(exc: StreamError, request: StreamRequest) -> bool:
+    return (
+        exc.status in (400, 422)
+        and request.stats.events == 0
+        and "stream_options" in (exc.message or "")
+    )
 
 
 class _Raise:
