@@ -63,3 +63,20 @@ def test_pending_gives_the_last_event_when_the_body_ends_without_its_blank_line(
     empty = SSEDecoder()
     empty.feed(b"data: x\n\n")
     assert empty.pending() is None
+
+
+def test_old_records_load_and_bad_typed_fields_are_dropped(tmp_path):
+    import json
+
+    from muxtui.engine.storage import Storage
+
+    storage = Storage(tmp_path)
+    info = storage.create_workspace("w", "fake:x")
+    store = storage.store(info.id)
+    store.append({"id": "m1", "role": "assistant", "content": "old", "status": "complete", "created_at": 1.0})
+    with store.chat.open("a") as f:  # a hand-edited line with the wrong types
+        f.write(json.dumps({"v": 1, "kind": "message", "seq": 99, "id": "m2", "role": "assistant", "content": "",
+                            "status": "error", "refusal": 5, "tool_calls": "x", "citations": [1, {"url": "u"}]}) + "\n")
+    old, bad = store.load_history().messages
+    assert old["content"] == "old" and "tool_calls" not in old
+    assert bad["refusal"] == "5" and bad["tool_calls"] == [] and bad["citations"] == [{"url": "u"}]

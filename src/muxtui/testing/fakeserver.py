@@ -21,6 +21,8 @@ subprocess or the real app can drive every fault with no in-process control. Exa
     fake?fault=drop&after=10            TCP connection aborted after 10 chunks
     fake?pause_after=5&gate=g1          stop after 5 chunks until srv.release("g1")
     fake?status=503&fail_first=2        503 twice (for this exact model string), then OK
+    replay:<fixture>                    a recorded response from tests/fixtures/streams, byte
+                                        for byte (see muxtui.testing.replay)
 """
 
 from __future__ import annotations

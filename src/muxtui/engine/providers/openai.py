@@ -1,4 +1,6 @@
-"""OpenAI-compatible chat completions (OpenAI, OpenRouter, vLLM, Ollama, LM Studio, ...)."""
+"""OpenAI-compatible chat completions (OpenAI, Azure, OpenRouter, Groq, DeepSeek, Mistral, xAI,
+vLLM, Ollama, llama.cpp, LM Studio, ...), with every dialect of the chunk those servers stream:
+see ``_ChunkReader``. Recorded examples of each live in tests/fixtures/streams."""
 
 from __future__ import annotations
 
