@@ -41,7 +41,7 @@ async def test_tool_calls_refusal_and_the_workspace_total_are_shown(paths):
         assert "⊘ refused: I'm sorry, I can't assist with that request." in screen
         assert "✗ model_refusal" in screen
         # 149+60 tokens for the tool calls, 79+11 for the refusal
-        assert "299 tokens in 2 replies" in app.sub_title
+        assert "299 tokens total" in app.sub_title
 
 
 async def test_a_paused_turn_says_so_and_a_plain_reply_has_no_parts_block(paths):
@@ -63,5 +63,7 @@ async def test_a_paused_turn_says_so_and_a_plain_reply_has_no_parts_block(paths)
         assert "⚙ tool call web_search (run by the provider)" in screen
         assert "→ Release notes <https://example.org/r>" in screen
         assert "1. Release notes <https://example.org/r>" in screen
+        assert "tokens total" not in app.sub_title  # one reply: its own usage line is the total
         plain = await reply_after(app, pilot, "fake:replay:mistral-text", "hi")
         assert not plain.parts.display
+        assert "2,099 tokens total" in app.sub_title  # 2,037 + 41 seeded, 13 + 8 replayed

@@ -541,7 +541,7 @@ class MuxApp(App[int]):
             parts.append("idle")
         total = self._usage_total(self.current_id)
         if total["replies"] > 1:  # with one reply, its own usage line is the total
-            parts.append(f"{total['input_tokens'] + total['output_tokens']:,} tokens in {total['replies']} replies")
+            parts.append(f"{total['input_tokens'] + total['output_tokens']:,} tokens total")
         self.title = one_line(state.name, 60)
         self.sub_title = one_line(" · ".join(parts))
 
