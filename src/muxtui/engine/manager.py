@@ -858,6 +858,10 @@ class StreamManager:
         cfg = self.config.stream
         run.attempt_started = time.monotonic()  # type: ignore[attr-defined]
         run.stats = None  # type: ignore[attr-defined]
+        if not run.has_output:  # what a failed attempt reported (usage, finish reason) is not this one's
+            run.usage.clear()
+            run.finish_reason = run.stop_detail = None
+            run.citations.clear()
         provider, model_name = self._provider_for(model)
         messages = self._context(ws)
         if not messages:
