@@ -20,7 +20,7 @@ from muxtui.engine.providers.base import (
     ToolCallDelta,
     UsageUpdate,
 )
-from muxtui.engine.providers.http import HTTPProvider, classify_error_payload, extract_error
+from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify_error_payload, extract_error
 from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEDecoder, SSEEvent
 
@@ -92,8 +92,11 @@ class AnthropicProvider(HTTPProvider):
         stats = request.stats
         decoder = SSEDecoder()
         reader = _EventReader()
+        head = bytearray()  # the start of the body, while no event came: it may be JSON instead
         async for chunk in response.aiter_bytes():
             stats.bytes += len(chunk)
+            if not stats.events and len(head) < JSON_HEAD_LIMIT:
+                head += chunk
             for event in decoder.feed(chunk):
                 stats.events += 1
                 items, done = self._event(event, reader)
@@ -114,6 +117,12 @@ class AnthropicProvider(HTTPProvider):
             for item in items:
                 yield item
             if done:
+                return
+        if not stats.events:
+            items = self.json_instead(bytes(head), request)
+            if items is not None:
+                for item in items:
+                    yield item
                 return
         raise self.truncated("message_stop", stats)
 

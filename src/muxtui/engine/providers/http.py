@@ -692,6 +692,19 @@ class HTTPProvider:
                 raise error from None  # the original text holds the key: do not chain it
             raise error from exc
 
+    def json_instead(self, head: bytes, request: Any) -> list[Any] | None:
+        """The events of a 2xx body labelled as an event stream that holds one JSON document
+        instead (a server or proxy that ignored ``stream: true`` whatever its content type),
+        or None when it is not one."""
+        text = head.strip()
+        if not text.startswith(b"{") or len(head) >= JSON_HEAD_LIMIT:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return self._events_from_json(data, request)
+
     def malformed(self, data: str) -> StreamError:
         return StreamError(
             ErrorType.API,
@@ -708,3 +721,4 @@ class HTTPProvider:
 
 
 DEFAULT_JSON_LIMIT = 32 * 1024 * 1024
+JSON_HEAD_LIMIT = 1024 * 1024  # bytes of an event-stream body kept in case it is JSON instead

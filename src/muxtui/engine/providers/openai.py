@@ -21,7 +21,7 @@ from muxtui.engine.providers.base import (
     StreamRequest,
     ToolCallDelta,
 )
-from muxtui.engine.providers.http import HTTPProvider, classify_error_payload, extract_error
+from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify_error_payload, extract_error
 from muxtui.engine.providers.shapes import ThinkSplitter, as_int, openai_usage
 from muxtui.engine.providers.sse import SSEDecoder, SSEEvent
 
@@ -70,8 +70,11 @@ class OpenAIProvider(HTTPProvider):
         stats = request.stats
         decoder = SSEDecoder()
         reader = _ChunkReader()
+        head = bytearray()  # the start of the body, while no event came: it may be JSON instead
         async for chunk in response.aiter_bytes():
             stats.bytes += len(chunk)
+            if not stats.events and len(head) < JSON_HEAD_LIMIT:
+                head += chunk
             for event in decoder.feed(chunk):
                 stats.events += 1
                 items, done = self._event(event, reader)
@@ -97,6 +100,12 @@ class OpenAIProvider(HTTPProvider):
         if reader.finish_reason is not None:  # some servers end without [DONE]: the finish reason is the end
             yield Finish(reader.finish_reason)
             return
+        if not stats.events:
+            items = self.json_instead(bytes(head), request)
+            if items is not None:
+                for item in items:
+                    yield item
+                return
         raise self.truncated("[DONE]", stats)
 
     def _event(self, event: SSEEvent, reader: _ChunkReader) -> tuple[list[ProviderEvent], bool]:
