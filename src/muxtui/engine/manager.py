@@ -43,10 +43,14 @@ from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.providers.base import (
     ChatMessage,
+    Citation,
     Finish,
     ReasoningDelta,
+    RefusalDelta,
+    StopReason,
     StreamRequest,
     TextDelta,
+    ToolCallDelta,
     UsageUpdate,
 )
 from muxtui.engine.redact import StreamRedactor, configured_secrets
@@ -66,12 +70,18 @@ log = logging.getLogger("muxtui.manager")
 
 Listener = Callable[[Event], None]
 
-FINISH_ERRORS = {
-    "length": ErrorType.MAX_OUTPUT_TOKENS,
-    "max_tokens": ErrorType.MAX_OUTPUT_TOKENS,
-    "content_filter": ErrorType.MODEL_REFUSAL,
-    "refusal": ErrorType.MODEL_REFUSAL,
+# Finish reasons that end a reply short of a full answer: the text is kept, the reply is saved as
+# an error of this type (never retried), with a message that says what happened.
+FINISH_ERRORS: dict[str, tuple[ErrorType, str]] = {
+    "length": (ErrorType.MAX_OUTPUT_TOKENS, "the reply was cut at the output token limit"),
+    "max_tokens": (ErrorType.MAX_OUTPUT_TOKENS, "the reply was cut at the output token limit"),
+    "content_filter": (ErrorType.MODEL_REFUSAL, "the provider's content filter stopped the reply"),
+    "refusal": (ErrorType.MODEL_REFUSAL, "the model refused"),
+    "model_context_window_exceeded": (ErrorType.CONTEXT_EXCEEDED, "the reply filled the model's context window"),
 }
+# Anthropic pauses a long server-tool turn; it is not a finished answer (the turn is saved as
+# interrupted and the user can send "continue").
+PAUSE_REASONS = frozenset({"pause_turn"})
 
 
 async def _finish_regardless(coro: Awaitable[Any]) -> Any:
@@ -159,6 +169,11 @@ class Run:
     content_len: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
+    stop_detail: str | None = None  # the provider's explanation of the stop (refusal, filter)
+    refusal: list[str] = field(default_factory=list)
+    tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"id","name","arguments",...}
+    citations: list[dict[str, str]] = field(default_factory=list)
+    paused: bool = False  # the provider paused the turn (pause_turn): saved as interrupted
     interrupted: bool = False
     entered: bool = False  # the task has started running (its try/finally exists)
     attempt: int = 0
@@ -182,7 +197,37 @@ class Run:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.content_len or self.reasoning or self.text_filter.pending or self.reasoning_filter.pending)
+        return bool(self.content_len or self.reasoning or self.refusal or self.tool_calls
+                    or self.text_filter.pending or self.reasoning_filter.pending)
+
+    def add_tool_call(self, item: ToolCallDelta) -> None:
+        call = self.tool_calls.get(item.key)
+        if call is None:
+            call = self.tool_calls[item.key] = {"id": item.id, "name": item.name, "arguments": ""}
+        if item.id and not call.get("id"):
+            call["id"] = item.id
+        if item.name and not call.get("name"):
+            call["name"] = item.name
+        if item.arguments:
+            call["arguments"] += item.arguments
+        if item.server:
+            call["server"] = True
+        if item.result is not None:
+            call["result"] = item.result
+
+    def typed_parts(self) -> dict[str, Any]:
+        """The reply's refusal, tool calls and citations as saved with the message."""
+        parts: dict[str, Any] = {}
+        if self.refusal:
+            parts["refusal"] = "".join(self.refusal)
+        if self.tool_calls:
+            parts["tool_calls"] = [
+                {k: v for k, v in call.items() if v is not None and (v != "" or k == "arguments")}
+                for call in self.tool_calls.values()
+            ]
+        if self.citations:
+            parts["citations"] = list(self.citations)
+        return parts
 
 
 @dataclass
@@ -373,6 +418,9 @@ class StreamManager:
             message["reasoning"] = partial["reasoning"]
         if isinstance(partial.get("usage"), dict):
             message["usage"] = partial["usage"]
+        for key, kind in (("refusal", str), ("tool_calls", list), ("citations", list)):
+            if isinstance(partial.get(key), kind) and partial[key]:
+                message[key] = partial[key]
         committed = store.append(message)
         store.clear_partial()
         return committed
@@ -721,7 +769,7 @@ class StreamManager:
             err = StreamError(ErrorType.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
             await _finish_regardless(self._close(ws, run, "error", err))
             return "error"
-        if run.interrupted:
+        if run.interrupted or run.paused:
             await _finish_regardless(self._close(ws, run, "interrupted", None))
             return "interrupted"
         await _finish_regardless(self._close(ws, run, "complete", None))
@@ -802,6 +850,8 @@ class StreamManager:
         out: list[ChatMessage] = []
         for m in ws.messages:
             content = m.get("content") or ""
+            if not content.strip() and isinstance(m.get("refusal"), str):
+                content = m["refusal"]  # the model's refusal is what it said on that turn
             if not content.strip():
                 continue
             role = m["role"]
@@ -815,6 +865,10 @@ class StreamManager:
         cfg = self.config.stream
         run.attempt_started = time.monotonic()  # type: ignore[attr-defined]
         run.stats = None  # type: ignore[attr-defined]
+        if not run.has_output:  # what a failed attempt reported (usage, finish reason) is not this one's
+            run.usage.clear()
+            run.finish_reason = run.stop_detail = None
+            run.citations.clear()
         provider, model_name = self._provider_for(model)
         messages = self._context(ws)
         if not messages:
@@ -847,13 +901,30 @@ class StreamManager:
                             self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=text)
                             run.partial.poke()
                         elif isinstance(item, UsageUpdate):
-                            if item.input_tokens is not None:
-                                run.usage["input_tokens"] = item.input_tokens
-                            if item.output_tokens is not None:
-                                run.usage["output_tokens"] = item.output_tokens
+                            for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
+                                value = getattr(item, name)
+                                if value is not None:
+                                    run.usage[name] = value
                         elif isinstance(item, Finish):
-                            run.finish_reason = item.reason
+                            if item.reason or not run.finish_reason:
+                                run.finish_reason = item.reason
                             finished = True
+                        elif isinstance(item, StopReason):
+                            run.finish_reason = item.reason
+                            run.stop_detail = item.detail or run.stop_detail
+                        elif isinstance(item, RefusalDelta):
+                            if not item.text:
+                                continue
+                            run.refusal.append(item.text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, refusal=item.text)
+                            run.partial.poke()
+                        elif isinstance(item, ToolCallDelta):
+                            run.add_tool_call(item)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, tool_calls=True)
+                            run.partial.poke()
+                        elif isinstance(item, Citation):
+                            if all(c["url"] != item.url for c in run.citations):
+                                run.citations.append({"url": item.url, **({"title": item.title} if item.title else {})})
                         if run.partial.failed is not None:
                             raise StreamError(ErrorType.WRITE_FAILED,
                                               f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
@@ -882,10 +953,18 @@ class StreamManager:
         if not finished:
             raise StreamError(ErrorType.STREAM_TRUNCATED, "the stream ended before the provider's end marker",
                               provider=pc.name)
-        if run.finish_reason in FINISH_ERRORS:
-            kind = FINISH_ERRORS[run.finish_reason]
-            raise StreamError(kind, f"finish reason '{run.finish_reason}'", retryable=False, provider=pc.name)
-        if not run.content_len and not run.reasoning:
+        reason = run.finish_reason
+        if reason in FINISH_ERRORS:
+            kind, what = FINISH_ERRORS[reason]
+            detail = f": {run.stop_detail}" if run.stop_detail else ""
+            raise StreamError(kind, f"{what} (finish reason '{reason}'){detail}", retryable=False, provider=pc.name)
+        if run.refusal:
+            # OpenAI's refusal field: the model declined. Its text is kept and shown (``refusal``).
+            raise StreamError(ErrorType.MODEL_REFUSAL, "the model refused", retryable=False, provider=pc.name)
+        if reason in PAUSE_REASONS:
+            run.paused = True
+            return
+        if not run.content_len and not run.reasoning and not run.tool_calls:
             raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
 
     # ---- durability ---------------------------------------------------------------------
@@ -913,6 +992,7 @@ class StreamManager:
             snap["reasoning"] = run.reasoning_text
         if run.usage:
             snap["usage"] = dict(run.usage)
+        snap.update(run.typed_parts())
         snap.update(extra)
         return snap
 
@@ -944,6 +1024,7 @@ class StreamManager:
             message["reasoning"] = run.reasoning_text
         if run.usage:
             message["usage"] = dict(run.usage)
+        message.update(run.typed_parts())
         if run.finish_reason:
             message["finish_reason"] = run.finish_reason
         if err is not None:

@@ -157,7 +157,7 @@ def _coerce_message(rec: dict[str, Any]) -> list[str]:
         if rec.get("id") is not None:
             fixed.append(f"id {_shown(rec['id'])} is not text")
         rec["id"] = f"m-seq{rec['seq']}"
-    for key in ("reasoning", "model", "error", "error_type"):
+    for key in ("reasoning", "model", "error", "error_type", "refusal"):
         if key in rec and rec[key] is not None and not isinstance(rec[key], str):
             fixed.append(f"{key} {_shown(rec[key])} is not text")
             rec[key] = str(rec[key])
@@ -173,6 +173,10 @@ def _coerce_message(rec: dict[str, Any]) -> list[str]:
             isinstance(v, int) and not isinstance(v, bool) for v in usage.values())):
         fixed.append(f"usage {_shown(usage)} is not a table of token counts")
         del rec["usage"]
+    for key in ("tool_calls", "citations"):  # lists of objects; anything else is dropped
+        if key in rec:
+            items = rec[key]
+            rec[key] = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
     return fixed
 
 
