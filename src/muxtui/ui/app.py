@@ -41,14 +41,15 @@ from muxtui.engine import events as ev
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
-from muxtui.engine.storage import Storage, WorkspaceBusy
+from muxtui.engine import trash
+from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
 from muxtui.paths import Paths
 from muxtui.ui import persist, terminal_keys
 from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.safe import one_line
-from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen, TrashPicker, ago
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
@@ -63,7 +64,7 @@ FIRST_WORKSPACE = "scratch"
 MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
-    "scroll_chat", "dismiss_error",
+    "scroll_chat", "dismiss_error", "restore_workspace",
 })
 
 
@@ -100,6 +101,7 @@ class MuxApp(App[int]):
         Binding("ctrl+r", "retry", "Retry", id="retry", priority=True),
         Binding("f2", "rename", "Rename", id="rename", show=False, priority=True),
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
+        Binding("f4", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
@@ -254,6 +256,7 @@ class MuxApp(App[int]):
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
+        self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
 
     @staticmethod
     def _tune_gc() -> None:
@@ -605,7 +608,8 @@ class MuxApp(App[int]):
         state = self.tracker.get(ws_id)
         if ws_id is None or state is None:
             return
-        detail = "Its folder is moved to the trash in the data folder."
+        detail = (f"It is moved to the trash for {trash.KEEP_DAYS} days: "
+                  f"{self.key_for('restore-workspace', 'f4')} or `muxtui restore` brings it back.")
         if state.streaming:
             detail = "Its reply is streaming and will be stopped. " + detail
 
@@ -623,7 +627,33 @@ class MuxApp(App[int]):
                 self.notify(f"cannot delete: {exc}", severity="error", markup=False)
 
         self.push_screen(ConfirmScreen(f"Delete workspace '{one_line(state.name, 60)}'?", detail,
-                                       title="delete workspace"), delete)
+                                       title="delete workspace", default=False), delete)
+
+    async def action_restore_workspace(self) -> None:
+        entries = await asyncio.to_thread(trash.list_trash, self.storage)
+        if not entries:
+            self.notify(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+            return
+        now = self.clock()
+        rows = [(t.key, t.name, f"{short_model(t.model)} · deleted {ago(now - t.deleted_at)}") for t in entries]
+        by_key = {t.key: t for t in entries}
+
+        async def restore(key: str | None) -> None:
+            entry = by_key.get(key or "")
+            if entry is None:
+                return
+            try:
+                info = await asyncio.to_thread(trash.restore, self.storage, entry)
+                await self.manager.list_workspaces()  # the engine learns about the folder
+            except (StorageError, OSError) as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.tracker.add(info)
+            await self.select_workspace(info.id)
+            self.composer.focus()
+            self.notify(f"restored '{one_line(info.name, 60)}'", markup=False)
+
+        self.push_screen(TrashPicker(rows, trash.KEEP_DAYS), restore)
 
     def action_pick_model(self) -> None:
         ws_id = self.current_id
@@ -828,6 +858,8 @@ class MuxApp(App[int]):
         yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")
+        yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {trash.KEEP_DAYS} days)",
+                  "restore_workspace", "restore-workspace", "f4")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
         yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")

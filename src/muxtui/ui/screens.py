@@ -63,18 +63,23 @@ class NameScreen(OnceModal[str | None]):
 
 
 class ConfirmScreen(OnceModal[bool]):
-    """A yes/no question: y or enter confirms, n or escape cancels."""
+    """A yes/no question: y confirms, n or escape cancels, enter gives `default`.
+
+    A question whose yes loses something (delete) passes default=False, so an enter typed
+    ahead (or pressed out of habit) never confirms it."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", id="confirm-yes"),
+        Binding("y", "answer(True)", "Yes", id="confirm-yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm-no"),
+        Binding("enter", "default", "Default", id="confirm-default", show=False),
     ]
 
-    def __init__(self, question: str, detail: str = "", title: str = "confirm") -> None:
+    def __init__(self, question: str, detail: str = "", title: str = "confirm", default: bool = True) -> None:
         super().__init__(classes="modal")
         self._question = question
         self._detail = detail
         self._title = title
+        self.default = default
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
@@ -82,10 +87,14 @@ class ConfirmScreen(OnceModal[bool]):
             yield Static(Content(one_line(self._question)), classes="dialog-question")
             if self._detail:
                 yield Static(Content.styled(visible(self._detail), "dim"))
-            yield Static(Content.styled("y / enter: yes · n / esc: no", "dim"), classes="dialog-help")
+            help = "y / enter: yes · n / esc: no" if self.default else "y: yes · n / esc / enter: no"
+            yield Static(Content.styled(help, "dim"), classes="dialog-help")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+    def action_default(self) -> None:
+        self.dismiss(self.default)
 
 
 class ModelPicker(OnceModal[str | None]):
@@ -148,6 +157,37 @@ class ModelPicker(OnceModal[str | None]):
 
     def action_focus_list(self) -> None:
         self.query_one(OptionList).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TrashPicker(OnceModal[str | None]):
+    """Deleted workspaces, most recent first: enter restores the highlighted one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal-cancel")]
+
+    def __init__(self, entries: list[tuple[str, str, str]], keep_days: int) -> None:
+        """`entries`: (key, name, detail) per trashed workspace."""
+        super().__init__(classes="modal")
+        self.entries = entries
+        self.keep_days = keep_days
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog model-dialog") as dialog:
+            dialog.border_title = "restore deleted workspace"
+            options = [Option(Content(one_line(name, 50)) + Content.styled(f"  {one_line(detail)}", "dim"))
+                       for _, name, detail in self.entries]
+            yield OptionList(*options, id="trash-list")
+            yield Static(Content.styled(f"enter restores · esc cancels · kept {self.keep_days} days", "dim"),
+                         classes="dialog-help")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.entries[event.option_index][0])
 
     def action_cancel(self) -> None:
         self.dismiss(None)
