@@ -7,14 +7,16 @@ engine state, the app's event queue and pilot.pause(); never on sleeps.
 
 from __future__ import annotations
 
-import pytest
-from textual.widgets import OptionList
+from textual import events
+from textual.widgets import Collapsible
+from textual.widgets._collapsible import CollapsibleTitle
 
 from muxtui.engine import trash
 from muxtui.engine.storage import Storage
+from muxtui.ui.chat import QueuedItem
 from muxtui.ui.screens import ConfirmScreen, TrashPicker
 from tests.ui.conftest import make_app, screen_text, settle
-from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model
+from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model, ws_messages
 
 
 # ---- 1: delete asks with No as the default; the trash brings it back ---------------------------
@@ -74,3 +76,85 @@ async def test_restore_is_in_the_palette_and_an_empty_trash_says_so(paths):
         await settle(app, pilot)
         assert not isinstance(app.screen, TrashPicker)
         assert any("trash is empty" in n for n in notes)
+
+
+# ---- 2: text typed while the focused widget disappears lands in the composer -------------------
+
+def burst(app, text: str) -> None:
+    """Queue keys at once, as a terminal read of a fast typist's burst delivers them."""
+    for ch in text:
+        app.post_message(events.Key(ch, ch))
+
+
+def seed_reasoning(paths, name: str) -> str:
+    storage = Storage(paths.data_dir)
+    info = storage.create_workspace(name, "fake:plain")
+    store = storage.store(info.id)
+    store.append({"id": f"{name}-u", "role": "user", "content": "think", "created_at": 1.0})
+    store.append({"id": f"{name}-a", "role": "assistant", "content": "thought", "model": "fake:plain",
+                  "status": "complete", "reasoning": "hmm, let me see", "created_at": 2.0})
+    return info.id
+
+
+async def test_typing_while_a_toggled_reasoning_section_is_switched_away(paths):
+    first = seed_reasoning(paths, "one")
+    second = seed_reasoning(paths, "two")
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await app.select_workspace(first)
+        await settle(app, pilot)
+        title = app.query_one(Collapsible).query_one(CollapsibleTitle)
+        title.focus()
+        await pilot.press("enter")  # toggles the reasoning open; the toggle keeps the focus
+        await until(pilot, lambda: not app.query_one(Collapsible).collapsed, "the reasoning to open")
+        assert app.focused is title
+        # switch (alt+down) and keep typing in the same burst: the toggle goes away mid-burst
+        app.post_message(events.Key("alt+down", None))
+        burst(app, "hello")
+        await until(pilot, lambda: app.current_id == second, "the switch")
+        await settle(app, pilot)
+        assert app.focused is app.composer
+        assert app.composer.text == "hello"
+        # typing on a toggle that stays (no switch) is not dropped either
+        app.query_one(Collapsible).query_one(CollapsibleTitle).focus()
+        await pilot.pause()
+        burst(app, " world")
+        await settle(app, pilot)
+        assert app.composer.text == "hello world" and app.focused is app.composer
+
+
+async def test_typing_while_the_focused_queued_message_is_sent(paths, fake_server):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        await use_model(app, pilot, "fake:m?chunks=6&pause_after=2&gate=ui-qfocus")
+        await send(pilot, app, "first")
+        await fake_server.areached("ui-qfocus")
+        await send(pilot, app, "queued one")
+        await settle(app, pilot)
+        [item] = list(app.query(QueuedItem))
+        item.focus()
+        await pilot.pause()
+        assert app.focused is item
+
+        typed_during: list[str] = []
+
+        def on_event(event) -> None:  # the moment the queue empties, type (the UI has not caught up)
+            if event.type == "queue.changed" and not event.data.get("items") and not typed_during:
+                typed_during.append("x")
+                burst(app, "during")
+
+        unsubscribe = app.manager.subscribe(on_event)
+        try:
+            burst(app, "before ")
+            fake_server.release("ui-qfocus")
+            await app.manager.wait_idle(ws_id)
+            await settle(app, pilot)
+        finally:
+            unsubscribe()
+        assert typed_during
+        assert not list(app.query(QueuedItem))
+        assert app.focused is app.composer
+        assert app.composer.text == "before during"
+        assert ws_messages(app)[2]["content"] == "queued one"

@@ -228,6 +228,8 @@ class QueueList(Vertical):
         if same:
             return
         focused_index = next((n for n, w in enumerate(existing) if w.has_focus), None)
+        if focused_index is not None:
+            release_focus(self, existing)
         await self.remove_children(QueuedItem)
         widgets = [QueuedItem(item, n) for n, item in enumerate(items, 1)]
         if widgets:
@@ -245,6 +247,25 @@ class QueueList(Vertical):
         # by itself: it goes out with the next message.
         when = "sent together when this reply ends" if self.streaming else "sent with your next message (enter)"
         self.border_title = f"queued · {self.count} · {when}"
+
+
+def release_focus(node: Widget, doomed: Iterable[Widget]) -> None:
+    """Focus inside widgets about to be removed moves to the composer first.
+
+    Synchronously, before the removal awaits: keys typed meanwhile (a burst over SSH, or typing
+    while a queued message is sent) must land in the composer, not in whatever Textual picks
+    next in the focus chain (the chat pane, another message), where they would be dropped."""
+    try:
+        screen = node.screen
+    except Exception:  # not on a screen (yet / any more): nothing can be focused
+        return
+    focused = screen.focused
+    if focused is None:
+        return
+    doomed = set(doomed)
+    if focused in doomed or any(a in doomed for a in focused.ancestors):
+        for composer in screen.query("#composer"):
+            screen.set_focus(composer)
 
 
 class ChatView(VerticalScroll):
@@ -309,6 +330,7 @@ class ChatView(VerticalScroll):
         for w in drop:
             self._shown.discard(getattr(w, "message_id", ""))
         self._first += len(drop)
+        release_focus(self, drop)
         await self.remove_children(drop)
         self.marker.show_count(self._first)
 
@@ -326,6 +348,7 @@ class ChatView(VerticalScroll):
             self.queue.retitle(self.live is not None)
             self._workspace = workspace
             self._shown = set()
+            release_focus(self, self._message_widgets())
             await self.remove_children(self._message_widgets())
             messages = workspace.messages
             self._first = max(0, len(messages) - WINDOW)
@@ -428,3 +451,13 @@ class ChatView(VerticalScroll):
         # home at the very top asks for more history
         if event.key == "home" and self._first > 0:
             self.post_message(self.LoadEarlier())
+            return
+        # Text typed while something in the chat has focus (a queued message, a reasoning
+        # toggle, the pane itself) goes to the composer instead of being dropped. Keys bound
+        # where the focus is (e on a queued message, ...) are left to their bindings.
+        if event.is_printable and event.character and event.key not in self.app.active_bindings:
+            for composer in self.screen.query("#composer"):
+                event.stop()
+                event.prevent_default()
+                self.screen.set_focus(composer)
+                composer.insert(event.character)
