@@ -158,3 +158,30 @@ async def test_typing_while_the_focused_queued_message_is_sent(paths, fake_serve
         assert app.focused is app.composer
         assert app.composer.text == "before during"
         assert ws_messages(app)[2]["content"] == "queued one"
+
+
+# ---- 3: sending while scrolled up follows the new reply ----------------------------------------
+
+async def test_sending_while_scrolled_up_follows_the_reply(paths):
+    storage = Storage(paths.data_dir)
+    info = storage.create_workspace("long", "fake:m?text=the_new_reply_is_here&chunks=4")
+    store = storage.store(info.id)
+    for n in range(12):
+        store.append({"id": f"u{n}", "role": "user", "content": f"question {n}\n\nmore\n\nlines", "created_at": n})
+        store.append({"id": f"a{n}", "role": "assistant", "content": f"answer {n}\n\nsecond paragraph",
+                      "model": "fake:m", "status": "complete", "created_at": n + 0.5})
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        await settle(app, pilot)
+        chat = app.chat
+        await pilot.press("pageup", "pageup")
+        await settle(app, pilot)
+        assert chat.scroll_y < chat.max_scroll_y - 10  # well away from the bottom
+        await send(pilot, app, "new question")
+        await app.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        await pilot.pause()
+        assert chat.scroll_y == chat.max_scroll_y
+        text = screen_text(app)
+        assert "new question" in text and "the_new_reply_is_here" in text

@@ -733,6 +733,8 @@ class MuxApp(App[int]):
             if here:
                 composer.end_edit()
             return
+        if ws_id == self.current_id:
+            self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
             await self.manager.send(ws_id, text)
         except (WorkspaceBusy, ValueError, KeyError, OSError) as exc:
