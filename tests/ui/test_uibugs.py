@@ -7,13 +7,17 @@ engine state, the app's event queue and pilot.pause(); never on sleeps.
 
 from __future__ import annotations
 
+import pytest
 from textual import events
+from textual.color import Color
+from textual.selection import SELECT_ALL
+from textual.widget import Widget
 from textual.widgets import Collapsible
 from textual.widgets._collapsible import CollapsibleTitle
 
 from muxtui.engine import trash
 from muxtui.engine.storage import Storage
-from muxtui.ui.chat import QueuedItem
+from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
 from muxtui.ui.screens import ConfirmScreen, TrashPicker
 from tests.ui.conftest import make_app, screen_text, settle
 from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model, ws_messages
@@ -185,3 +189,80 @@ async def test_sending_while_scrolled_up_follows_the_reply(paths):
         assert chat.scroll_y == chat.max_scroll_y
         text = screen_text(app)
         assert "new question" in text and "the_new_reply_is_here" in text
+
+
+# ---- 4 and 5: a mouse selection in the chat is visible, and copies the messages' source --------
+
+LONG_PROSE = ("A paragraph long enough to wrap several times in a pane this narrow, so that the painted "
+              "lines end where the renderer broke them and not where the model did.")
+REPLY_SOURCE = f"{LONG_PROSE}\n\n```python\ndef f():\n    return 1\n```\n\n- one\n- two"
+
+
+def seed_copy_chat(paths) -> str:
+    storage = Storage(paths.data_dir)
+    info = storage.create_workspace("copy", "fake:plain")
+    store = storage.store(info.id)
+    store.append({"id": "c-u", "role": "user", "content": "first question, " + LONG_PROSE, "created_at": 1.0})
+    store.append({"id": "c-a", "role": "assistant", "content": REPLY_SOURCE, "model": "fake:plain",
+                  "status": "complete", "created_at": 2.0})
+    return info.id
+
+
+async def drag_select(pilot, start_widget, end_widget) -> None:
+    """Press the mouse on the first line of `start_widget`, drag to the last of `end_widget`."""
+    await pilot.mouse_down(start_widget, offset=(0, 0))
+    end = (max(0, end_widget.size.width - 1), max(0, end_widget.size.height - 1))
+    await pilot.hover(end_widget, offset=end)
+    await pilot.mouse_up(end_widget, offset=end)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("theme", ["muxtui-dark", "muxtui-light"])
+async def test_selected_chat_text_is_readable(paths, home, theme):
+    cfg = home / "config.toml"
+    cfg.write_text(f'theme = "{theme}"\n' + cfg.read_text())
+    seed_copy_chat(paths)
+    app = make_app(paths)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await start(app, pilot)
+        await settle(app, pilot)
+        app.chat.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        user = app.query_one(UserMessage)
+        reply = app.query_one(AssistantMessage)
+        await drag_select(pilot, user, reply)
+        assert app.screen.selections
+        cells = [(seg.text, seg.style) for strip in app.screen._compositor.render_strips() for seg in strip
+                 if seg.style and seg.text.strip() and ("wrap" in seg.text or "def" in seg.text)]
+        selection_bg = Color.parse(app.theme_variables["screen-selection-background"]).rgb
+        cells = [(text, style) for text, style in cells
+                 if style.bgcolor is not None and tuple(style.bgcolor.get_truecolor()) == selection_bg]
+        assert any("wrap" in text for text, _ in cells), "the reply is not shown selected"
+        for text, style in cells:
+            assert style.color is not None
+            fg, bg = style.color.get_truecolor(), style.bgcolor.get_truecolor()
+            assert fg != bg, f"{text!r}: text in its background colour"
+            assert sum(abs(a - b) for a, b in zip(fg, bg)) > 200, f"{text!r}: {fg} on {bg} is unreadable"
+
+
+async def test_copying_whole_messages_copies_their_source(paths):
+    seed_copy_chat(paths)
+    app = make_app(paths)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await start(app, pilot)
+        await settle(app, pilot)
+        app.chat.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        user = app.query_one(UserMessage)
+        reply = app.query_one(AssistantMessage)
+        await drag_select(pilot, user, reply)
+        await pilot.press("ctrl+c")  # the composer has focus and no selection: the screen copies
+        await pilot.pause()
+        copied = app.clipboard
+        assert REPLY_SOURCE in copied  # no hard newlines at wrap points, no extra indentation
+        assert "first question, " + LONG_PROSE in copied
+        assert copied.index("first question") < copied.index("A paragraph")
+        # a selection of only the reply's body (as a triple click makes) copies just its source
+        app.screen.clear_selection()
+        app.screen.selections = {w: SELECT_ALL for w in reply.body.walk_children(Widget)}
+        assert app.screen.get_selected_text() == REPLY_SOURCE

@@ -49,10 +49,10 @@ from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.safe import one_line
-from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen, TrashPicker, ago
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker, ago
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
-from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
+from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes, selection_colors
 
 log = logging.getLogger("muxtui.ui")
 
@@ -169,6 +169,11 @@ class MuxApp(App[int]):
                  "warning"))
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
 
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        variables.update(selection_colors(variables))  # the same dict as self.theme_variables
+        return variables
+
     def _theme_changed(self, theme: Theme) -> None:
         if not self._theme_ready or theme.name == self.config.theme:
             return
@@ -193,6 +198,9 @@ class MuxApp(App[int]):
             self.notify(f"theme not saved to {self.paths.config_file}: {exc}", severity="warning", markup=False)
 
     # ---- layout -----------------------------------------------------------------------------
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):

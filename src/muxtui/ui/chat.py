@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.selection import SELECT_ALL, Selection
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -162,6 +163,48 @@ class AssistantMessage(Vertical):
         self.status.display = bool(lines)
         self.set_class(status == "error", "-error")
         self.set_class(status == "interrupted", "-interrupted")
+
+    def source_text(self) -> str:
+        """The reply as the model wrote it (Markdown source), not as painted on screen."""
+        if self._message is not None and not self.live:
+            return str(self._message.get("content") or "")
+        return self.body.text
+
+
+def _covers_all(widget: Widget, selection: Selection) -> bool:
+    if selection == SELECT_ALL:
+        return True
+    whole = widget.get_selection(SELECT_ALL)
+    part = widget.get_selection(selection)
+    return whole is not None and part is not None and part[0].strip() == whole[0].strip()
+
+
+def selected_text(selections: dict[Widget, Selection]) -> str | None:
+    """What a mouse selection copies: like Textual's ``Screen.get_selected_text``, except that a
+    reply whose whole body is selected copies its Markdown source. The painted lines hold the
+    renderer's layout (hard newlines at wrap points, code blocks indented by their padding),
+    which is not what the user wants to paste."""
+    if not selections:
+        return None
+    parts: list[str] = []
+    done: set[Widget] = set()
+    for widget, selection in selections.items():
+        if not widget.is_attached:
+            continue  # removed since the text was selected
+        body = next((a for a in widget.ancestors if isinstance(a, StreamingMarkdown)), None)
+        message = body.parent if body is not None else None
+        if isinstance(message, AssistantMessage) and message.body is body:
+            if body in done:
+                continue
+            texts = [w for w in body.walk_children(Widget) if w.display and (w.get_selection(SELECT_ALL) or ("",))[0]]
+            if texts and all(w in selections and _covers_all(w, selections[w]) for w in texts):
+                done.add(body)
+                parts.append(message.source_text().rstrip("\n") + "\n")
+                continue
+        extracted = widget.get_selection(selection)
+        if extracted is not None:
+            parts.extend(extracted)
+    return "".join(parts).rstrip("\n")
 
 
 class EarlierMarker(Static):

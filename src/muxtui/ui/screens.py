@@ -1,4 +1,5 @@
-"""Modal screens: name a workspace, confirm, pick a model, and the errors view."""
+"""The main screen (its mouse selection copies message source), and the modal screens: name a
+workspace, confirm, pick a model, restore a deleted workspace, and the errors view."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.await_complete import AwaitComplete
 from textual.screen import ScreenResultType
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from muxtui.ui.chat import selected_text
 from muxtui.ui.safe import one_line, visible
+
+
+class MainScreen(Screen):
+    """The app's default screen. Copying a selection that covers whole replies copies their
+    Markdown source (chat.selected_text), not the painted lines."""
+
+    def get_selected_text(self) -> str | None:
+        return selected_text(self.selections)
 
 
 class OnceModal(ModalScreen[ScreenResultType]):
