@@ -266,3 +266,37 @@ async def test_copying_whole_messages_copies_their_source(paths):
         app.screen.clear_selection()
         app.screen.selections = {w: SELECT_ALL for w in reply.body.walk_children(Widget)}
         assert app.screen.get_selected_text() == REPLY_SOURCE
+
+
+# ---- 13: ctrl+r on a complete reply asks first -------------------------------------------------
+
+async def test_regenerating_a_complete_reply_asks_first(paths):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        await use_model(app, pilot, "fake:m?text=answer_one")
+        await send(pilot, app, "question")
+        await app.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        await use_model(app, pilot, "fake:m?text=answer_two")
+
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen), "ctrl+r regenerated a complete reply without asking"
+        assert "Regenerate" in screen_text(app)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert [m["content"] for m in ws_messages(app)] == ["question", "answer_one"]
+
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("enter")  # enter = yes here: nothing is lost
+        await until(pilot, lambda: app.manager.is_streaming(ws_id) or ws_messages(app)[-1]["content"] == "answer_two",
+                    "the regeneration")
+        await app.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        assert [m["content"] for m in ws_messages(app)] == ["question", "answer_two"]
+        # the old reply is still on disk, behind the truncation record
+        raw = (paths.workspaces_dir / ws_id / "chat.jsonl").read_text()
+        assert "answer_one" in raw and "answer_two" in raw

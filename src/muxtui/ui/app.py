@@ -804,6 +804,30 @@ class MuxApp(App[int]):
         ws_id = self.current_id
         if ws_id is None:
             return
+        if self._last_reply_complete(ws_id):
+            async def answer(yes: bool | None) -> None:
+                if yes and ws_id == self.current_id:
+                    await self._retry(ws_id)
+
+            self.push_screen(ConfirmScreen(
+                "Regenerate the last reply? It is complete.",
+                "The current reply is replaced on screen; it stays in the workspace's history file on disk.",
+                title="regenerate"), answer)
+            return
+        await self._retry(ws_id)
+
+    def _last_reply_complete(self, ws_id: str) -> bool:
+        """A finished, complete reply ends the conversation (regenerating it discards good work)."""
+        if self.manager.is_streaming(ws_id):
+            return False
+        try:
+            messages = self.manager.workspace(ws_id).messages
+        except KeyError:
+            return False
+        last = messages[-1] if messages else None
+        return bool(last and last.get("role") == "assistant" and last.get("status") == "complete")
+
+    async def _retry(self, ws_id: str) -> None:
         try:
             await self.manager.retry(ws_id)
         except ValueError as exc:
@@ -871,7 +895,8 @@ class MuxApp(App[int]):
         yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {trash.KEEP_DAYS} days)",
                   "restore_workspace", "restore-workspace", "f4")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
-        yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
+        yield cmd("Retry / regenerate", "run the last turn again (asks first when the reply is complete)", "retry",
+                  "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
