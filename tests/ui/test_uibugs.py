@@ -300,3 +300,41 @@ async def test_regenerating_a_complete_reply_asks_first(paths):
         # the old reply is still on disk, behind the truncation record
         raw = (paths.workspaces_dir / ws_id / "chat.jsonl").read_text()
         assert "answer_one" in raw and "answer_two" in raw
+
+
+# ---- 8: the sidebar badge says the same before and after switching away and back ---------------
+
+def sidebar_text(app) -> str:
+    width = app.sidebar.outer_size.width
+    return "\n".join(line[:width] for line in screen_text(app).splitlines()[1:])
+
+
+async def test_badge_is_the_same_after_switching_away_and_back(paths, fake_server):
+    """An error (✗), then a new reply interrupted with esc: the live badge kept ✗ while a
+    re-read of the history (switching back) showed ↻; both now describe the last reply."""
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        other = await app.manager.create_workspace("other", "fake:plain")
+        app.tracker.add(other)
+        await use_model(app, pilot, "fake:m?status=500")
+        await send(pilot, app, "fails")
+        await app.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        assert "✗ server_error" in screen_text(app)
+        await use_model(app, pilot, "fake:m?chunks=9&pause_after=2&gate=ui-badge8")
+        await send(pilot, app, "then cut short")
+        await fake_server.areached("ui-badge8")
+        await pilot.press("escape")
+        await app.manager.wait_idle(ws_id)
+        fake_server.release("ui-badge8")
+        await settle(app, pilot)
+        before = (app.tracker.get(ws_id), sidebar_text(app))
+        await pilot.press("alt+2")
+        await until(pilot, lambda: app.current_id == other.id, "the switch away")
+        await pilot.press("alt+1")
+        await until(pilot, lambda: app.current_id == ws_id, "the switch back")
+        await settle(app, pilot)
+        after = (app.tracker.get(ws_id), sidebar_text(app))
+        assert before == after
+        assert "↻ resumable" in after[1] and "✗" not in after[1]
