@@ -338,3 +338,28 @@ async def test_badge_is_the_same_after_switching_away_and_back(paths, fake_serve
         after = (app.tracker.get(ws_id), sidebar_text(app))
         assert before == after
         assert "↻ resumable" in after[1] and "✗" not in after[1]
+
+
+# ---- 11: the screenshot works without ~/Downloads and says where it went ----------------------
+
+async def test_screenshot_without_downloads_goes_to_the_state_folder(paths, tmp_path):
+    assert not (tmp_path / "Downloads").exists()  # HOME is tmp_path (conftest)
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        notes: list[tuple[str, str]] = []
+        app.notify = lambda message, **kw: notes.append((str(message), kw.get("severity", "information")))  # type: ignore[method-assign]
+        palette = {c.title: c for c in app.get_system_commands(app.screen)}
+        [title] = [t for t in palette if "creenshot" in t]
+        palette[title].callback()  # what the palette's "Screenshot" runs (after a short timer)
+        await until(pilot, lambda: notes, "the screenshot notice")
+        folder = paths.log_dir.parent / "screenshots"
+        shots = list(folder.glob("*.svg"))
+        assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
+        assert notes == [(f"saved to {shots[0]}", "information")]
+        # with ~/Downloads present, that is where it goes
+        (tmp_path / "Downloads").mkdir()
+        notes.clear()
+        app.deliver_screenshot()
+        assert len(list((tmp_path / "Downloads").glob("*.svg"))) == 1
+        assert notes and str(tmp_path / "Downloads") in notes[0][0]

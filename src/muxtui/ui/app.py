@@ -878,6 +878,31 @@ class MuxApp(App[int]):
         async with self._save_lock:
             await asyncio.to_thread(persist.save, self.ui_file, snapshot)
 
+    # ---- screenshots --------------------------------------------------------------------------
+    def screenshot_dir(self) -> Path:
+        """~/Downloads when there is one (Textual's choice), else muxtui's state folder."""
+        downloads = Path.home() / "Downloads"
+        return downloads if downloads.is_dir() else self.paths.log_dir.parent / "screenshots"
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Save an SVG of the screen and say where (Textual's version fails without ~/Downloads)."""
+        if self.is_web:
+            return super().deliver_screenshot(filename, path, time_format)
+        folders = [Path(path)] if path else [self.screenshot_dir(), Path.cwd()]
+        problems = []
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                saved = self.save_screenshot(filename, str(folder), time_format)
+            except OSError as exc:
+                problems.append(f"{folder}: {exc.strerror or exc}")
+                continue
+            self.notify(f"saved to {saved}", title="screenshot", markup=False)
+            return saved
+        self.notify("screenshot not saved: " + "; ".join(problems), severity="error", markup=False)
+        return None
+
     # ---- command palette ----------------------------------------------------------------------
     def key_for(self, binding_id: str, default: str) -> str:
         return self._keymap.get(binding_id, default) if hasattr(self, "_keymap") else default
