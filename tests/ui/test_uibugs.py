@@ -18,7 +18,7 @@ from textual.widgets._collapsible import CollapsibleTitle
 from muxtui.engine import trash
 from muxtui.engine.storage import Storage
 from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
-from muxtui.ui.screens import ConfirmScreen, TrashPicker
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, TrashPicker
 from tests.ui.conftest import make_app, screen_text, settle
 from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model, ws_messages
 
@@ -363,3 +363,37 @@ async def test_screenshot_without_downloads_goes_to_the_state_folder(paths, tmp_
         app.deliver_screenshot()
         assert len(list((tmp_path / "Downloads").glob("*.svg"))) == 1
         assert notes and str(tmp_path / "Downloads") in notes[0][0]
+
+
+# ---- 12: the errors view leaves out the user's own interrupts (i shows them) --------------------
+
+async def test_errors_view_hides_own_interrupts_with_a_toggle(paths, fake_server):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        for n in range(2):  # two replies stopped with esc
+            await use_model(app, pilot, f"fake:m?chunks=9&pause_after=2&gate=ui-int12-{n}")
+            await send(pilot, app, f"stop me {n}")
+            await fake_server.areached(f"ui-int12-{n}")
+            await pilot.press("escape")
+            await app.manager.wait_idle(ws_id)
+            fake_server.release(f"ui-int12-{n}")
+        await use_model(app, pilot, "fake:m?status=500")
+        await send(pilot, app, "a real failure")
+        await app.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: isinstance(app.screen, ErrorsScreen), "the errors view")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "errors · 1 in 1 group" in text
+        assert "server_error" in text and "interrupted/" not in text
+        assert "2 of your own interrupts hidden (i shows)" in text
+        await pilot.press("i")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "errors · 3 in 2 groups" in text and "interrupted/" in text
+        await pilot.press("i")
+        await pilot.pause()
+        assert "errors · 1 in 1 group" in screen_text(app)

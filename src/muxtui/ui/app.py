@@ -281,6 +281,7 @@ class MuxApp(App[int]):
         known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= {b.id for b in (*ConfirmScreen.BINDINGS, *ErrorsScreen.BINDINGS) if isinstance(b, Binding) and b.id}
         unknown = sorted(set(keys) - known)
         if unknown:
             self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "

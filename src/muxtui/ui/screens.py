@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.await_complete import AwaitComplete
 from textual.screen import ScreenResultType
@@ -220,29 +221,60 @@ def _when(ts: Any, now: float) -> str:
     return f"{datetime.fromtimestamp(ts).strftime('%Y-%m-%d %H:%M')} ({ago(now - ts)})"
 
 
-class ErrorsScreen(OnceModal[None]):
-    """The error log grouped by signature: count, first/last seen, one sample with details."""
+def is_own_interrupt(group: dict[str, Any]) -> bool:
+    """A group of streams the user stopped (esc, quit, delete): not an error of the provider."""
+    return str(group.get("signature", "")).startswith("interrupted/")
 
-    BINDINGS = [Binding("escape,q", "close", "Close", id="errors-close")]
+
+class ErrorsScreen(OnceModal[None]):
+    """The error log grouped by signature: count, first/last seen, one sample with details.
+
+    The user's own interrupts are logged too (the log is complete) but hidden by default:
+    i shows or hides them."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="errors-close"),
+        Binding("i", "toggle_interrupts", "Interrupts", id="errors-toggle-interrupts"),
+    ]
+
+    show_interrupts: reactive[bool] = reactive(False, recompose=True)
 
     def __init__(self, groups: list[dict[str, Any]], workspace_names: dict[str, str],
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(classes="modal")
-        self.groups = groups
+        self.all_groups = groups
         self.names = workspace_names
         self.clock = clock
 
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        """The groups shown."""
+        if self.show_interrupts:
+            return self.all_groups
+        return [g for g in self.all_groups if not is_own_interrupt(g)]
+
     def compose(self) -> ComposeResult:
         now = self.clock()
+        groups = self.groups
+        hidden = sum(g["count"] for g in self.all_groups if is_own_interrupt(g)) if not self.show_interrupts else 0
+        key = self.app.key_for("errors-toggle-interrupts", "i") if hasattr(self.app, "key_for") else "i"
         with VerticalScroll(classes="dialog errors-dialog") as box:
-            total = sum(g["count"] for g in self.groups)
-            box.border_title = f"errors · {total} in {len(self.groups)} group{'s' if len(self.groups) != 1 else ''}"
-            box.border_subtitle = "esc closes"
-            if not self.groups:
+            total = sum(g["count"] for g in groups)
+            box.border_title = f"errors · {total} in {len(groups)} group{'s' if len(groups) != 1 else ''}"
+            if hidden:
+                box.border_subtitle = f"{hidden} of your own interrupts hidden ({key} shows) · esc closes"
+            elif self.show_interrupts:
+                box.border_subtitle = f"your own interrupts shown ({key} hides) · esc closes"
+            else:
+                box.border_subtitle = "esc closes"
+            if not groups:
                 yield Static(Content.styled("No errors logged. Every stream closed cleanly.", "$success"))
-            for g in self.groups:
+            for g in groups:
                 yield Static(self._group(g, now), classes="error-group")
             yield Static(Content.styled("the full log: muxtui logs --errors", "dim"), classes="dialog-help")
+
+    def action_toggle_interrupts(self) -> None:
+        self.show_interrupts = not self.show_interrupts
 
     def _group(self, g: dict[str, Any], now: float) -> Content:
         s = g.get("sample") or {}
