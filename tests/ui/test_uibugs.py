@@ -7,6 +7,9 @@ engine state, the app's event queue and pilot.pause(); never on sleeps.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from textual import events
 from textual.color import Color
@@ -397,3 +400,28 @@ async def test_errors_view_hides_own_interrupts_with_a_toggle(paths, fake_server
         await pilot.press("i")
         await pilot.pause()
         assert "errors · 1 in 1 group" in screen_text(app)
+
+
+# ---- 6: workspaces created or deleted by another process show up within a second --------------
+
+async def test_workspaces_from_another_process_appear_within_a_second(paths):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        first = await start(app, pilot)
+        other_process = Storage(paths.data_dir)  # its own Storage, as `muxtui send` has
+        made = time.monotonic()
+        info = await asyncio.to_thread(other_process.create_workspace, "from the cli", "fake:plain")
+        await until(pilot, lambda: info.id in app.tracker, "the new workspace", timeout=10)
+        waited = time.monotonic() - made
+        await settle(app, pilot)
+        assert "from the cli" in sidebar_text(app)
+        print(f"appeared after {waited:.2f} s")
+        assert waited < 1.0 + 0.5, f"took {waited:.2f} s"  # the watch interval is 0.5 s
+        # it can be opened and used like any other
+        await pilot.press("alt+2")
+        await until(pilot, lambda: app.current_id == info.id, "the switch")
+        # and one deleted elsewhere leaves the sidebar (the current one stays until switched away)
+        await asyncio.to_thread(other_process.delete_workspace, first)
+        await until(pilot, lambda: first not in app.tracker, "the deleted workspace to go", timeout=10)
+        await settle(app, pilot)
+        assert [s.id for s in app.tracker.states()] == [info.id]

@@ -59,6 +59,7 @@ log = logging.getLogger("muxtui.ui")
 FRAME = 1 / 30  # delta flushes per second, at most
 SPINNER_INTERVAL = 1 / 8
 FIRST_WORKSPACE = "scratch"
+WATCH_INTERVAL = 0.5  # how often the workspaces folder's mtime is compared (one stat call)
 
 # Actions that only make sense on the main screen (not over a modal or the command palette).
 MAIN_SCREEN_ACTIONS = frozenset({
@@ -148,6 +149,8 @@ class MuxApp(App[int]):
         self._theme_dirty = False
         self._save_lock = asyncio.Lock()
         self._after_delete: dict[str, str | None] = {}
+        self._folders_seen: int | None = None
+        self._watching = False
         self._signals: list[int] = []
         self._startup_notes: list[tuple[str, str]] = []
         self._theme_ready = False
@@ -265,6 +268,37 @@ class MuxApp(App[int]):
             self.call_after_refresh(self._tune_gc)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
         self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
+        self._folders_seen = self._workspaces_mtime()
+        self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
+
+    def _workspaces_mtime(self) -> int | None:
+        try:
+            return self.storage.ws_root.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    async def _watch_workspaces(self) -> None:
+        """Workspaces created or deleted by another process (`muxtui send`, a second app): the
+        workspaces folder's mtime changes when a folder is added or moved out. One stat call per
+        tick; the folder is listed only when it changed. (Until the engine host makes this live.)"""
+        mtime = self._workspaces_mtime()
+        if mtime == self._folders_seen or self._shutting_down or self._watching:
+            return
+        self._folders_seen = mtime  # first: a change while listing is seen on the next tick
+        self._watching = True
+        try:
+            infos = await self.manager.list_workspaces()
+        except OSError:
+            return
+        finally:
+            self._watching = False
+        listed = {info.id for info in infos}
+        for info in infos:
+            if info.id not in self.tracker:
+                self.tracker.add(info)
+        for ws_id in self.tracker.ids():
+            if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
+                self.tracker.handle(Event(ev.WORKSPACE_DELETED, ws_id, {}))
 
     @staticmethod
     def _tune_gc() -> None:
