@@ -425,3 +425,32 @@ async def test_workspaces_from_another_process_appear_within_a_second(paths):
         await until(pilot, lambda: first not in app.tracker, "the deleted workspace to go", timeout=10)
         await settle(app, pilot)
         assert [s.id for s in app.tracker.states()] == [info.id]
+
+
+# ---- 10: emoji sequences in the composer keep its border straight ------------------------------
+
+JOINED = "family 👨\u200d👩\u200d👧 heart ❤\ufe0f thumbs 👍\U0001F3FD coder 👩\U0001F3FD\u200d💻 wide 中文 end"
+
+
+async def test_joined_emoji_are_shown_unjoined_and_sent_intact(paths):
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        ws_id = await start(app, pilot)
+        await use_model(app, pilot, "fake:m?text=ok")
+        composer = app.composer
+        composer.load_text(JOINED)
+        await pilot.pause()
+        region = composer.region
+        rows = app.screen._compositor.render_strips()[region.y:region.bottom]
+        shown = "\n".join(strip.text[region.x:region.right] for strip in rows)
+        # The terminal would join these (its width, not the layout's): none may reach the screen.
+        for joiner in ("\u200d", "\ufe0f", "\U0001F3FD"):
+            assert joiner not in shown, f"{joiner!r} reaches the terminal"
+        assert "👨\u200b👩\u200b👧" in shown and "中文" in shown
+        # every row of the composer is exactly its width, borders included
+        for strip in rows:
+            assert strip.cell_length == 80
+        await pilot.press("enter")
+        await until(pilot, lambda: len(ws_messages(app)) >= 1, "the message")
+        await app.manager.wait_idle(ws_id)
+        assert ws_messages(app)[0]["content"] == JOINED  # what is sent keeps every code point
