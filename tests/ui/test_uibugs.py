@@ -454,3 +454,46 @@ async def test_joined_emoji_are_shown_unjoined_and_sent_intact(paths):
         await until(pilot, lambda: len(ws_messages(app)) >= 1, "the message")
         await app.manager.wait_idle(ws_id)
         assert ws_messages(app)[0]["content"] == JOINED  # what is sent keeps every code point
+
+
+# ---- 14: narrow and short terminals: a badge strip, and the composer always on screen -----------
+
+@pytest.mark.parametrize("size", [(20, 6), (40, 10), (69, 24), (70, 24), (80, 24), (120, 40)])
+async def test_composer_stays_visible_and_the_sidebar_collapses(paths, size):
+    seed_reasoning(paths, "one")
+    seed_reasoning(paths, "two")
+    app = make_app(paths)
+    async with app.run_test(size=size) as pilot:
+        await start(app, pilot)
+        app.composer.load_text("some words\nover\nseveral\nlines\nof text")
+        await settle(app, pilot)
+        width, height = size
+        screen_region = app.screen.region
+        composer = app.composer.region
+        assert composer.height >= 3 and screen_region.contains_region(composer), composer
+        if width < 70:
+            assert app.sidebar.outer_size.width == 1  # the badge strip
+            assert composer.width >= width - 1
+        else:
+            assert app.sidebar.outer_size.width >= 20
+        # typing still reaches the composer
+        burst(app, "!")
+        await settle(app, pilot)
+        assert app.composer.text.startswith("!some words")
+
+
+async def test_badge_strip_shows_numbers_and_badges(paths, fake_server):
+    seed_reasoning(paths, "one")
+    app = make_app(paths)
+    async with app.run_test(size=(60, 20)) as pilot:
+        first = await start(app, pilot)
+        failing = await app.manager.create_workspace("failing", "fake:m?status=500")
+        app.tracker.add(failing)
+        await app.manager.send(failing.id, "x")
+        await app.manager.wait_idle(failing.id)
+        await settle(app, pilot)
+        lines = screen_text(app).splitlines()[1:5]
+        assert [line[:1] for line in lines] == ["1", " ", "2", "✗"]
+        await pilot.press("alt+2")
+        await until(pilot, lambda: app.current_id == failing.id, "the switch")
+        assert app.current_id != first

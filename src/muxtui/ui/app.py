@@ -89,7 +89,9 @@ class DeltaBuffer:
 class MuxApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # -strip: the sidebar becomes a one-column badge strip; -short: no header, a lower composer
+    HORIZONTAL_BREAKPOINTS = [(0, "-strip"), (70, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (12, "-tall")]
     COMMANDS = {MuxCommands}  # one provider (ours, which includes the system commands): a stable order
     BINDINGS = [
         # priority: the composer (a TextArea) would otherwise take ctrl+d, ctrl+e, ...
