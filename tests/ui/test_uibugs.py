@@ -497,3 +497,20 @@ async def test_badge_strip_shows_numbers_and_badges(paths, fake_server):
         await pilot.press("alt+2")
         await until(pilot, lambda: app.current_id == failing.id, "the switch")
         assert app.current_id != first
+
+
+def test_selection_colours_are_opaque_and_readable_for_any_palette():
+    from muxtui.ui.themes import selection_colors
+
+    # Textual's default: primary at 50% over "transparent" text
+    dark = selection_colors({"background": "#14171c", "foreground": "#d0d4db",
+                             "screen-selection-background": "#5FAFD77F", "screen-selection-foreground": "transparent"})
+    assert dark == {"screen-selection-background": "#396279", "screen-selection-foreground": "#D0D4DB"}
+    # a foreground too close to the blended background gets black or white instead
+    close = selection_colors({"background": "#808080", "foreground": "#7f8f8f",
+                              "screen-selection-background": "#80808080", "screen-selection-foreground": "transparent"})
+    assert close == {"screen-selection-background": "#808080", "screen-selection-foreground": "#000000"}
+    # ANSI themes are left to the terminal
+    assert selection_colors({"background": "ansi_default", "foreground": "ansi_default",
+                             "screen-selection-background": "ansi_bright_blue",
+                             "screen-selection-foreground": "ansi_black"}) == {}
