@@ -420,11 +420,19 @@ async def test_workspaces_from_another_process_appear_within_a_second(paths):
         # it can be opened and used like any other
         await pilot.press("alt+2")
         await until(pilot, lambda: app.current_id == info.id, "the switch")
+        # one made with a failed reply already in it shows its badge (synchronous here: the
+        # app's poll, on this event loop, cannot look between the two writes)
+        failed = other_process.create_workspace("failed elsewhere", "fake:plain")
+        other_process.store(failed.id).append({"id": "f-u", "role": "user", "content": "x", "created_at": 1.0})
+        other_process.store(failed.id).append({"id": "f-a", "role": "assistant", "content": "", "status": "error",
+                                               "error_type": "rate_limit", "model": "fake:plain", "created_at": 2.0})
+        await until(pilot, lambda: getattr(app.tracker.get(failed.id), "error_type", None) == "rate_limit",
+                    "the failed workspace's badge", timeout=10)
         # and one deleted elsewhere leaves the sidebar (the current one stays until switched away)
         await asyncio.to_thread(other_process.delete_workspace, first)
         await until(pilot, lambda: first not in app.tracker, "the deleted workspace to go", timeout=10)
         await settle(app, pilot)
-        assert [s.id for s in app.tracker.states()] == [info.id]
+        assert [s.id for s in app.tracker.states()] == [info.id, failed.id]
 
 
 # ---- 10: emoji sequences in the composer keep its border straight ------------------------------

@@ -38,10 +38,10 @@ from textual.widgets import Footer, Header, TextArea
 from muxtui import config as config_mod
 from muxtui.config import Config
 from muxtui.engine import events as ev
+from muxtui.engine import trash
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
-from muxtui.engine import trash
 from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
 from muxtui.paths import Paths
 from muxtui.ui import persist, terminal_keys
@@ -295,9 +295,11 @@ class MuxApp(App[int]):
         finally:
             self._watching = False
         listed = {info.id for info in infos}
-        for info in infos:
-            if info.id not in self.tracker:
-                self.tracker.add(info)
+        new = [info for info in infos if info.id not in self.tracker]
+        for info in new:
+            self.tracker.add(info)
+        if new:  # their badges (an error made by `muxtui send`, ...) from the tail of each history
+            self.run_worker(self._seed_badges([i.id for i in new]), group="seed", name="seed-new-badges")
         for ws_id in self.tracker.ids():
             if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
                 self.tracker.handle(Event(ev.WORKSPACE_DELETED, ws_id, {}))
