@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--audit", action="store_true", help="the audit log of every stream")
     lg.add_argument("-n", type=_positive, default=50, help="last N records")
     sub.add_parser("doctor", help="check config, folders and providers")
+    r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
+    r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -152,6 +154,7 @@ def _main(argv: list[str] | None) -> int:
         "history": _history,
         "export": _export,
         "logs": _logs,
+        "restore": _restore,
     }[args.command]
     try:
         return asyncio.run(handler(args, paths, cfg))
@@ -341,6 +344,34 @@ async def _logs(args, paths: Paths, cfg) -> int:
     records = log.audit(args.n) if args.audit else log.errors(args.n)
     for rec in records:
         print(json.dumps(rec, ensure_ascii=False))
+    return 0
+
+
+async def _restore(args, paths: Paths, cfg) -> int:
+    """`muxtui restore`: list the trash; `muxtui restore NAME`: move that workspace back."""
+    from muxtui.engine import trash
+    from muxtui.engine.storage import Storage, StorageError
+
+    storage = Storage(paths.data_dir)
+    trash.purge(storage)
+    if not args.workspace:
+        entries = trash.list_trash(storage)
+        if not entries:
+            print(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+        for t in entries:
+            when = datetime.fromtimestamp(t.deleted_at).strftime("%Y-%m-%d %H:%M")
+            print(f"{t.id}  deleted {when}  {t.model:<28}  {t.name}")
+        return 0
+    entry = trash.find(storage, args.workspace)
+    if entry is None:
+        print(f"muxtui: no deleted workspace {args.workspace!r} (`muxtui restore` lists them)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        info = await asyncio.to_thread(trash.restore, storage, entry)
+    except (StorageError, OSError) as exc:
+        print(f"muxtui: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"restored '{info.name}' ({info.id})")
     return 0
 
 
