@@ -69,6 +69,7 @@ class StreamConfig:
     retry_attempts: int = 3
     retry_base_delay: float = 1.0
     retry_max_delay: float = 30.0
+    retry_after_max: float = 60.0  # a longer Retry-After ends the turn (with retry_at) instead of waiting
 
 
 @dataclass
@@ -117,6 +118,23 @@ def split_model(spec: str) -> tuple[str, str]:
     if not sep or not provider or not model:
         raise ValueError(f"model '{spec}' is not of the form <provider>:<model>")
     return provider, model
+
+
+def model_problem(cfg: Config, spec: str) -> str | None:
+    """Why `spec` cannot be used with this config (malformed, unknown provider, no API key), or
+    None. Model names themselves are open-ended: an OpenAI-compatible server decides which it
+    serves, and its 404 says so."""
+    try:
+        provider, _ = split_model(spec)
+    except ValueError as exc:
+        return str(exc)
+    pc = cfg.providers.get(provider)
+    if pc is None:
+        known = ", ".join(sorted(cfg.providers))
+        return f"unknown provider '{provider}' in model '{spec}' (known: {known}); add [providers.{provider}] to config.toml"
+    if pc.needs_key and not pc.resolve_key():
+        return f"no API key for provider '{provider}': set {pc.api_key_env} or api_key_env in config.toml"
+    return None
 
 
 def _line_of(text: str, key: str, table: str | None) -> int | None:
