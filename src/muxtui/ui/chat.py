@@ -12,6 +12,7 @@ via StreamingMarkdown) or as literal ``Content`` (everything else): never as con
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from textual import events
@@ -153,6 +154,9 @@ class AssistantMessage(Vertical):
                 (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
             ))
             lines.append(Content.styled("  " + error_hint(error_type), "dim"))
+            if isinstance(m.get("retry_at"), (int, float)):  # a long Retry-After: the badge counts down
+                when = datetime.fromtimestamp(m["retry_at"]).strftime("%H:%M:%S")
+                lines.append(Content.styled(f"  the provider asks to wait until {when}", "dim"))
             if m.get("unsaved"):
                 lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
         usage = usage_text(m.get("usage"))
