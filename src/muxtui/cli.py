@@ -490,6 +490,9 @@ async def _doctor(paths: Paths) -> int:
         return EXIT_ERROR
     for w in cfg.warnings:
         print(f"warning: {w}")
+    for problem in cfg.key_errors:
+        print(f"keys: REFUSED: {problem}")
+        ok = False
     print(f"default model: {cfg.default_model}")
     for pc in cfg.providers.values():
         if pc.type == "demo":

@@ -19,8 +19,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from muxtui.config import COMPOSER_KEYS
+
 SEND_TITLE = "message · enter send · alt+enter newline"
-DEFAULT_KEYS = {"send": ("enter",), "newline": ("alt+enter", "ctrl+j")}
+DEFAULT_KEYS = {action: tuple(keys.split(",")) for action, keys in COMPOSER_KEYS.items()}
 
 
 def _join(*parts: str) -> str:
