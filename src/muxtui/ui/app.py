@@ -144,6 +144,7 @@ class MuxApp(App[int]):
         self._frame_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
         self._retry_timer: Timer | None = None  # rate-limit countdowns: runs only while one does
+        self._bindings_for: tuple[str, bool] | None = None  # (workspace, streaming) the Footer shows
         self._save_timer: Timer | None = None
         self._theme_timer: Timer | None = None
         self._theme_dirty = False
@@ -443,7 +444,11 @@ class MuxApp(App[int]):
                 self._spinner_timer.pause()
         if state.id == self.current_id:
             self._update_title()
-            self.refresh_bindings()  # "esc Stop" is enabled only while this workspace streams
+            # "esc Stop" is enabled only while this workspace streams. Only then: the Footer
+            # rebuilds itself on a refresh (~30 ms), and a countdown changes the state every second.
+            if (state.id, state.streaming) != self._bindings_for:
+                self._bindings_for = (state.id, state.streaming)
+                self.refresh_bindings()
 
     async def _event_pump(self) -> None:
         while True:
