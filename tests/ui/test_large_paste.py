@@ -108,3 +108,16 @@ async def test_deleting_the_chip_drops_the_paste(paths):
         app.post_message(events.Paste(" and a bit"))
         await until(pilot, lambda: composer.text.endswith("a bit"), "the small paste")
         assert "⟦" not in composer.text
+
+
+async def test_a_terminal_paste_with_cr_line_ends_is_sent_as_typed(paths):
+    """Terminals (tmux, xterm) paste lines ending in "\\r"; the TextArea stored them as "\\n"."""
+    text = big_paste(1_000)
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        composer = app.query_one(Composer)
+        app.post_message(events.Paste(text.replace("\n", "\r")))
+        await until(pilot, lambda: "⟦pasted" in composer.text, "the chip")
+        assert "1,000 lines" in composer.text
+        assert composer.draft == text

@@ -108,7 +108,7 @@ class Composer(TextArea):
             return  # TextArea's own handler inserts it (MRO dispatch)
         event.stop()
         event.prevent_default()
-        result = self._replace_via_keyboard(self._chip(event.text), *self.selection)
+        result = self._replace_via_keyboard(self._chip(large_text.as_typed(event.text)), *self.selection)
         if result:
             self.move_cursor(result.end_location)
         self.focus()

@@ -20,6 +20,15 @@ PREVIEW_CHARS = 1_200
 CHIP = re.compile(r"⟦pasted [^⟧\n]{1,80} #(\d{1,9})⟧")
 
 
+def as_typed(text: str) -> str:
+    """`text` with its line breaks as the TextArea would store them: a terminal pastes lines
+    ending in "\r" (tmux, most terminals), and any of str.splitlines' breaks splits a line."""
+    lines = text.splitlines()
+    if text.endswith(("\r\n", "\n", "\r")):
+        lines.append("")
+    return "\n".join(lines)
+
+
 def is_large(text: str) -> bool:
     return len(text) > LARGE_CHARS or text.count("\n", 0, LARGE_CHARS * 4) >= LARGE_LINES
 
