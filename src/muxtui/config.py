@@ -81,6 +81,8 @@ class Config:
     fallback_on: tuple[ErrorType, ...] = DEFAULT_FALLBACK_ON
     stream: StreamConfig = field(default_factory=StreamConfig)
     keys: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)  # [defaults]: request settings
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # [presets.NAME]
     warnings: list[str] = field(default_factory=list)
     error: ConfigError | None = None  # set when the file was invalid and defaults are in use
 
@@ -166,7 +168,8 @@ def load(path: Path | None) -> Config:
             raise fail(f"expected {names}, got {type(value).__name__} {value!r}", key, table)
         return value
 
-    known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys"}
+    known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys", "defaults",
+                 "presets"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
@@ -255,6 +258,20 @@ def load(path: Path | None) -> Config:
 
     for action, key in expect(data.get("keys", {}), dict, "keys").items():
         cfg.keys[action] = expect(key, str, action, "keys")
+
+    from muxtui.engine import settings as settings_mod
+
+    def request_settings(raw: Any, table: str) -> dict[str, Any]:
+        try:
+            return settings_mod.validate(raw, table)
+        except ValueError as exc:
+            head, _, message = str(exc).partition(": ")
+            key = head[len(table) + 1:] if head.startswith(table + ".") else ""
+            raise ConfigError(path, message, line=_line_of(text, key, table), key=head) from None
+
+    cfg.defaults = request_settings(data.get("defaults", {}), "defaults")
+    for name, raw in expect(data.get("presets", {}), dict, "presets").items():
+        cfg.presets[name] = request_settings(raw, f"presets.{name}")
     return cfg
 
 
