@@ -43,10 +43,11 @@ from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage, WorkspaceBusy
 from muxtui.paths import Paths
-from muxtui.ui import persist, terminal_keys
+from muxtui.ui import conversation, persist, terminal_keys
 from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
+from muxtui.ui.navigation import MessageChatView
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
 from muxtui.ui.sidebar import Sidebar
@@ -64,7 +65,7 @@ MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
     "scroll_chat", "dismiss_error",
-})
+}) | conversation.MAIN_SCREEN_ACTIONS
 
 
 @dataclass
@@ -84,7 +85,7 @@ class DeltaBuffer:
         return bool(self.text or self.reasoning)
 
 
-class MuxApp(App[int]):
+class MuxApp(conversation.ConversationMixin, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
@@ -108,6 +109,7 @@ class MuxApp(App[int]):
         Binding("ctrl+home", "load_earlier", "Earlier", id="load-earlier", show=False, priority=True),
         Binding("pageup", "scroll_chat(-1)", "Page up", id="chat-page-up", show=False, priority=True),
         Binding("pagedown", "scroll_chat(1)", "Page down", id="chat-page-down", show=False, priority=True),
+        *conversation.APP_BINDINGS,
     ]
 
     def __init__(self, paths: Paths, config: Config, *, clock=time.time, animate: bool = True,
@@ -196,13 +198,13 @@ class MuxApp(App[int]):
         with Horizontal(id="main"):
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
-                yield ChatView(id="chat")
+                yield MessageChatView(id="chat")
                 yield Composer(id="composer", animate=self.animated)
         yield Footer()
 
     @property
-    def chat(self) -> ChatView:
-        return self.query_one("#chat", ChatView)
+    def chat(self) -> MessageChatView:
+        return self.query_one("#chat", MessageChatView)
 
     @property
     def composer(self) -> Composer:
@@ -270,6 +272,7 @@ class MuxApp(App[int]):
         known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= conversation.binding_ids()
         unknown = sorted(set(keys) - known)
         if unknown:
             self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "
@@ -538,6 +541,8 @@ class MuxApp(App[int]):
             parts.append("interrupted (ctrl+r regenerates)")
         if len(parts) == 1:
             parts.append("idle")
+        if settings := self.settings_summary(self.current_id):
+            parts.append(settings)
         self.title = one_line(state.name, 60)
         self.sub_title = one_line(" · ".join(parts))
 
@@ -728,6 +733,9 @@ class MuxApp(App[int]):
         if self.current_id is None:
             return
         item = await self.manager.pop_last_queued(self.current_id)
+        if item is None:  # nothing queued: up walks the prompt history instead
+            await self.on_composer_history_step(Composer.HistoryStep(-1))
+            return
         if item is not None and not self.composer.text:
             self.composer.set_draft(item.get("text", ""))
         elif item is not None:  # typed meanwhile: do not lose either text
@@ -840,6 +848,7 @@ class MuxApp(App[int]):
         yield cmd("Toggle sidebar", "show or hide the workspace list", "toggle_sidebar", "toggle-sidebar", "f3")
         yield cmd("Change theme", "pick a theme (saved to config.toml)", "change_theme", "theme", "ctrl+t")
         yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
+        yield from self.conversation_commands(cmd)
         for command in self.get_system_commands(screen or self.screen):
             yield PaletteCommand(command.title, command.help, command.callback, discover=command.discover)
         for n, state in enumerate(self.tracker.states(), 1):
