@@ -62,7 +62,7 @@ FIRST_WORKSPACE = "scratch"
 
 # Actions that only make sense on the main screen (not over a modal or the command palette).
 MAIN_SCREEN_ACTIONS = frozenset({
-    "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
+    "new_workspace", "new_named_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
     "scroll_chat", "dismiss_error",
 }) | conversation.MAIN_SCREEN_ACTIONS
@@ -233,6 +233,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self._spinner_timer = self.set_interval(SPINNER_INTERVAL, self._spin, pause=True, name="spinner")
         self.tracker.changed.subscribe(self, self._on_state)
         self._unsubscribe = self.manager.subscribe(self._on_engine_event)
+        self.manager.subscribe(self.auto_name)
         self.run_worker(self._event_pump(), group="engine-events", name="engine-events")
         self._install_signal_handlers()
 
@@ -574,7 +575,10 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         await self.select_workspace(message.workspace_id)
         self.composer.focus()
 
-    def action_new_workspace(self) -> None:
+    async def action_new_workspace(self) -> None:
+        await self.create_untitled_workspace()  # named after its first message (issue 15, item 22)
+
+    def action_new_named_workspace(self) -> None:
         async def create(name: str | None) -> None:
             if not name:
                 return
@@ -832,7 +836,9 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             key = self.key_for(binding_id, default_key) if binding_id else ""
             return PaletteCommand(title, f"{help} ({key})" if key else help, partial(self.run_action, action))
 
-        yield cmd("New workspace", "create a workspace and switch to it", "new_workspace", "new-workspace", "ctrl+n")
+        yield cmd("New workspace", "create a workspace and switch to it (named after its first message)",
+                  "new_workspace", "new-workspace", "ctrl+n")
+        yield cmd("New workspace with a name", "ask a name first, then create it", "new_named_workspace")
         yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,19 @@ MAIN_SCREEN_ACTIONS = frozenset({
     "copy_last_reply",
 })
 HISTORY_OTHER_LIMIT = 500  # prompts read from other workspaces per walk
+NEW_NAME = "new workspace"
+_AUTO_NAME = re.compile(r"^new workspace( \d+)?$")
+AUTO_NAME_LENGTH = 40
+
+
+def name_from_message(text: str) -> str:
+    """A workspace name from a first message: its first non-empty line, cut at a word."""
+    line = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    line = " ".join(line.split())
+    if len(line) <= AUTO_NAME_LENGTH:
+        return line
+    cut = line[:AUTO_NAME_LENGTH].rsplit(" ", 1)[0]
+    return (cut if len(cut) > AUTO_NAME_LENGTH // 2 else line[:AUTO_NAME_LENGTH]) + "…"
 
 
 def binding_ids() -> set[str]:
@@ -95,6 +109,44 @@ class ConversationMixin:
         driver = getattr(self, "_driver", None)  # Textual private: no public raw write exists
         if driver is not None:
             driver.write(data)
+
+    # ---- new workspaces, named after their first message ---------------------------------------
+    async def create_untitled_workspace(self: MuxApp) -> None:
+        """ctrl+n: a workspace at once (no name prompt); its first message names it (f2 renames)."""
+        names = {s.name for s in self.tracker.states()}
+        name = NEW_NAME if NEW_NAME not in names else next(
+            f"{NEW_NAME} {n}" for n in range(2, len(names) + 3) if f"{NEW_NAME} {n}" not in names)
+        try:
+            info = await self.manager.create_workspace(name)
+        except OSError as exc:
+            self.notify(f"cannot create the workspace: {exc}", severity="error", markup=False)
+            return
+        self.tracker.add(info)
+        await self.select_workspace(info.id)
+        self.composer.focus()
+
+    def auto_name(self: MuxApp, event) -> None:
+        """Engine listener (keep it cheap): the first message of an untitled workspace names it."""
+        if event.type != "message.added" or (event.data.get("message") or {}).get("role") != "user":
+            return
+        state = self.tracker.get(event.workspace)
+        if state is None or not _AUTO_NAME.match(state.name):
+            return
+        try:
+            messages = self.manager.workspace(event.workspace).messages
+        except KeyError:
+            return
+        if sum(m["role"] == "user" for m in messages) != 1:
+            return
+        name = name_from_message(event.data["message"].get("content") or "")
+        if name:
+            self.call_later(self._rename_quietly, event.workspace, name)
+
+    async def _rename_quietly(self: MuxApp, ws_id: str, name: str) -> None:
+        try:
+            await self.manager.rename_workspace(ws_id, name)
+        except (KeyError, OSError) as exc:
+            log.warning("naming workspace %s failed: %s", ws_id, exc)
 
     # ---- keys: into the conversation and out ------------------------------------------------
     def action_focus_messages(self: MuxApp) -> None:
