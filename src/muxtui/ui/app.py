@@ -836,9 +836,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             key = self.key_for(binding_id, default_key) if binding_id else ""
             return PaletteCommand(title, f"{help} ({key})" if key else help, partial(self.run_action, action))
 
-        yield cmd("New workspace", "create a workspace and switch to it (named after its first message)",
-                  "new_workspace", "new-workspace", "ctrl+n")
-        yield cmd("New workspace with a name", "ask a name first, then create it", "new_named_workspace")
+        yield cmd("New workspace", "create a workspace and switch to it", "new_workspace", "new-workspace", "ctrl+n")
         yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")

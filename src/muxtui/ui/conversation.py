@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("muxtui.ui")
 
 APP_BINDINGS = [
-    Binding("f1", "help", "Help", id="help", priority=True),
+    Binding("f1", "help", "Help", id="help", show=False, priority=True),
     Binding("ctrl+up,f4", "focus_messages", "Messages", id="focus-messages", show=False, priority=True),
     Binding("ctrl+g", "continue_reply", "Continue", id="continue", show=False, priority=True),
     Binding("ctrl+s", "send_now", "Send now", id="send-now", show=False, priority=True),
@@ -417,9 +417,8 @@ class ConversationMixin:
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "command palette (every action)",
                           id="command-palette")
         app_rows = self._rows([*MuxApp.BINDINGS, palette], skip=lambda b: b.action.startswith("jump("))
-        app_rows.insert(3, HelpRow(" / ".join(self._keys_of(b).split(" / ")[0] for b in MuxApp.BINDINGS
-                                              if b.action.startswith("jump("))[:4] + " / …",
-                                   "jump to workspace N", "jump-N"))
+        jumps = [self._keys_of(b) for b in MuxApp.BINDINGS if b.action.startswith("jump(")]
+        app_rows.insert(3, HelpRow(f"{jumps[0]} … {jumps[-1]}", "jump to workspace 1 … 9", "jump-1 … jump-9"))
         return [
             ("everywhere", app_rows),
             ("composer", self._rows(Composer.BINDINGS) + [
@@ -437,6 +436,7 @@ class ConversationMixin:
 
     # ---- palette ----------------------------------------------------------------------------
     def conversation_commands(self: MuxApp, cmd) -> Iterable[Any]:
+        yield cmd("New workspace with a name", "ask a name first, then create it", "new_named_workspace")
         yield cmd("Help: keys", "every key of this screen, with rebindings", "help", "help", "f1")
         yield cmd("Go to messages", "move into the conversation: up/down, y copy, c code, e edit, f fork, r retry",
                   "focus_messages", "focus-messages", "ctrl+up")

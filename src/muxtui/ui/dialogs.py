@@ -141,7 +141,7 @@ class HelpScreen(OnceModal[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help-dialog") as box:
             box.border_title = self._title
-            box.border_subtitle = "esc closes · rebind with [keys] in config.toml"
+            box.border_subtitle = "esc closes · rebind under \\[keys] in config.toml"
             for title, rows in self.sections:
                 if not rows:
                     continue
@@ -149,8 +149,8 @@ class HelpScreen(OnceModal[None]):
                 lines = [Content.styled(title, "bold $primary")]
                 for r in rows:
                     lines.append(Content.assemble(
-                        (r.keys.ljust(width), "bold $accent"), "  ", r.description,
-                        (f"  {r.binding_id}" if r.binding_id else "", "dim")))
+                        (r.keys.ljust(width + 2), "bold $accent"), r.description + "  ",
+                        (r.binding_id, "dim")))
                 yield Static(Content("\n").join(lines), classes="help-section")
 
     def action_close(self) -> None:
