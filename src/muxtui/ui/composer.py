@@ -166,7 +166,7 @@ class Composer(TextArea):
     def begin_resend(self, seq: int, text: str) -> None:
         self.begin_edit(f"resend:{seq}", text, 0)
         self.resend_seq = seq
-        self.border_title = "editing an earlier message · enter resends (later messages are cut) · esc cancels"
+        self.border_title = "edit · enter resends (cuts what follows) · esc cancels"
 
     # ---- the fate of a submitted text -------------------------------------------------------
     def accepted(self, text: str) -> None:
