@@ -427,3 +427,20 @@ async def test_toasts_never_cover_the_composer(paths, size):
         toast_regions = [t.region for t in app.screen.query("ToastRack")]
         assert toast_regions
         assert all(not r.overlaps(composer) for r in toast_regions), (toast_regions, composer)
+
+
+async def test_go_to_messages_from_the_palette_keeps_the_focus_there(paths):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await converse(app, pilot, "fake:m?text=ok", "one")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", "the palette")
+        app.screen.query_one(Input).value = "Go to messages"
+        await until(pilot, lambda: app.screen.query_one(OptionList).option_count > 0, "the hits")
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.screen_stack) == 1, "the palette closed")
+        await pilot.pause()
+        assert isinstance(app.focused, MessageChatView) and selected(app)
+        await pilot.press("y")
+        await until(pilot, lambda: app.clipboard == "ok", "a copy from the cursor")
