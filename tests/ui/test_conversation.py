@@ -352,6 +352,8 @@ async def test_continue_an_interrupted_reply(paths, fake_server):
         await pilot.press("escape")
         await app.manager.wait_idle(ws_id)
         fake_server.release("ui-cont")
+        await settle(app, pilot)
+        assert "interrupted (ctrl+g continues, ctrl+r regenerates)" in app.sub_title
         partial = ws_messages(app)[-1]["content"]
         assert partial and ws_messages(app)[-1]["status"] == "interrupted"
         await use_model(app, pilot, "fake:m?text=_the_end.")

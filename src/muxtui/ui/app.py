@@ -539,7 +539,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if state.error_type:
             parts.append(f"error: {state.error_type}")
         elif state.interrupted:
-            parts.append("interrupted (ctrl+r regenerates)")
+            parts.append(f"interrupted ({self.key_for('continue', 'ctrl+g')} continues, "
+                         f"{self.key_for('retry', 'ctrl+r')} regenerates)")
         if len(parts) == 1:
             parts.append("idle")
         if settings := self.settings_summary(self.current_id):

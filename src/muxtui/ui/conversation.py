@@ -20,7 +20,7 @@ from textual.binding import Binding
 from muxtui.engine import settings as settings_mod
 from muxtui.engine.storage import WorkspaceBusy
 from muxtui.ui import clipboard
-from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
+from muxtui.ui.chat import AssistantMessage, QueuedItem
 from muxtui.ui.composer import Composer
 from muxtui.ui.dialogs import CodeBlockPicker, HelpRow, HelpScreen, HistorySearch, SettingsScreen
 from muxtui.ui.navigation import MESSAGE_BINDINGS, QUEUED_BINDINGS, MessageChatView, code_blocks
