@@ -92,9 +92,13 @@ async def test_navigate_messages_and_copy_source_text(paths):
         await pilot.press("2")
         await until(pilot, lambda: app.clipboard == 'echo "a  b"\n  indented\n', "the second block copied")
         # Leaving the conversation puts the focus back in the composer, the highlight goes.
+        await pilot.press("home")  # the first message: the view scrolls up to it
+        await pilot.pause()
+        assert app.chat.scroll_y < app.chat.max_scroll_y
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.focused, Composer), "back to the composer")
         assert selected(app) == []
+        await until(pilot, lambda: app.chat.scroll_y == app.chat.max_scroll_y, "following the bottom again")
 
 
 async def test_copy_over_the_osc52_limit_says_so(paths):

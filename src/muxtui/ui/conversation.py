@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from textual.binding import Binding
 
 from muxtui.engine import settings as settings_mod
-from muxtui.engine.storage import WorkspaceBusy
+from muxtui.engine.storage import StorageError
 from muxtui.ui import clipboard
 from muxtui.ui.chat import AssistantMessage, QueuedItem
 from muxtui.ui.composer import Composer
@@ -219,7 +219,7 @@ class ConversationMixin:
             return
         try:
             await self.manager.edit_and_resend(ws_id, message.seq, message.text)
-        except (WorkspaceBusy, ValueError, KeyError, OSError, RuntimeError) as exc:
+        except (StorageError, ValueError, KeyError, OSError, RuntimeError) as exc:
             self.notify(f"not resent: {exc}", severity="error", timeout=10, markup=False)
             return
         if self.composer.workspace_id == ws_id:
@@ -235,7 +235,7 @@ class ConversationMixin:
             return
         try:
             info = await self.manager.fork_workspace(ws_id, upto_seq)
-        except (ValueError, KeyError, OSError) as exc:
+        except (StorageError, ValueError, KeyError, OSError) as exc:
             self.notify(f"cannot fork: {exc}", severity="error", markup=False)
             return
         self.tracker.add(info)
@@ -270,7 +270,7 @@ class ConversationMixin:
                 return
             try:
                 await self.manager.edit_and_resend(ws_id, user["seq"], user.get("content") or "")
-            except (WorkspaceBusy, ValueError, KeyError, OSError, RuntimeError) as exc:
+            except (StorageError, ValueError, KeyError, OSError, RuntimeError) as exc:
                 self.notify(f"cannot retry: {exc}", severity="error", markup=False)
 
         self.push_screen(ConfirmScreen(
@@ -286,7 +286,7 @@ class ConversationMixin:
             await self.manager.continue_reply(ws_id)
         except ValueError as exc:
             self.notify(str(exc), severity="warning", markup=False)
-        except (WorkspaceBusy, KeyError, OSError, RuntimeError) as exc:
+        except (StorageError, KeyError, OSError, RuntimeError) as exc:
             self.notify(f"cannot continue: {exc}", severity="error", timeout=10, markup=False)
 
     async def send_queued_now(self: MuxApp, item_ids: list[str] | None) -> None:
@@ -304,7 +304,7 @@ class ConversationMixin:
             await self.manager.send_now(ws_id, item_ids)
         except KeyError:
             self.notify("that queued message was already sent", severity="warning")
-        except (WorkspaceBusy, ValueError, OSError, RuntimeError) as exc:
+        except (StorageError, ValueError, OSError, RuntimeError) as exc:
             self.notify(f"not sent: {exc}", severity="error", timeout=10, markup=False)
         else:
             self.composer.focus()

@@ -170,6 +170,7 @@ class MessageChatView(ChatView, can_focus=True):
             self.post_message(self.SendQueuedNow(focused.item_id))
 
     def action_leave(self) -> None:
+        self.anchor()  # back to typing: follow the newest reply again
         self.post_message(self.Leave())
 
     def select_message(self, message_id: str) -> bool:
