@@ -450,3 +450,19 @@ async def test_go_to_messages_from_the_palette_keeps_the_focus_there(paths):
         assert isinstance(app.focused, MessageChatView) and selected(app)
         await pilot.press("y")
         await until(pilot, lambda: app.clipboard == "ok", "a copy from the cursor")
+
+
+async def test_f1_over_a_dialog_shows_that_dialogs_keys(paths):
+    app = make_app(paths)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await start(app, pilot)
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings dialog")
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "this dialog" in text and "ctrl+s" in text and "settings-save" in text
+        assert "new-workspace" not in text  # only what works on that dialog
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen), "back on the dialog")

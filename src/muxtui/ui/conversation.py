@@ -413,7 +413,7 @@ class ConversationMixin:
 
         if len(self.screen_stack) > 1:
             screen = self.screen
-            return [(type(screen).__name__, self._rows(type(screen).BINDINGS))]
+            return [("this dialog", self._rows(type(screen).BINDINGS))]
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "command palette (every action)",
                           id="command-palette")
         app_rows = self._rows([*MuxApp.BINDINGS, palette], skip=lambda b: b.action.startswith("jump("))
