@@ -85,6 +85,8 @@ class Config:
     stream: StreamConfig = field(default_factory=StreamConfig)
     keys: dict[str, str] = field(default_factory=dict)
     key_errors: list[str] = field(default_factory=list)  # refused [keys] bindings (defaults kept)
+    defaults: dict[str, Any] = field(default_factory=dict)  # [defaults]: request settings
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # [presets.NAME]
     warnings: list[str] = field(default_factory=list)
     error: ConfigError | None = None  # set when the file was invalid and defaults are in use
 
@@ -187,7 +189,8 @@ def load(path: Path | None) -> Config:
             raise fail(f"expected {names}, got {type(value).__name__} {value!r}", key, table)
         return value
 
-    known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys"}
+    known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys", "defaults",
+                 "presets"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
@@ -280,6 +283,20 @@ def load(path: Path | None) -> Config:
     for action, problem in refused:
         cfg.key_errors.append(str(fail(f"{problem}; this binding is ignored ('{action}' keeps its default key)",
                                        action, "keys")))
+
+    from muxtui.engine import settings as settings_mod
+
+    def request_settings(raw: Any, table: str) -> dict[str, Any]:
+        try:
+            return settings_mod.validate(raw, table)
+        except ValueError as exc:
+            head, _, message = str(exc).partition(": ")
+            key = head[len(table) + 1:] if head.startswith(table + ".") else ""
+            raise ConfigError(path, message, line=_line_of(text, key, table), key=head) from None
+
+    cfg.defaults = request_settings(data.get("defaults", {}), "defaults")
+    for name, raw in expect(data.get("presets", {}), dict, "presets").items():
+        cfg.presets[name] = request_settings(raw, f"presets.{name}")
     return cfg
 
 

@@ -28,7 +28,7 @@ from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_mode
 
 # ---- 1: delete asks with No as the default; the trash brings it back ---------------------------
 
-async def test_enter_in_the_delete_dialog_keeps_the_workspace_and_f4_restores_it(paths):
+async def test_enter_in_the_delete_dialog_keeps_the_workspace_and_f6_restores_it(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         keep = await start(app, pilot)
@@ -58,7 +58,7 @@ async def test_enter_in_the_delete_dialog_keeps_the_workspace_and_f4_restores_it
         assert [t.id for t in trash.list_trash(Storage(paths.data_dir))] == [keep]
 
         # F4 lists the trash; enter restores the highlighted workspace, history and all
-        await pilot.press("f4")
+        await pilot.press("f6")
         await until(pilot, lambda: isinstance(app.screen, TrashPicker), "the trash picker")
         assert "scratch" in screen_text(app)
         await pilot.press("enter")
@@ -79,7 +79,7 @@ async def test_restore_is_in_the_palette_and_an_empty_trash_says_so(paths):
         assert "Restore deleted workspace" in titles
         notes: list[str] = []
         app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
-        await pilot.press("f4")
+        await pilot.press("f6")
         await settle(app, pilot)
         assert not isinstance(app.screen, TrashPicker)
         assert any("trash is empty" in n for n in notes)

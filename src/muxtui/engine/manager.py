@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
+from muxtui.engine import settings as settings_mod
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
@@ -184,6 +185,7 @@ class Run:
     # Echoed credentials are cut out before text is kept, saved or emitted (engine.redact).
     text_filter: StreamRedactor = field(default_factory=StreamRedactor)
     reasoning_filter: StreamRedactor = field(default_factory=StreamRedactor)
+    prefill: str | None = None  # continuing a reply: its text so far (already in `content`)
 
     @property
     def text(self) -> str:
@@ -246,6 +248,7 @@ class Workspace:
     task: asyncio.Task | None = None
     run: Run | None = None
     warnings: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # settings.json (request settings)
 
     @property
     def streaming(self) -> bool:
@@ -349,6 +352,9 @@ class StreamManager:
             if ws.opened:
                 return ws
             recovered, history, queue, warnings = await asyncio.to_thread(self._load, ws)
+            settings, settings_warnings = await asyncio.to_thread(ws.store.read_settings)
+            ws.settings = self._valid_settings(settings, ws, settings_warnings)
+            warnings = warnings + settings_warnings
             ws.messages = history
             ws.queue = queue
             ws.warnings = warnings
@@ -480,6 +486,57 @@ class StreamManager:
         self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict())
         return ws.info
 
+    # ---- settings, fork ------------------------------------------------------------------
+    @staticmethod
+    def _valid_settings(raw: dict[str, Any], ws: Workspace, warnings: list[str]) -> dict[str, Any]:
+        try:
+            return settings_mod.validate(raw, f"{ws.store.settings_file}")
+        except ValueError as exc:  # hand-edited: say so, send nothing odd
+            warnings.append(f"{exc}; using the defaults")
+            return {}
+
+    def effective_settings(self, ws_id: str) -> dict[str, Any]:
+        """What the next request of this workspace sends: its settings over [defaults]."""
+        ws = self._workspaces.get(ws_id)
+        return settings_mod.effective(self.config.defaults, ws.settings if ws else {})
+
+    async def set_settings(self, ws_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """Replace the workspace's settings (validated; ValueError names a bad one)."""
+        clean = settings_mod.validate(settings)
+        ws = await self.open_workspace(ws_id)
+        async with ws.io:
+            await asyncio.to_thread(ws.store.write_settings, clean)
+            ws.settings = clean
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict(), settings=dict(clean))
+        return clean
+
+    async def fork_workspace(self, ws_id: str, upto_seq: int | None = None, name: str | None = None) -> WorkspaceInfo:
+        """A new workspace holding this one's conversation up to (and including) message
+        `upto_seq` (all of it when None), with the same model and settings."""
+        ws = await self.open_workspace(ws_id)
+        await self._save_unsaved(ws)
+        messages = [m for m in ws.messages if upto_seq is None or m.get("seq", 0) <= upto_seq]
+        if not messages:
+            raise ValueError("nothing to fork: no message up to that point")
+        settings = dict(ws.settings)
+        source = ws.info
+
+        def copy() -> WorkspaceInfo:
+            info = self.storage.create_workspace(name or f"{source.name} (fork)", source.model)
+            store = self.storage.store(info.id)
+            for m in messages:
+                record = {k: v for k, v in m.items() if k not in ("seq", "v", "kind", "unsaved")}
+                record["forked_from"] = {"workspace": source.id, "id": m.get("id")}
+                store.append(record)
+            if settings:
+                store.write_settings(settings)
+            return info
+
+        info = await asyncio.to_thread(copy)
+        self._workspaces[info.id] = Workspace(info, self.storage.store(info.id))
+        self._emit(ev.WORKSPACE_CREATED, info.id, workspace=info.to_dict(), forked_from=ws_id)
+        return info
+
     async def delete_workspace(self, ws_id: str) -> None:
         """Point 6: the in-flight stream is cancelled and none of its late writes land."""
         ws = self.workspace(ws_id)
@@ -587,6 +644,66 @@ class StreamManager:
             self._emit(ev.QUEUE_CHANGED, ws_id, items=[])
         await self._stop_task(ws)
         return handback
+
+    async def send_now(self, ws_id: str, item_ids: list[str] | None = None) -> str:
+        """Send queued messages now (all of them when `item_ids` is None): a running reply is
+        stopped and kept as interrupted; queued messages not chosen stay queued."""
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            await self._stop_task(ws)  # the reply is committed as interrupted; the queue stays
+            wanted = set(item_ids) if item_ids is not None else {q["id"] for q in ws.queue}
+            items = [q for q in ws.queue if q["id"] in wanted]
+            last = ws.messages[-1] if ws.messages else None
+            if not items and not (last is not None and last["role"] == "user" and last.get("queue_ids")):
+                raise KeyError("that queued message was already sent")
+            await self._claim(ws)
+            try:
+                if items:
+                    await self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items])
+            except BaseException:
+                ws.store.unlock_stream()
+                raise
+            # else: the turn ended and merged the queue just before the stop; reply to that.
+            run = self._start(ws)
+        return run.request_id
+
+    @staticmethod
+    def continuable(message: dict[str, Any] | None) -> bool:
+        """An assistant reply that stopped early with text: interrupted, an error after some text
+        (max_output_tokens, a dropped stream), or Anthropic's pause_turn."""
+        if not message or message.get("role") != "assistant" or not (message.get("content") or "").strip():
+            return False
+        if message.get("status") in ("interrupted", "error"):
+            return True
+        return message.get("finish_reason") == "pause_turn"
+
+    async def continue_reply(self, ws_id: str) -> str:
+        """Continue the last reply where it stopped; the result is one joined reply.
+
+        The old reply is cut from the conversation (append-only marker, kept in the file) and a
+        new stream starts with its text as the reply so far. Anthropic gets it as an assistant
+        prefill (trailing whitespace removed, as the API requires); OpenAI-compatible servers
+        get it as an assistant turn followed by a user turn asking to continue.
+        """
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            await self._stop_task(ws)
+            await self._save_unsaved(ws)
+            last = ws.messages[-1] if ws.messages else None
+            if not self.continuable(last):
+                raise ValueError("nothing to continue: the last reply is complete or empty (ctrl+r regenerates)")
+            assert last is not None
+            text = last.get("content") or ""
+            try:
+                pc = self.config.providers.get(split_model(ws.info.model)[0])
+            except ValueError:
+                pc = None
+            if pc is not None and pc.type == "anthropic":
+                text = text.rstrip()
+            await self._truncate(ws, last["seq"])
+            await self._claim(ws)
+            run = self._start(ws, prefill=text, reasoning=last.get("reasoning") or "")
+        return run.request_id
 
     async def wait_idle(self, ws_id: str) -> None:
         ws = self._workspaces.get(ws_id)
@@ -712,8 +829,13 @@ class StreamManager:
             task.cancel()
         await asyncio.wait({task})
 
-    def _start(self, ws: Workspace) -> Run:
+    def _start(self, ws: Workspace, prefill: str | None = None, reasoning: str = "") -> Run:
         run = self._new_run(ws)
+        if prefill:
+            run.prefill = prefill
+            run.content.append(prefill)
+            if reasoning:
+                run.reasoning.append(reasoning)
         ws.run = run
         ws.task = asyncio.get_running_loop().create_task(self._run_turns(ws, run), name=f"stream-{ws.info.id}")
         self._emit_started(ws, run)
@@ -884,7 +1006,13 @@ class StreamManager:
         prepare = getattr(provider, "prepare", None)
         if prepare is not None:
             await prepare()
-        request = StreamRequest(model=model_name, messages=messages, max_tokens=pc.max_tokens)
+        settings = self.effective_settings(ws.info.id)
+        request = StreamRequest(
+            model=model_name, messages=messages, max_tokens=settings.get("max_tokens") or pc.max_tokens,
+            system=settings.get("system_prompt"), temperature=settings.get("temperature"),
+            reasoning_effort=settings.get("reasoning_effort"), thinking_budget=settings.get("thinking_budget"),
+            prefill=run.prefill,
+        )
         run.stats = request.stats  # type: ignore[attr-defined]
         finished = False
         ws_id = ws.info.id
@@ -971,7 +1099,7 @@ class StreamManager:
         if reason in PAUSE_REASONS:
             run.paused = True
             return
-        if not run.content_len and not run.reasoning and not run.tool_calls:
+        if not run.content_len and not run.reasoning and not run.tool_calls and not run.prefill:
             raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
 
     # ---- durability ---------------------------------------------------------------------

@@ -46,10 +46,11 @@ from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
 from muxtui.engine.usage import usage_total
 from muxtui.paths import Paths
-from muxtui.ui import persist, terminal_keys
+from muxtui.ui import conversation, persist, terminal_keys
 from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
+from muxtui.ui.navigation import MessageChatView
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker, ago
 from muxtui.ui.sidebar import Sidebar
@@ -65,10 +66,10 @@ WATCH_INTERVAL = 0.5  # how often the workspaces folder's mtime is compared (one
 
 # Actions that only make sense on the main screen (not over a modal or the command palette).
 MAIN_SCREEN_ACTIONS = frozenset({
-    "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
+    "new_workspace", "new_named_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
     "scroll_chat", "dismiss_error", "restore_workspace",
-})
+}) | conversation.MAIN_SCREEN_ACTIONS
 
 
 @dataclass
@@ -88,7 +89,7 @@ class DeltaBuffer:
         return bool(self.text or self.reasoning)
 
 
-class MuxApp(App[int]):
+class MuxApp(conversation.ConversationMixin, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
     # -strip: the sidebar becomes a one-column badge strip; -short: no header, a lower composer
@@ -106,7 +107,7 @@ class MuxApp(App[int]):
         Binding("ctrl+r", "retry", "Retry", id="retry", priority=True),
         Binding("f2", "rename", "Rename", id="rename", show=False, priority=True),
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
-        Binding("f4", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
+        Binding("f6", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
@@ -115,6 +116,7 @@ class MuxApp(App[int]):
         Binding("ctrl+home", "load_earlier", "Earlier", id="load-earlier", show=False, priority=True),
         Binding("pageup", "scroll_chat(-1)", "Page up", id="chat-page-up", show=False, priority=True),
         Binding("pagedown", "scroll_chat(1)", "Page down", id="chat-page-down", show=False, priority=True),
+        *conversation.APP_BINDINGS,
     ]
 
     def __init__(self, paths: Paths, config: Config, *, clock=time.time, animate: bool = True,
@@ -216,13 +218,13 @@ class MuxApp(App[int]):
         with Horizontal(id="main"):
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
-                yield ChatView(id="chat")
+                yield MessageChatView(id="chat")
                 yield Composer(id="composer", animate=self.animated)
         yield Footer()
 
     @property
-    def chat(self) -> ChatView:
-        return self.query_one("#chat", ChatView)
+    def chat(self) -> MessageChatView:
+        return self.query_one("#chat", MessageChatView)
 
     @property
     def composer(self) -> Composer:
@@ -254,6 +256,7 @@ class MuxApp(App[int]):
         self._retry_timer = self.set_interval(1.0, self.tracker.tick_retries, pause=True, name="retry-countdown")
         self.tracker.changed.subscribe(self, self._on_state)
         self._unsubscribe = self.manager.subscribe(self._on_engine_event)
+        self.manager.subscribe(self.auto_name)
         self.run_worker(self._event_pump(), group="engine-events", name="engine-events")
         self._install_signal_handlers()
 
@@ -328,6 +331,7 @@ class MuxApp(App[int]):
         known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in (*ConfirmScreen.BINDINGS, *ErrorsScreen.BINDINGS) if isinstance(b, Binding) and b.id}
+        known |= conversation.binding_ids()
         unknown = sorted(set(keys) - known)
         if unknown:
             self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "
@@ -599,12 +603,15 @@ class MuxApp(App[int]):
         if state.error_type:
             parts.append(f"error: {state.error_type}" + (f", retry in {countdown(state.retry_in)}" if state.retry_in else ""))
         elif state.interrupted:
-            parts.append("interrupted (ctrl+r regenerates)")
+            parts.append(f"interrupted ({self.key_for('continue', 'ctrl+g')} continues, "
+                         f"{self.key_for('retry', 'ctrl+r')} regenerates)")
         if len(parts) == 1:
             parts.append("idle")
         total = self._usage_total(self.current_id)
         if total["replies"] > 1:  # with one reply, its own usage line is the total
             parts.append(f"{total['input_tokens'] + total['output_tokens']:,} tokens total")
+        if settings := self.settings_summary(self.current_id):
+            parts.append(settings)
         self.title = one_line(state.name, 60)
         self.sub_title = one_line(" · ".join(parts))
 
@@ -646,7 +653,10 @@ class MuxApp(App[int]):
         await self.select_workspace(message.workspace_id)
         self.composer.focus()
 
-    def action_new_workspace(self) -> None:
+    async def action_new_workspace(self) -> None:
+        await self.create_untitled_workspace()  # named after its first message (issue 15, item 22)
+
+    def action_new_named_workspace(self) -> None:
         async def create(name: str | None) -> None:
             if not name:
                 return
@@ -683,7 +693,7 @@ class MuxApp(App[int]):
         if ws_id is None or state is None:
             return
         detail = (f"It is moved to the trash for {trash.KEEP_DAYS} days: "
-                  f"{self.key_for('restore-workspace', 'f4')} or `muxtui restore` brings it back.")
+                  f"{self.key_for('restore-workspace', 'f6')} or `muxtui restore` brings it back.")
         if state.streaming:
             detail = "Its reply is streaming and will be stopped. " + detail
 
@@ -834,6 +844,9 @@ class MuxApp(App[int]):
         if self.current_id is None:
             return
         item = await self.manager.pop_last_queued(self.current_id)
+        if item is None:  # nothing queued: up walks the prompt history instead
+            await self.on_composer_history_step(Composer.HistoryStep(-1))
+            return
         if item is not None and not self.composer.text:
             self.composer.set_draft(item.get("text", ""))
         elif item is not None:  # typed meanwhile: do not lose either text
@@ -984,7 +997,7 @@ class MuxApp(App[int]):
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")
         yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {trash.KEEP_DAYS} days)",
-                  "restore_workspace", "restore-workspace", "f4")
+                  "restore_workspace", "restore-workspace", "f6")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
         yield cmd("Retry / regenerate", "run the last turn again (asks first when the reply is complete)", "retry",
                   "retry", "ctrl+r")
@@ -998,6 +1011,7 @@ class MuxApp(App[int]):
         yield cmd("Toggle sidebar", "show or hide the workspace list", "toggle_sidebar", "toggle-sidebar", "f3")
         yield cmd("Change theme", "pick a theme (saved to config.toml)", "change_theme", "theme", "ctrl+t")
         yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
+        yield from self.conversation_commands(cmd)
         for command in self.get_system_commands(screen or self.screen):
             yield PaletteCommand(command.title, command.help, command.callback, discover=command.discover)
         for n, state in enumerate(self.tracker.states(), 1):

@@ -62,6 +62,21 @@ class Composer(TextArea):
     class RecallQueued(Message):
         """up in an empty composer: pull the last queued message back for editing."""
 
+    class HistoryStep(Message):
+        """up on the first line / down on the last: walk the earlier prompts (-1 older, 1 newer)."""
+
+        def __init__(self, direction: int) -> None:
+            super().__init__()
+            self.direction = direction
+
+    class Resend(Message):
+        """An earlier user message was edited: resend it, cutting the conversation after it."""
+
+        def __init__(self, composer: "Composer", text: str, seq: int) -> None:
+            super().__init__()
+            self.text, self.seq = text, seq
+            self.workspace_id = composer.workspace_id
+
     def __init__(self, *, animate: bool = True, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.cursor_blink = animate
@@ -73,6 +88,10 @@ class Composer(TextArea):
         self._chips: dict[int, str] = {}  # chip number -> the large text it stands for
         self._chip_count = 0
         self.border_title = SEND_TITLE
+        self.resend_seq: int | None = None  # editing an earlier user message (seq) to resend
+        self.history_index: int | None = None  # walking the prompt history (0 = newest)
+        self._history_stash = ""
+        self._history_text: str | None = None  # what the walk put in; anything else is typing
 
     def get_line(self, line_index: int) -> Text:
         """A line as shown: joiners replaced (see _UNJOINED), same length and widths."""
@@ -105,6 +124,10 @@ class Composer(TextArea):
     def action_submit(self) -> None:
         raw = self.text
         text = self.expand(raw)
+        self.history_index = None
+        if self.resend_seq is not None and self.editing is not None:
+            self.post_message(self.Resend(self, text, self.resend_seq))
+            return
         if self.editing is not None:
             self.post_message(self.Submitted(self, text, self.editing))
             return
@@ -153,9 +176,55 @@ class Composer(TextArea):
 
     def action_cursor_up(self, select: bool = False) -> None:
         if not select and not self.text and self.editing is None and not self.pending:
-            self.post_message(self.RecallQueued())
+            self.post_message(self.RecallQueued())  # the app walks the history if nothing is queued
+            return
+        if not select and self.editing is None and self.cursor_location[0] == 0:
+            self.post_message(self.HistoryStep(-1))
             return
         super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        if (not select and self.history_index is not None and self.editing is None
+                and self.cursor_location[0] == self.document.line_count - 1):
+            self.post_message(self.HistoryStep(1))
+            return
+        super().action_cursor_down(select)
+
+    # ---- prompt history -------------------------------------------------------------------
+    def walk_history(self, entries: list[str], direction: int) -> bool:
+        """Show the next older (-1) or newer (1) prompt of `entries` (newest first); walking back
+        past the newest brings the draft back. False when there is nothing further."""
+        index = -1 if self.history_index is None else self.history_index
+        target = index - direction
+        if target >= len(entries) or (self.history_index is None and direction > 0):
+            return False
+        if self.history_index is None:
+            self._history_stash = self.text
+        if target < 0:
+            self.history_index = None
+            self._history_text = None
+            self.load_text(self._history_stash)
+            self._history_stash = ""
+            self.move_cursor(self.document.end)
+        else:
+            self.history_index = target
+            self._history_text = entries[target]
+            self.load_text(entries[target])
+            # Older: the cursor on the first line, so the next up keeps walking.
+            self.move_cursor((0, 0) if direction < 0 else self.document.end)
+        return True
+
+    def _on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.history_index is not None and self.text != self._history_text:
+            self.history_index = None  # typed into a recalled prompt: it is the draft now
+            self._history_text = None
+            self._history_stash = ""
+
+    # ---- editing an earlier message -------------------------------------------------------
+    def begin_resend(self, seq: int, text: str) -> None:
+        self.begin_edit(f"resend:{seq}", text, 0)
+        self.resend_seq = seq
+        self.border_title = "edit · enter resends (cuts what follows) · esc cancels"
 
     # ---- the fate of a submitted text -------------------------------------------------------
     def accepted(self, text: str) -> None:
@@ -183,6 +252,7 @@ class Composer(TextArea):
         if self.editing is None:
             return
         self.editing = None
+        self.resend_seq = None
         self.load_text(self._stashed_draft)
         self._stashed_draft = ""
         self.move_cursor(self.document.end)
@@ -198,6 +268,8 @@ class Composer(TextArea):
 
     def set_draft(self, text: str) -> None:
         self.editing = None
+        self.resend_seq = None
+        self.history_index = None
         self._stashed_draft = ""
         self.border_title = SEND_TITLE
         self.remove_class("-editing")
@@ -208,4 +280,6 @@ class Composer(TextArea):
     def draft(self) -> str:
         """What to keep for this workspace: pending texts, then what is typed (or stashed)."""
         typed = self._stashed_draft if self.editing is not None else self.text
+        if self.editing is None and self.history_index is not None:
+            typed = self._history_stash  # a recalled prompt on show: the draft is what was typed
         return _join(*self.pending, self.expand(typed))

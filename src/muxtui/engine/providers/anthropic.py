@@ -75,6 +75,12 @@ class AnthropicProvider(HTTPProvider):
             for m in request.messages
             if m.role != "system" and m.content and m.content.strip()
         ]
+        if request.system:
+            system.insert(0, request.system)
+        if request.prefill and request.prefill.strip():
+            # Prefill: the reply so far is the last (assistant) turn and the model continues it.
+            # The API refuses a final assistant turn that ends in whitespace.
+            messages.append({"role": "assistant", "content": request.prefill.rstrip()})
         body: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
@@ -83,6 +89,13 @@ class AnthropicProvider(HTTPProvider):
         }
         if system:
             body["system"] = "\n\n".join(system)
+        if request.thinking_budget:
+            body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
+            # The budget counts against max_tokens, which must stay larger.
+            body["max_tokens"] = max(body["max_tokens"], request.thinking_budget + 1024)
+        elif request.temperature is not None:
+            # Extended thinking accepts no temperature other than the default: sent only without it.
+            body["temperature"] = request.temperature
         headers = {"anthropic-version": self.anthropic_version}
         if self.api_key:
             headers["x-api-key"] = self.api_key

@@ -95,6 +95,14 @@ class StreamRequest:
     model: str  # the provider's model name, without the "provider:" prefix
     messages: list[ChatMessage]
     max_tokens: int | None = None
+    # Per-workspace settings (None: the provider's default). Each provider sends what its API has.
+    system: str | None = None
+    temperature: float | None = None
+    reasoning_effort: str | None = None  # OpenAI-compatible: "low" | "medium" | "high"
+    thinking_budget: int | None = None  # Anthropic: extended thinking budget in tokens
+    # Continue a reply: the text so far, as the last assistant turn (Anthropic prefills it;
+    # OpenAI-compatible servers get it plus a user turn asking to continue).
+    prefill: str | None = None
     stats: StreamStats = field(default_factory=StreamStats)
 
 

@@ -25,7 +25,12 @@ from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify
 from muxtui.engine.providers.shapes import ThinkSplitter, as_int, openai_usage
 from muxtui.engine.providers.sse import SSEDecoder, SSEEvent
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["CONTINUE_INSTRUCTION", "OpenAIProvider"]
+
+CONTINUE_INSTRUCTION = (
+    "Continue your previous reply exactly where it stopped. Do not repeat any of it and do not "
+    "comment on the interruption: output only the rest."
+)
 
 
 class OpenAIProvider(HTTPProvider):
@@ -41,15 +46,27 @@ class OpenAIProvider(HTTPProvider):
         return self.base_url + "/chat/completions"
 
     def _prepare(self, request: StreamRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        if request.prefill:
+            # No prefill in this API: the partial reply goes back as the assistant's turn and a
+            # user turn asks for the rest; the manager joins both parts into one reply.
+            messages.append({"role": "assistant", "content": request.prefill})
+            messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": messages,
             "stream": True,
         }
         if not getattr(self, "_no_stream_options", False):
             body["stream_options"] = {"include_usage": True}
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.reasoning_effort:
+            body["reasoning_effort"] = request.reasoning_effort
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return self.url, headers, body
 
