@@ -306,7 +306,13 @@ def load(path: Path | None) -> Config:
 # The composer's own keys (ui/composer.py reads them): no other binding may take them.
 COMPOSER_KEYS = {"send": "enter", "newline": "alt+enter,ctrl+j"}
 # Bindings of a focused widget other than the composer (a queued message): plain keys are fine.
-LOCAL_ACTIONS = frozenset({"send", "newline", "queued-edit", "queued-remove"})
+# Bindings of a focused widget or a dialog, never of the composer: plain keys are fine there.
+LOCAL_ACTIONS = frozenset({
+    "send", "newline", "queued-edit", "queued-remove", "queued-send-now",
+    "message-up", "message-down", "message-first", "message-last", "message-copy", "message-copy-code",
+    "message-edit", "message-fork", "message-retry", "message-leave",
+    "confirm-yes", "confirm-no", "confirm-default", "errors-close", "errors-toggle-interrupts",
+})
 _MODIFIERS = frozenset({"alt", "ctrl", "shift"})
 _DESKTOP_MODIFIERS = frozenset({"super", "hyper", "meta", "cmd", "command", "win", "windows", "option", "opt"})
 _NAMED_KEYS = frozenset({"enter", "return", "escape", "tab", "backspace", "delete", "insert", "home", "end", "pageup",

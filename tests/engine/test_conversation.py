@@ -225,7 +225,7 @@ async def test_continue_an_interrupted_openai_reply(make_manager, fake_server):
     assert [m["content"] for m in ws.store.load_history().messages] == ["question", "Hello there, continued."]
 
 
-@pytest.mark.parametrize("finish, status", [("length", "error"), ("pause_turn", "complete")])
+@pytest.mark.parametrize("finish, status", [("length", "error"), ("pause_turn", "interrupted")])
 async def test_continue_an_anthropic_reply_with_prefill(make_manager, fake_server, finish, status):
     manager, rec = make_manager()
     info = await manager.create_workspace("w", f"fakeanth:c?text=Part%20one%20&finish={finish}&seed={tag()}")
