@@ -19,6 +19,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shell tools do
+SAVE_WAIT = 10.0  # how long `send` waits for a full disk to take the reply (MUXTUI_SAVE_WAIT)
 
 
 def _silence_stdout() -> None:
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("-n", type=_positive, default=50, help="last N records")
     sub.add_parser("doctor", help="check config, folders and providers")
     return p
+
+
+def _save_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get("MUXTUI_SAVE_WAIT", SAVE_WAIT)))
+    except ValueError:
+        return SAVE_WAIT
 
 
 def _positive(text: str) -> int:
@@ -170,6 +178,8 @@ async def _send(args, paths: Paths, cfg) -> int:
             print(f"\n[falling back to {event.data['to_model']}]", file=sys.stderr)
         elif event.type in ev.STREAM_CLOSED:
             outcome["last"] = event
+        elif event.type == ev.MESSAGE_SAVED:
+            outcome["saved"] = event
 
     manager.subscribe(on_event)
     loop = asyncio.get_running_loop()
@@ -193,6 +203,12 @@ async def _send(args, paths: Paths, cfg) -> int:
             await manager.interrupt(info.id)
             await idle
         stop_wait.cancel()
+        if manager.has_unsaved():  # a reply (or only a log record) the disk refused
+            wait = _save_wait()
+            if manager.unsaved():
+                print(f"\nmuxtui: the disk refused the reply (full?): retrying for up to {wait:g} s", file=sys.stderr)
+            outcome["unsaved"] = await manager.flush_unsaved(wait)
+            manager.shutdown_save_wait = 0.0  # tried just now
     finally:
         await manager.shutdown()
     if not outcome.get("broken_pipe"):
@@ -208,10 +224,21 @@ async def _send(args, paths: Paths, cfg) -> int:
     if event is None:
         return EXIT_ERROR
     message = event.data["message"]
-    if event.type == ev.STREAM_INTERRUPTED:
+    if outcome.get("unsaved"):
+        store = manager.storage.store(info.id)
+        kept = ("; the part saved while it streamed is recovered from partial.json by the next muxtui command"
+                if store.partial.exists() else "")
+        print(f"muxtui: error: write_failed: {message.get('error')}: the reply ({len(message.get('content') or ''):,} "
+              f"characters, printed above) is not in the history; free some disk space{kept}", file=sys.stderr)
+        return EXIT_ERROR
+    saved = outcome.get("saved")
+    if saved is not None and saved.data["message"].get("id") == message.get("id"):
+        message = saved.data["message"]  # what is on disk now, with its real status
+        print("muxtui: the reply was saved once the disk had room again", file=sys.stderr)
+    if message.get("status") == "interrupted":
         print("muxtui: interrupted (the reply so far is saved)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if event.type == ev.STREAM_ERROR:
+    if message.get("status") == "error":
         print(f"muxtui: error: {message.get('error_type')}: {message.get('error')}", file=sys.stderr)
         return EXIT_ERROR
     return 0

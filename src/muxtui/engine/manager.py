@@ -657,7 +657,15 @@ class StreamManager:
                     if m.get("id") == mid:
                         ws.messages[i] = committed
                         break
-                self._emit(ev.MESSAGE_SAVED, ws.info.id, message=committed)
+                try:  # bookkeeping only: the message is durable
+                    info = await asyncio.to_thread(
+                        self.storage.update_workspace, ws.info.id, last_activity=now(),
+                        last_status=committed.get("status"), last_error_type=committed.get("error_type"))
+                    ws.info.last_activity = info.last_activity
+                    ws.info.last_status = info.last_status
+                    ws.info.last_error_type = info.last_error_type
+                except Exception:
+                    log.exception("updating the registry after a late save failed")
                 self._record_close({
                     "ts": now(), "request_id": committed.get("request_id"), "workspace": ws.info.id,
                     "model": committed.get("model"), "provider": _provider_of(committed.get("model")),
@@ -665,13 +673,7 @@ class StreamManager:
                     "status": committed.get("status"), "seq": committed.get("seq"),
                     "chars": len(committed.get("content") or ""), "format": FORMAT_VERSION,
                 })
-                with contextlib.suppress(Exception):  # bookkeeping only: the message is durable
-                    info = await asyncio.to_thread(
-                        self.storage.update_workspace, ws.info.id, last_activity=now(),
-                        last_status=committed.get("status"), last_error_type=committed.get("error_type"))
-                    ws.info.last_activity = info.last_activity
-                    ws.info.last_status = info.last_status
-                    ws.info.last_error_type = info.last_error_type
+                self._emit(ev.MESSAGE_SAVED, ws.info.id, message=committed)
 
     @staticmethod
     def _commit_pending(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
