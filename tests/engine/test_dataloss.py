@@ -154,6 +154,25 @@ async def test_any_exception_committing_keeps_the_text_and_saves_it_later(make_m
     assert not ws.store.partial.exists()
 
 
+async def test_a_bug_in_the_close_path_still_ends_the_turn_and_saves_the_text(make_manager, fake_server,
+                                                                              monkeypatch, caplog):
+    manager, rec = make_manager()
+    info = await manager.create_workspace("w", "fake:m?chunks=8")
+
+    async def broken_close(*args, **kwargs):
+        raise RuntimeError("a bug in _close")
+
+    monkeypatch.setattr(manager, "_close", broken_close)
+    await manager.send(info.id, "hi")
+    done = await rec.wait_for(closed(info.id), timeout=15)
+    sent = fake_server.sent_text(fake_server.request_index("m?chunks=8"))
+    assert done.type == ev.STREAM_ERROR and done.data["message"]["content"] == sent
+    await asyncio.wait_for(manager.wait_idle(info.id), 5)
+    saved = await rec.wait_for(lambda e: e.type == ev.MESSAGE_SAVED, timeout=15)
+    assert jsonl_ok(manager.workspace(info.id).store.chat)[-1]["content"] == sent == saved.data["message"]["content"]
+    assert "stream task failed" in caplog.text
+
+
 # ---- full disk: appends are all or nothing -----------------------------------------------------
 
 async def test_append_on_a_full_disk_leaves_the_file_as_it_was(make_manager, fake_server):

@@ -23,9 +23,10 @@ DIR_MODE = 0o700
 
 
 class WriteFaults:
-    """Injected disk-full failures, by kind of write: "append" (history), "partial" (partial.json),
-    "rewrite" (other whole files: queue, registry, meta), "log" (audit and error logs). An armed write really writes half of its bytes,
-    then raises ENOSPC, as a filling disk does. Thread-safe (writes run in threads).
+    """Injected disk-full failures, by kind of write: "append" (history), "partial"
+    (partial.json), "rewrite" (other whole files: queue, registry, meta), "log" (audit and
+    error logs). An armed write really writes half of its bytes, then raises ENOSPC, as a
+    filling disk does. Thread-safe (writes run in threads).
 
     ``MUXTUI_TEST_WRITE_FAULTS="append@1:3,log"`` arms a subprocess: KIND[@SKIP][:COUNT] lets
     SKIP writes of that kind through, then fails COUNT of them (no COUNT: every one after).

@@ -818,16 +818,29 @@ class StreamManager:
                 run.entered = True
                 ws.run = run
                 self._emit_started(ws, run)
+        except Exception:  # a bug: the turn still ends (below), and the task ends quietly
+            log.exception("stream task failed")
         finally:
             ws.store.unlock_stream()
             if not run.closed:
-                # Last resort (a bug in the close path): the UI must still stop its spinner.
-                run.closed = True
-                self._emit(ev.STREAM_ERROR, ws.info.id, request_id=run.request_id, persisted=False, stale=False,
-                           message={"id": run.message_id, "role": "assistant", "content": run.text,
-                                    "created_at": now(), "model": run.model, "status": "error",
-                                    "request_id": run.request_id, "error_type": str(ErrorType.UNKNOWN),
-                                    "error": "internal error while closing the reply", "unsaved": True})
+                self._close_fallback(ws, run)
+
+    def _close_fallback(self, ws: Workspace, run: Run) -> None:
+        """Last resort, for a bug in the close path: the UI still stops its spinner, and the
+        text goes to the save loop like a reply the disk refused."""
+        run.closed = True
+        message = {"id": run.message_id, "role": "assistant", "content": run.text, "created_at": now(),
+                   "model": run.model, "status": "error", "request_id": run.request_id,
+                   "error_type": str(ErrorType.UNKNOWN), "error": "internal error while closing the reply"}
+        current = not ws.deleted and run.epoch == ws.epoch
+        if current and not any(m.get("id") == run.message_id for m in ws.messages):
+            ws.pending[run.message_id] = dict(message)
+            message["unsaved"] = True
+            ws.messages.append(message)
+            with contextlib.suppress(RuntimeError):
+                self._ensure_saver()
+        self._emit(ev.STREAM_ERROR, ws.info.id, request_id=run.request_id, message=message, persisted=False,
+                   stale=not current)
 
     async def _run_turn(self, ws: Workspace, run: Run) -> str:
         run.partial = PartialWriter(
