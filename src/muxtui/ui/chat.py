@@ -154,7 +154,7 @@ class AssistantMessage(Vertical):
             ))
             lines.append(Content.styled("  " + error_hint(error_type), "dim"))
             if m.get("unsaved"):
-                lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
+                lines.append(Content.styled("  (not saved to disk yet: kept in memory, retried every few seconds)", "dim"))
         usage = usage_text(m.get("usage"))
         if usage and not self.live:
             lines.append(Content.styled(usage, "dim"))
