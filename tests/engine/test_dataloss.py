@@ -20,12 +20,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from muxtui.engine import atomic
 from muxtui.engine import events as ev
 from muxtui.engine import manager as manager_mod
 from muxtui.engine.logs import EventLog
 from muxtui.engine.storage import Storage
+from muxtui.engine.surrogates import SurrogateJoiner, fix_surrogates
 
 from .conftest import closed
 
@@ -78,6 +81,15 @@ async def test_surrogates_in_the_stream_complete_and_are_saved(make_manager, fak
                                 timeout=15)
     assert second.type == ev.STREAM_COMPLETE and second.data["message"]["content"] == want
     assert [m["content"] for m in ws.store.load_history().messages] == ["hi", want, "again", want]
+
+
+@given(st.lists(st.text(alphabet=["a", "\u00e9", "\U0001f600", "\ud83d", "\ude00", "\udc80", "\udbff", " "],
+                        max_size=6), max_size=8))
+def test_joiner_result_never_depends_on_where_chunks_are_cut(chunks):
+    joiner = SurrogateJoiner()
+    out = "".join(joiner.feed(c) for c in chunks) + joiner.flush()
+    assert out == fix_surrogates("".join(chunks))
+    out.encode("utf-8")  # valid Unicode: every writer can encode it
 
 
 async def test_interrupt_after_a_held_high_surrogate(make_manager, fake_server):
