@@ -262,7 +262,6 @@ class StreamManager:
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
         self._closed = False
         self._saver: asyncio.Task | None = None
-        self._save_kick: asyncio.Event | None = None
         self.shutdown_save_wait = SHUTDOWN_SAVE_WAIT
         for pc in config.providers.values():
             if pc.api_key:
@@ -693,18 +692,13 @@ class StreamManager:
         return [{**rec, "workspace": ws.info.id} for ws in self._workspaces.values() for rec in ws.pending.values()]
 
     def _ensure_saver(self) -> None:
-        if self._save_kick is None:
-            self._save_kick = asyncio.Event()
         if self._saver is None or self._saver.done():
             self._saver = asyncio.get_running_loop().create_task(self._save_loop(), name="save-retry")
 
     async def _save_loop(self) -> None:
-        assert self._save_kick is not None
         delay = SAVE_RETRY_FIRST
         for _ in range(SAVE_RETRY_ROUNDS):
-            self._save_kick.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._save_kick.wait(), delay)
+            await asyncio.sleep(delay)  # backoff: no event says "the disk has room again"
             if await self._save_all():
                 return
             delay = min(delay * 2, SAVE_RETRY_MAX)
