@@ -207,6 +207,8 @@ async def _send(args, paths: Paths, cfg) -> int:
             wait = _save_wait()
             if manager.unsaved():
                 print(f"\nmuxtui: the disk refused the reply (full?): retrying for up to {wait:g} s", file=sys.stderr)
+            else:
+                wait = min(wait, 1.0)  # only audit records: not worth a long silent wait
             outcome["unsaved"] = await manager.flush_unsaved(wait)
             manager.shutdown_save_wait = 0.0  # tried just now
     finally:
