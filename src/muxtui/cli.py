@@ -28,6 +28,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shell tools do
+SAVE_WAIT = 10.0  # how long `send` waits for a full disk to take the reply (MUXTUI_SAVE_WAIT)
 
 
 def _silence_stdout() -> None:
@@ -73,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
                              help="write control characters as they are, even to a terminal "
                                   "(by default a terminal shows them as stand-ins such as ␛)")
     return p
+
+
+def _save_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get("MUXTUI_SAVE_WAIT", SAVE_WAIT)))
+    except ValueError:
+        return SAVE_WAIT
 
 
 def _positive(text: str) -> int:
@@ -233,6 +241,8 @@ async def _send(args, paths: Paths, cfg) -> int:
             print(f"{_break(outcome)}[falling back to {event.data['to_model']}]", file=sys.stderr)
         elif event.type in ev.STREAM_CLOSED:
             outcome["last"] = event
+        elif event.type == ev.MESSAGE_SAVED:
+            outcome["saved"] = event
 
     manager.subscribe(on_event)
     loop = asyncio.get_running_loop()
@@ -272,6 +282,14 @@ async def _send(args, paths: Paths, cfg) -> int:
             except WorkspaceBusy as exc:
                 print(f"muxtui: {exc}", file=sys.stderr)
                 return EXIT_ERROR
+        if manager.has_unsaved():  # a reply (or only a log record) the disk refused
+            wait = _save_wait()
+            if manager.unsaved():
+                print(f"\nmuxtui: the disk refused the reply (full?): retrying for up to {wait:g} s", file=sys.stderr)
+            else:
+                wait = min(wait, 1.0)  # only audit records: not worth a long silent wait
+            outcome["unsaved"] = await manager.flush_unsaved(wait)
+            manager.shutdown_save_wait = 0.0  # tried just now
         note = await _undo_model_not_found(manager, info, outcome.get("last"), created, previous_model)
     finally:
         await manager.shutdown()
@@ -288,10 +306,21 @@ async def _send(args, paths: Paths, cfg) -> int:
     if event is None:
         return EXIT_ERROR
     message = event.data["message"]
-    if event.type == ev.STREAM_INTERRUPTED:
+    if outcome.get("unsaved"):
+        store = manager.storage.store(info.id)
+        kept = ("; the part saved while it streamed is recovered from partial.json by the next muxtui command"
+                if store.partial.exists() else "")
+        print(f"muxtui: error: write_failed: {message.get('error')}: the reply ({len(message.get('content') or ''):,} "
+              f"characters, printed above) is not in the history; free some disk space{kept}", file=sys.stderr)
+        return EXIT_ERROR
+    saved = outcome.get("saved")
+    if saved is not None and saved.data["message"].get("id") == message.get("id"):
+        message = saved.data["message"]  # what is on disk now, with its real status
+        print("muxtui: the reply was saved once the disk had room again", file=sys.stderr)
+    if message.get("status") == "interrupted":
         print("muxtui: interrupted (the reply so far is saved)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if event.type == ev.STREAM_ERROR:
+    if message.get("status") == "error":
         print(f"muxtui: {_error_line(message)}", file=sys.stderr)
         if note:
             print(f"muxtui: {note}", file=sys.stderr)

@@ -59,6 +59,13 @@ _REASONS = {
     500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
     504: "Gateway Timeout", 529: "Overloaded",
 }
+# Content chunks for surrogate=...: json.dumps writes each surrogate as a "\uXXXX" escape,
+# exactly the bytes such servers send (a Python str may hold a lone surrogate; UTF-8 may not).
+SURROGATE_CHUNKS = {
+    "split": ("Smile ", "\ud83d", "\ude00 done"),
+    "lone": ("bad ", "\udc80", " byte, then done"),
+    "high": ("half ", "\ud83d", " an emoji, then done"),
+}
 _HUGE_BLOCK = (
     "This is a very large single chunk of streamed text, used to test that every layer copes "
     "with one enormous delta without quadratic behaviour or unbounded buffering. "
@@ -96,6 +103,11 @@ class Scenario:
     huge=BYTES          one content chunk of that many characters
     empty=1             a well-formed stream with no content
     pause_after=K&gate=NAME   after K chunks, wait for FakeServer.release(NAME)
+    surrogate=S         UTF-16 surrogates as JSON escapes, as some servers send them:
+                        split (an emoji's pair cut across two chunks: high half
+                        D83D in one, low half DE00 at the start of the next), lone (a lone
+                        low half DC80), high (a high half with no low half after it); see
+                        SURROGATE_CHUNKS
     """
 
     model: str  # the whole model string, as sent
@@ -122,6 +134,7 @@ class Scenario:
     pause_after: int | None = None
     gate: str | None = None
     received_key: str | None = None  # set by the server from the request, for echo_key
+    surrogate: str | None = None
 
     def content_chunks(self) -> list[str]:
         if self.empty:
@@ -129,6 +142,8 @@ class Scenario:
         if self.huge is not None:
             reps = self.huge // len(_HUGE_BLOCK) + 1
             chunks = [(_HUGE_BLOCK * reps)[: self.huge]]
+        elif self.surrogate is not None:
+            chunks = list(SURROGATE_CHUNKS[self.surrogate])
         elif self.text is not None:
             chunks = [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
         else:
@@ -159,7 +174,7 @@ def parse_scenario(model: str) -> Scenario:
     ints = {"chunks", "seed", "reasoning", "status", "fail_first", "after", "huge", "pause_after"}
     floats = {"delay_ms", "first_delay_ms"}
     bools = {"usage", "quota", "context", "empty", "echo_key", "done"}
-    strs = {"text", "finish", "retry_after", "fault", "gate"}
+    strs = {"text", "finish", "retry_after", "fault", "gate", "surrogate"}
     for key, values in params.items():
         value = values[-1]
         try:
@@ -179,6 +194,8 @@ def parse_scenario(model: str) -> Scenario:
             raise ScenarioError(f"bad value {value!r} for scenario key {key!r}") from None
     if sc.fault is not None and sc.fault not in FAULTS:
         raise ScenarioError(f"unknown fault {sc.fault!r}; one of {sorted(FAULTS)}")
+    if sc.surrogate is not None and sc.surrogate not in SURROGATE_CHUNKS:
+        raise ScenarioError(f"unknown surrogate case {sc.surrogate!r}; one of {sorted(SURROGATE_CHUNKS)}")
     if sc.pause_after is not None and not sc.gate:
         raise ScenarioError("pause_after needs gate=NAME")
     if sc.chunks < 0 or sc.reasoning < 0 or sc.after < 0 or (sc.huge is not None and sc.huge < 0):

@@ -15,6 +15,7 @@ How engine events reach the screen:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -428,6 +429,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             pass
 
     async def action_quit(self) -> None:
+        if self.manager.has_unsaved() and await self._ask_quit_unsaved():
+            return
         streaming = [s for s in self.tracker.states() if s.streaming]
         if not streaming:
             await self.shutdown_and_exit()
@@ -442,6 +445,25 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.push_screen(ConfirmScreen(
             f"{n} {'reply is' if n == 1 else 'replies are'} still streaming ({names}). Quit?",
             "What arrived so far is saved as interrupted (ctrl+r regenerates it later).", title="quit"), answer)
+
+    async def _ask_quit_unsaved(self) -> bool:
+        """Text the disk refused (full): wait a moment for the save loop, then ask. True if asked."""
+        unsaved = await self.manager.flush_unsaved(1.0)
+        if not unsaved:
+            return False
+        n = len(unsaved)
+        size = sum(len(m.get("content") or "") for m in unsaved)
+
+        async def answer(yes: bool | None) -> None:
+            if yes:
+                await self.shutdown_and_exit()
+
+        self.push_screen(ConfirmScreen(
+            f"{n} {'reply is' if n == 1 else 'replies are'} not saved yet ({size:,} characters): the disk refused "
+            "the write (full?). Quit and lose it?",
+            "Saving is retried every few seconds: free some disk space and it is written, then quit. "
+            "n / esc keeps muxtui open.", title="quit"), answer)
+        return True
 
     # ---- engine events ----------------------------------------------------------------------
     def _on_engine_event(self, event: Event) -> None:
@@ -563,6 +585,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self._save_ui_soon()
         elif t == ev.WARNING:
             self.notify(str(data.get("text", "")), severity="warning", markup=False)
+        elif t == ev.MESSAGE_SAVED:  # a reply the disk refused is written now: badge and label follow
+            if current:
+                await self._show(ws_id)
+            else:
+                with contextlib.suppress(KeyError):
+                    ws = self.manager.workspace(ws_id)
+                    self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
 
     # ---- workspaces -------------------------------------------------------------------------
     async def select_workspace(self, ws_id: str) -> None:
@@ -821,7 +850,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
             await self.manager.send(ws_id, text)
-        except (WorkspaceBusy, ValueError, KeyError, OSError) as exc:
+        except (StorageError, ValueError, KeyError, OSError) as exc:  # StorageError: busy, or a reply not saved
             if here:
                 composer.refused(text)  # back in the composer; elsewhere it is in that draft already
             reason = str(exc) if isinstance(exc, WorkspaceBusy) else f"not sent: {exc}"
