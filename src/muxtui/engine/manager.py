@@ -70,6 +70,7 @@ FINISH_ERRORS = {
     "max_tokens": ErrorType.MAX_OUTPUT_TOKENS,
     "content_filter": ErrorType.MODEL_REFUSAL,
     "refusal": ErrorType.MODEL_REFUSAL,
+    "max_output_tokens": ErrorType.MAX_OUTPUT_TOKENS,  # Responses API: response.incomplete
 }
 
 
@@ -214,6 +215,8 @@ def default_provider_factory(pc: ProviderConfig, cfg: Config) -> Any:
     kwargs: dict[str, Any] = dict(
         connect_timeout=cfg.stream.connect_timeout, read_timeout=cfg.stream.read_timeout, headers=pc.headers or None
     )
+    if pc.type == "openai-responses":
+        kwargs.update(reasoning_summary=pc.reasoning_summary, reasoning_effort=pc.reasoning_effort)
     return cls(pc.name, pc.base_url, key, **kwargs)
 
 
