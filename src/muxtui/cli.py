@@ -1,4 +1,4 @@
-"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / doctor."""
+"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / models / doctor."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--audit", action="store_true", help="the audit log of every stream")
     lg.add_argument("-n", type=_positive, default=50, help="last N records")
     sub.add_parser("doctor", help="check config, folders and providers")
+    md = sub.add_parser("models", help="list the models each provider offers (configured first, then the server's)")
+    md.add_argument("provider", nargs="?", help="only this provider")
+    md.add_argument("--json", action="store_true", help="print one JSON document")
+    md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
     return p
 
 
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": _history,
         "export": _export,
         "logs": _logs,
+        "models": _models,
     }[args.command]
     try:
         return asyncio.run(handler(args, paths, cfg))
@@ -281,6 +287,64 @@ async def _logs(args, paths: Paths, cfg) -> int:
     for rec in records:
         print(json.dumps(rec, ensure_ascii=False))
     return 0
+
+
+async def _models(args, paths: Paths, cfg) -> int:
+    """`muxtui models [PROVIDER] [--json] [--refresh]`: configured models first, then the server's."""
+    from muxtui.config import split_model
+    from muxtui.engine.catalog import LISTABLE_TYPES, ModelCatalog
+
+    catalog = ModelCatalog(cfg, paths.data_dir / "cache")
+    names = catalog.providers()
+    if args.provider:
+        if args.provider not in cfg.providers:
+            print(f"muxtui: no provider {args.provider!r} (configured: {', '.join(names)})", file=sys.stderr)
+            return EXIT_USAGE
+        names = [args.provider]
+    lists = await catalog.fetch_all(names, refresh=args.refresh)
+    now = time.time()
+    report = []
+    for sm in lists:
+        pc = cfg.providers[sm.provider]
+        configured = [m for m in cfg.models() if split_model(m)[0] == sm.provider]
+        server = [f"{sm.provider}:{m}" for m in sm.models]
+        if pc.type not in LISTABLE_TYPES:
+            why = "configured models only"
+        elif not catalog.can_list(sm.provider):
+            why = f"no key (set {pc.api_key_env})"
+        else:
+            why = sm.error
+        report.append({"name": sm.provider, "type": pc.type, "models": list(dict.fromkeys(configured + server)),
+                       "configured": configured, "server": server, "fetched_at": sm.fetched_at,
+                       "checked_at": sm.checked_at, "supported": sm.supported, "note": why})
+    if args.json:
+        print(json.dumps({"providers": report}, ensure_ascii=False, indent=1))
+        return 0
+    for entry in report:
+        head = f"# {entry['name']} ({entry['type']})"
+        if entry["server"]:
+            head += f": {len(entry['server'])} from the server"
+            if entry["fetched_at"]:
+                head += f", fetched {_ago(now - entry['fetched_at'])}"
+        if entry["note"]:
+            head += (": " if not entry["server"] else "; ") + entry["note"]
+            if not entry["server"] and entry["type"] in LISTABLE_TYPES:
+                head += " (configured models only)"
+        print(head)
+        for model in entry["models"]:
+            print(model + ("  (configured)" if model in entry["configured"] else ""))
+    return 0
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
 
 
 async def _doctor(paths: Paths) -> int:
