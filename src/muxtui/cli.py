@@ -371,6 +371,7 @@ async def _doctor(paths: Paths) -> int:
         key = pc.resolve_key()
         if pc.needs_key and not key:
             print(f"provider {pc.name}: no key (set {pc.api_key_env}) — skipped")
+            await _doctor_features(pc, paths, cfg)
             continue
         url = pc.base_url.rstrip("/") + ("/models" if pc.type == "openai" else "/v1/models")
         headers = {}
@@ -380,13 +381,55 @@ async def _doctor(paths: Paths) -> int:
         try:
             async with httpx.AsyncClient(timeout=cfg.stream.connect_timeout) as client:
                 r = await client.get(url, headers=headers)
-            state = "ok" if r.status_code < 400 else f"HTTP {r.status_code}"
-            ok = ok and r.status_code < 400
+            # A server without a models endpoint is reachable and fine: chat works without it.
+            fine = r.status_code < 400 or r.status_code in (404, 405, 501)
+            state = "ok" if r.status_code < 400 else "ok (no models endpoint)" if fine else f"HTTP {r.status_code}"
+            ok = ok and fine
         except Exception as exc:  # httpx errors, and e.g. idna errors for odd host names
             state = f"unreachable ({type(exc).__name__}: {exc})"
             ok = False
         print(f"provider {pc.name}: {pc.base_url} {state}")
+        await _doctor_features(pc, paths, cfg)
     return 0 if ok else EXIT_ERROR
+
+
+async def _doctor_features(pc, paths: Paths, cfg) -> None:
+    """Per provider: what its server was seen to support. The models endpoint is asked now;
+    the rest comes from the provider's recent replies (engine.features), never guessed."""
+    from muxtui.engine.catalog import LISTABLE_TYPES, ModelCatalog
+    from muxtui.engine.features import FEATURES, load_features
+
+    cache = paths.data_dir / "cache"
+    catalog = ModelCatalog(cfg, cache)
+    if pc.type not in LISTABLE_TYPES:
+        models = "not probed (this provider type has no models endpoint)"
+    elif not catalog.can_list(pc.name):
+        models = "not probed (no key)"
+    else:
+        sm = await catalog.fetch(pc.name, refresh=True)
+        if sm.supported:
+            models = f"yes ({len(sm.models)} models)"
+        elif sm.supported is False:
+            models = f"no: {sm.error}; the picker shows the configured models"
+        else:
+            models = f"not probed: {sm.error}"
+    print(f"  models endpoint: {models}")
+    record = load_features(cache, pc.name) or {}
+    replies = record.get("replies") or 0
+    seen = record.get("seen") or {}
+    now = time.time()
+    for name, label in FEATURES.items():
+        when = seen.get(name)
+        if isinstance(when, (int, float)):
+            text = f"yes (seen {_ago(now - when)})"
+        elif replies:
+            text = f"not seen in {replies} repl{'y' if replies == 1 else 'ies'}"
+        else:
+            text = "not probed (no reply yet)"
+        print(f"  {label}: {text}")
+    last = record.get("last_error")
+    if isinstance(last, dict) and isinstance(last.get("at"), (int, float)):
+        print(f"  last error: {last.get('type')} ({_ago(now - last['at'])})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,3 +73,29 @@ def test_models_uses_the_cache_until_refresh(home, fake_server):
 def test_models_unknown_provider_is_a_usage_error(home, fake_server):
     out = muxtui(home, "models", "nope")
     assert out.returncode == 2 and "no provider 'nope'" in out.stderr and "fake" in out.stderr
+
+
+def test_doctor_names_what_each_server_was_seen_to_support(home, fake_server):
+    configure(home, fake_server)
+    sent = muxtui(home, "send", "-w", "feat", "-m", "fake:feat?chunks=4&reasoning=2", "hi")
+    assert sent.returncode == 0, sent.stderr
+    out = muxtui(home, "doctor", env_extra={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+    blocks = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("provider "):
+            current = line.split(":")[0][len("provider "):]
+            blocks[current] = []
+        elif line.startswith("  ") and blocks:
+            blocks[current].append(line.strip())
+    fake = blocks["fake"]
+    assert "models endpoint: yes (3 models)" in fake
+    assert any(x.startswith("streaming: yes (seen") for x in fake)
+    assert any(x.startswith("usage in stream: yes (seen") for x in fake)
+    assert any(x.startswith("reasoning: yes (seen") for x in fake)
+    assert "tool calls: not seen in 1 reply" in fake  # honest: asked once, none came back
+    assert blocks["listing"][0] == "models endpoint: yes (2 models)"
+    assert "streaming: not probed (no reply yet)" in blocks["listing"]  # nothing is claimed unseen
+    assert blocks["nolist"][0].startswith("models endpoint: no: the server has no models endpoint (HTTP 404)")
+    assert "provider nolist: " in out.stdout and "ok (no models endpoint)" in out.stdout
+    assert blocks["nokey"][0] == "models endpoint: not probed (no key)"
+    assert blocks["refused"][0].startswith("models endpoint: not probed: cannot reach the server")

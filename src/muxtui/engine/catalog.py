@@ -18,9 +18,7 @@ The model picker shows ``listing()``: the configured models first, then the serv
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,8 +28,9 @@ from typing import Any
 import httpx
 
 from muxtui.engine import atomic
+from muxtui.engine.features import file_name
 
-__all__ = ["CACHE_TTL", "LISTABLE_TYPES", "ModelCatalog", "ServerModels"]
+__all__ = ["CACHE_TTL", "LISTABLE_TYPES", "ModelCatalog", "ServerModels", "file_name"]
 
 CACHE_TTL = 24 * 3600.0
 FAILURE_TTL = 300.0  # a server that could not be reached is asked again sooner
@@ -126,10 +125,7 @@ class ModelCatalog:
     # -- the cache
 
     def cache_file(self, name: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        if safe != name or safe.startswith("."):
-            safe = f"{safe.lstrip('.')}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-        return self.cache_dir / "models" / f"{safe}.json"
+        return self.cache_dir / "models" / file_name(name)
 
     def cached(self, name: str) -> ServerModels | None:
         """The last answer on disk (None when there is none or it cannot be read)."""

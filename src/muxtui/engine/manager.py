@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
+from muxtui.engine.features import FeatureRecorder
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
@@ -240,6 +241,7 @@ class StreamManager:
         self._rng = rng or random.Random()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
         self._closed = False
+        self.subscribe(FeatureRecorder(storage.root / "cache"))  # what each server showed, for doctor
         for pc in config.providers.values():
             if pc.api_key:
                 event_log.redact.add(pc.api_key)
