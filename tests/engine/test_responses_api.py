@@ -172,9 +172,9 @@ def test_every_recording_has_a_source():
 async def test_replay_recording(name, make_manager, fake_server):
     lines, meta = load_recording(name)
     expect = meta["expect"]
-    fake_server.add_responses_recording(name, lines)
+    fake_server.add_recording(name, lines)
     manager, rec = make_manager()
-    base = f"{fake_server.base_url}/x/responses_replay={name}/v1"
+    base = f"{fake_server.base_url}/x/replay={name}/v1"
     add_provider(manager, "rec", base)
     info = await manager.create_workspace(name, f"rec:{name}")
     before = sum(1 for r in fake_server.requests if (r["json"] or {}).get("model") == name)

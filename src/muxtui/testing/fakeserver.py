@@ -610,7 +610,7 @@ class FakeServer:
         self._records: list[_Record] = []
         self._counters: dict[str, int] = {}
         self._gates: dict[str, _Gate] = {}
-        self._recordings: dict[str, list[str]] = {}  # add_responses_recording
+        self._recordings: dict[str, list[str]] = {}  # add_recording
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -951,8 +951,8 @@ class FakeServer:
         opts = _route_options(req)
         if req.path == "/v1/models":
             return await self._models(req, reader, writer, rid, opts)
-        if opts.get("responses_replay") and req.path == "/v1/responses":
-            return await self._responses_replay(req, writer, rid, opts["responses_replay"])
+        if opts.get("replay") and req.path in ("/v1/responses", "/v1/chat/completions"):
+            return await self._replay(req, writer, rid, opts["replay"])
         protocol = _PROTOCOLS.get(req.path)
         if protocol is None:
             self._record(req, None, None, None, rid)
@@ -1070,19 +1070,21 @@ class FakeServer:
         await self._json(writer, 200, {"object": "list", "data": data}, {"x-request-id": rid})
         return True
 
-    def add_responses_recording(self, name: str, payloads: list[str]) -> None:
-        """Register a Responses API recording (one JSON event per item) that
-        ``{base_url}/x/responses_replay=NAME/v1/responses`` streams back, framed as the API
-        does (``event: <type>`` + ``data: <json>``), a few events per write."""
+    def add_recording(self, name: str, payloads: list[str]) -> None:
+        """Register a recording (one JSON payload per item) that ``{base_url}/x/replay=NAME/v1``
+        streams back, a few events per write, framed as the endpoint asked does it:
+        ``/responses``: ``event: <type>`` + ``data: <json>``; ``/chat/completions``:
+        ``data: <json>`` and a final ``data: [DONE]`` (leave it out with a last item "-")."""
         with self._lock:
             self._recordings[name] = list(payloads)
 
-    async def _responses_replay(self, req: _Request, writer: asyncio.StreamWriter, rid: str, name: str) -> bool:
+    async def _replay(self, req: _Request, writer: asyncio.StreamWriter, rid: str, name: str) -> bool:
         try:
             payload = json.loads(req.body)
         except ValueError:
             payload = None
-        self._record(req, "responses", payload, None, rid)
+        responses = req.path == "/v1/responses"
+        self._record(req, "responses" if responses else "openai", payload, None, rid)
         with self._lock:
             events = self._recordings.get(name)
         if events is None:
@@ -1092,8 +1094,13 @@ class FakeServer:
                                        "transfer-encoding": "chunked", "x-request-id": rid})
         frames = []
         for line in events:
-            kind = json.loads(line).get("type", "message")
-            frames.append(f"event: {kind}\ndata: {line}\n\n".encode())
+            if responses:
+                kind = json.loads(line).get("type", "message")
+                frames.append(f"event: {kind}\ndata: {line}\n\n".encode())
+            elif line != "-":
+                frames.append(f"data: {line}\n\n".encode())
+        if not responses and (not events or events[-1] != "-"):
+            frames.append(b"data: [DONE]\n\n")
         for i in range(0, len(frames), 3):  # several writes: the client's parser sees split reads
             data = b"".join(frames[i : i + 3])
             writer.write(b"%x\r\n%b\r\n" % (len(data), data))
