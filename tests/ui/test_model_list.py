@@ -64,7 +64,7 @@ async def test_picker_opens_at_once_then_lists_the_servers_models(listing_paths,
         assert "fake:fake-model" in models  # the main fake provider lists its models too
         # The 404 server: configured list only, and no toast about it.
         assert not any(m.startswith("nolist:") and m != "nolist:only-this" for m in models)
-        await until(pilot, lambda: not app.screen.loading, "the listing done")
+        await until(pilot, lambda: not app.screen.asking, "the listing done")
         assert toasts == []
         # Each list is cached per provider, with the time it was fetched.
         cached = json.loads((paths.data_dir / "cache" / "models" / "listing.json").read_text())
@@ -76,8 +76,9 @@ async def test_picker_opens_at_once_then_lists_the_servers_models(listing_paths,
         await pilot.press("f5")
         await until(pilot, lambda: sum(1 for r in fake_server.requests if r["path"] == "/v1/models") > before,
                     "a fresh request")
-        await until(pilot, lambda: not app.screen.loading, "the refresh done")
-        assert "servers asked just now" in str(app.screen.query_one("#model-status").render())
+        await until(pilot, lambda: not app.screen.asking, "the refresh done")
+        assert "servers were asked just now" in str(app.screen.query_one("#model-status").render())
+        assert app.focused is app.screen.query_one("#model-input")  # typing goes on filtering
         # Picking a server model works like any other.
         app.screen.query_one("#model-input").value = "beta"
         await pilot.press("enter")
@@ -92,13 +93,13 @@ async def test_second_open_uses_the_cache_without_asking(listing_paths, fake_ser
         await start(app, pilot)
         await pilot.press("ctrl+o")
         await until(pilot, lambda: isinstance(app.screen, ModelPicker) and "listing:alpha" in shown(app), "the list")
-        await until(pilot, lambda: not app.screen.loading, "the listing done")
+        await until(pilot, lambda: not app.screen.asking, "the listing done")
         asked = sum(1 for r in fake_server.requests if r["path"] == "/v1/models")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ModelPicker), "the picker closed")
         await pilot.press("ctrl+o")
         await until(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker again")
         assert "listing:alpha" in shown(app)  # known at once, from this run's lists
-        await until(pilot, lambda: not app.screen.loading, "the listing done")
+        await until(pilot, lambda: not app.screen.asking, "the listing done")
         assert sum(1 for r in fake_server.requests if r["path"] == "/v1/models") == asked
         assert app.screen.query_one(OptionList).option_count == len(shown(app))

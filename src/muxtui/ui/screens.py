@@ -109,7 +109,7 @@ class ModelPicker(OnceModal[str | None]):
         self.models = models
         self.current = current
         self.fetch = fetch
-        self.loading = False  # True while the servers are being asked
+        self.asking = False  # True while the servers are being asked (not `loading`: that is a Widget reactive)
         self._asks = 0
         self._shown: list[str] = []
 
@@ -131,7 +131,7 @@ class ModelPicker(OnceModal[str | None]):
         if self.fetch is None:
             return
         self._status("asking the servers for their models…" if refresh else "")
-        self.loading = True
+        self.asking = True
         self._asks += 1
         self.run_worker(self._fetch(refresh, self._asks), group="model-list", exclusive=True)
 
@@ -144,11 +144,11 @@ class ModelPicker(OnceModal[str | None]):
             return
         finally:
             if ask == self._asks:  # an older ask, cancelled by a newer one, must not clear it
-                self.loading = False
+                self.asking = False
         if models != self.models:
             self.models = models
             self._fill(self.query_one(Input).value, keep=True)
-        self._status(f"{len(models)} models, the servers asked just now" if refresh else "")
+        self._status(f"{len(models)} models · the servers were asked just now" if refresh else "")
 
     def _status(self, text: str) -> None:
         self.query_one("#model-status", Static).update(Content.styled(one_line(text), "dim"))
