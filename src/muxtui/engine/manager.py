@@ -71,7 +71,6 @@ FINISH_ERRORS = {
     "max_tokens": ErrorType.MAX_OUTPUT_TOKENS,
     "content_filter": ErrorType.MODEL_REFUSAL,
     "refusal": ErrorType.MODEL_REFUSAL,
-    "max_output_tokens": ErrorType.MAX_OUTPUT_TOKENS,  # Responses API: response.incomplete
 }
 
 

@@ -8,15 +8,21 @@ as the SSE ``event:`` line). What each event becomes:
 * ``response.reasoning_summary_text.delta`` (and ``response.reasoning_text.delta``, which
   open-weight models served through this API send): reasoning. A new summary part is
   separated from the last by a blank line.
-* ``response.refusal.delta``: the refusal is kept as the reply's text, and the reply ends
-  with finish reason ``refusal`` (status ``model_refusal``, never retried, text kept).
+* ``response.refusal.delta``: the refusal, kept and shown (a ``RefusalDelta`` where the engine
+  has that event, else reply text); the reply ends with finish reason ``refusal`` (status
+  ``model_refusal``, never retried, text kept).
 * ``response.completed``: usage (input/output tokens, cached and reasoning token counts
   where the event carries them) and the end.
-* ``response.incomplete``: usage, then the end with the reason as finish reason
-  (``max_output_tokens`` or ``content_filter``: the text so far is kept).
+* ``response.incomplete``: usage, then the end; the text so far is kept.
 * ``response.failed`` and ``error``: a StreamError classified by the error's code and wording.
 * ``response.output_item.done`` for a function (or hosted tool) call: the call's name and
-  arguments as a block of the reply, finish reason ``tool_calls`` (muxtui runs no tools).
+  arguments (a ``ToolCallDelta`` where the engine has that event, else a Markdown block of the
+  reply); a reply that is only calls is complete (muxtui runs no tools).
+
+The Responses API has no finish reason, only a status; the finish reason saved is the Chat
+Completions word for it, so one table (the manager's) decides what each means: completed ->
+``stop``, a reply with tool calls -> ``tool_calls``, a refusal -> ``refusal``, incomplete for
+``max_output_tokens`` -> ``length``, incomplete for ``content_filter`` -> ``content_filter``.
 
 There is no ``[DONE]``: a body that ends before one of the three terminal events is
 ``stream_truncated``.
@@ -43,12 +49,18 @@ from muxtui.engine.providers.base import (
 from muxtui.engine.providers.http import HTTPProvider, classify_error_payload
 from muxtui.engine.providers.sse import SSEDecoder
 
+try:  # typed reply parts (issue 14, points 1-2): used once the engine has them
+    from muxtui.engine.providers.base import RefusalDelta, ToolCallDelta  # type: ignore[attr-defined]
+except ImportError:  # an engine without them: a refusal is reply text, a tool call a block of it
+    RefusalDelta = ToolCallDelta = None
+
 __all__ = ["OpenAIResponsesProvider", "REASONING_SUMMARIES", "REASONING_EFFORTS"]
 
 REASONING_SUMMARIES = ("auto", "concise", "detailed")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 class OpenAIResponsesProvider(HTTPProvider):
@@ -149,10 +161,10 @@ class OpenAIResponsesProvider(HTTPProvider):
         if kind == "response.refusal.delta":
             state.refused = True
             state.any_text = True
-            return _text(obj.get("delta"))
+            return _refusal(obj.get("delta"))
         if kind == "response.refusal.done" and not state.refused:
             state.refused = True  # a server that sends the refusal only whole
-            return _text(obj.get("refusal"))
+            return _refusal(obj.get("refusal"))
         if kind in _TERMINAL:
             state.done = True
             resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
@@ -165,11 +177,11 @@ class OpenAIResponsesProvider(HTTPProvider):
             if kind == "response.incomplete":
                 details = resp.get("incomplete_details")
                 reason = details.get("reason") if isinstance(details, dict) else None
-                out.append(Finish(str(reason) if reason else "incomplete"))
+                out.append(Finish(_INCOMPLETE.get(str(reason), str(reason) if reason else "incomplete")))
             elif state.refused:
                 out.append(Finish("refusal"))
             else:
-                out.append(Finish("tool_calls" if state.tool_calls else "completed"))
+                out.append(Finish("tool_calls" if state.tool_calls else "stop"))
             return out
         if kind == "error":
             raise self._failure(obj.get("error") if isinstance(obj.get("error"), dict) else obj)
@@ -177,9 +189,9 @@ class OpenAIResponsesProvider(HTTPProvider):
             item = obj.get("item")
             if isinstance(item, dict) and item.get("type") in _CALLS:
                 state.tool_calls += 1
-                block = tool_call_block(item, first=not state.any_text)
+                call = _tool_call(item, first=not state.any_text)
                 state.any_text = True
-                return [TextDelta(block)]
+                return [call]
         # response.created / in_progress / output_item.added / content_part.* / *.done /
         # argument deltas (the whole call comes with output_item.done): nothing to show.
         return []
@@ -234,10 +246,10 @@ class OpenAIResponsesProvider(HTTPProvider):
                         events.extend(_text(part.get("text")))
                     elif part.get("type") == "refusal":
                         refused = True
-                        events.extend(_text(part.get("refusal")))
+                        events.extend(_refusal(part.get("refusal")))
             elif item.get("type") in _CALLS:
                 calls += 1
-                events.append(TextDelta(tool_call_block(item, first=not events)))
+                events.append(_tool_call(item, first=not events))
         if summaries:
             events.insert(0, ReasoningDelta("\n\n".join(summaries)))
         usage = data.get("usage")
@@ -246,9 +258,9 @@ class OpenAIResponsesProvider(HTTPProvider):
         if status == "incomplete":
             details = data.get("incomplete_details")
             reason = details.get("reason") if isinstance(details, dict) else None
-            events.append(Finish(str(reason) if reason else "incomplete"))
+            events.append(Finish(_INCOMPLETE.get(str(reason), str(reason) if reason else "incomplete")))
         else:
-            events.append(Finish("refusal" if refused else "tool_calls" if calls else "completed"))
+            events.append(Finish("refusal" if refused else "tool_calls" if calls else "stop"))
         return events
 
 
@@ -285,6 +297,26 @@ def tool_call_block(item: dict, *, first: bool) -> str:
 
 def _text(value: Any) -> list[ProviderEvent]:
     return [TextDelta(value)] if isinstance(value, str) and value else []
+
+
+def _refusal(value: Any) -> list[ProviderEvent]:
+    if not isinstance(value, str) or not value:
+        return []
+    return [RefusalDelta(value) if RefusalDelta is not None else TextDelta(value)]
+
+
+def _tool_call(item: dict, *, first: bool) -> Any:
+    if ToolCallDelta is None:
+        return TextDelta(tool_call_block(item, first=first))
+    args = item.get("arguments")
+    if args is None:
+        args = item.get("input") or item.get("action")
+    if not isinstance(args, str):
+        args = json.dumps(args, ensure_ascii=False) if args is not None else ""
+    name = item.get("name") or item.get("server_label") or item.get("type")
+    server = item.get("type") not in ("function_call", "custom_tool_call")  # hosted: OpenAI ran it
+    return ToolCallDelta(str(item.get("id") or item.get("call_id") or name), id=item.get("call_id") or item.get("id"),
+                         name=str(name), arguments=args, server=server)
 
 
 _USAGE_FIELDS = frozenset(f.name for f in fields(UsageUpdate))
