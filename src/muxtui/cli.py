@@ -1,4 +1,10 @@
-"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / models / doctor."""
+"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / models / doctor.
+
+Output: everything a command prints goes through ``sys.stdout``/``sys.stderr``, which ``main``
+fronts with ``muxtui.safetext.TerminalText`` when they are terminals, so model text, names and
+error messages never drive the terminal (``--raw`` turns this off; a pipe or a file always gets
+the exact text). A reader that closes the pipe ends any command quietly with status 141.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from typing import Any
 
 from muxtui import __version__
 from muxtui.paths import Paths
+from muxtui.safetext import TerminalText, is_terminal
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -59,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     md.add_argument("provider", nargs="?", help="only this provider")
     md.add_argument("--json", action="store_true", help="print one JSON document")
     md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
+    for command in sub.choices.values():
+        command.add_argument("--raw", action="store_true",
+                             help="write control characters as they are, even to a terminal "
+                                  "(by default a terminal shows them as stand-ins such as ␛)")
     return p
 
 
@@ -96,8 +107,42 @@ def _engine(paths: Paths, cfg):
     return StreamManager(cfg, Storage(paths.data_dir), EventLog(paths.log_dir))
 
 
+def _guard_terminal() -> None:
+    """Front stdout/stderr with the terminal-safe writer where they are terminals."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if is_terminal(stream) and not isinstance(stream, TerminalText):
+            setattr(sys, name, TerminalText(stream))
+
+
+def _unguard_terminal() -> None:
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, TerminalText):
+            setattr(sys, name, stream.stream)
+            try:
+                stream.finish()
+            except (OSError, ValueError):
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _guard_terminal()  # already for argparse's messages, which quote what was typed
+    try:
+        status = _main(argv)
+    except BrokenPipeError:
+        # `muxtui history | head`: the reader is gone; end like other command-line tools.
+        _silence_stdout()
+        status = EXIT_BROKEN_PIPE
+    # Not on an exception: the traceback, which may quote model text, is shown inert too.
+    _unguard_terminal()
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command is None or args.raw:
+        _unguard_terminal()
     if args.command is None:
         from muxtui.ui.app import run_app
 
@@ -121,11 +166,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _resolve(manager, name_or_id: str, create: bool = False, model: str | None = None):
+    from muxtui.engine.storage import clean_name
+
     for info in await manager.list_workspaces():
         if info.id == name_or_id:
             return info
+    name = clean_name(name_or_id)  # as it was stored: spaces squeezed, length bounded
     for info in await manager.list_workspaces():
-        if info.name == name_or_id:
+        if info.name == name:
             return info
     if create:
         return await manager.create_workspace(name_or_id, model)
@@ -226,7 +274,7 @@ async def _send(args, paths: Paths, cfg) -> int:
 async def _workspaces(args, paths: Paths, cfg) -> int:
     manager = _engine(paths, cfg)
     for info in await manager.list_workspaces():
-        when = datetime.fromtimestamp(info.last_activity or info.created_at).strftime("%Y-%m-%d %H:%M")
+        when = _when(info.last_activity or info.created_at)
         print(f"{info.id}  {when}  {info.model:<28}  {info.name}")
     return 0
 
@@ -254,10 +302,19 @@ async def _history(args, paths: Paths, cfg) -> int:
     return 0
 
 
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "unknown time"  # missing or damaged on disk (storage has warned)
+    try:
+        return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):
+        return "unknown time"
+
+
 def export_markdown(ws) -> str:
     lines = [f"# {ws.info.name}", "", f"Model: `{ws.info.model}`", ""]
     for m in ws.messages:
-        when = datetime.fromtimestamp(m.get("created_at") or 0).strftime("%Y-%m-%d %H:%M")
+        when = _when(m.get("created_at"))
         if m["role"] == "user":
             lines += [f"## You · {when}", "", m.get("content", ""), ""]
         else:
@@ -275,7 +332,11 @@ async def _export(args, paths: Paths, cfg) -> int:
     manager = _engine(paths, cfg)
     info = await _resolve(manager, args.workspace)
     ws = await manager.open_workspace(info.id)
-    sys.stdout.write(export_markdown(ws))
+    text = export_markdown(ws)
+    # In slices: when the reader goes away during one big write, Python reports the short write
+    # as success and drops the rest; the next slice then meets the closed pipe and says so.
+    for start in range(0, len(text), 16384):
+        sys.stdout.write(text[start:start + 16384])
     return 0
 
 
@@ -351,6 +412,8 @@ async def _doctor(paths: Paths) -> int:
     import httpx
 
     from muxtui import config as config_mod
+    from muxtui.engine.logs import Redactor
+    from muxtui.engine.redact import configured_secrets, redact_url
 
     ok = True
     print(f"config: {paths.config_file} ({'present' if paths.config_file.exists() else 'absent: defaults in use'})")
@@ -364,6 +427,7 @@ async def _doctor(paths: Paths) -> int:
     for w in cfg.warnings:
         print(f"warning: {w}")
     print(f"default model: {cfg.default_model}")
+    redact = Redactor(configured_secrets(cfg, min_len=4))
     for pc in cfg.providers.values():
         if pc.type == "demo":
             print(f"provider {pc.name}: demo (offline) ok")
@@ -373,10 +437,11 @@ async def _doctor(paths: Paths) -> int:
             print(f"provider {pc.name}: no key (set {pc.api_key_env}) — skipped")
             await _doctor_features(pc, paths, cfg)
             continue
-        url = pc.base_url.rstrip("/") + ("/models" if pc.type == "openai" else "/v1/models")
+        openai_like = pc.type in ("openai", "openai-responses")
+        url = pc.base_url.rstrip("/") + ("/models" if openai_like else "/v1/models")
         headers = {}
         if key:
-            headers = {"Authorization": f"Bearer {key}"} if pc.type == "openai" else {
+            headers = {"Authorization": f"Bearer {key}"} if openai_like else {
                 "x-api-key": key, "anthropic-version": "2023-06-01"}
         try:
             async with httpx.AsyncClient(timeout=cfg.stream.connect_timeout) as client:
@@ -388,7 +453,7 @@ async def _doctor(paths: Paths) -> int:
         except Exception as exc:  # httpx errors, and e.g. idna errors for odd host names
             state = f"unreachable ({type(exc).__name__}: {exc})"
             ok = False
-        print(f"provider {pc.name}: {pc.base_url} {state}")
+        print(f"provider {pc.name}: {redact_url(pc.base_url)} {redact(state)}")
         await _doctor_features(pc, paths, cfg)
     return 0 if ok else EXIT_ERROR
 

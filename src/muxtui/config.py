@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from muxtui.engine import atomic
 from muxtui.engine.errors import ErrorType
+from muxtui.engine.redact import redact_url
 
 DEMO_MODEL = "demo:muxtui-demo"
 PROVIDER_TYPES = ("openai", "anthropic", "openai-responses", "demo")
@@ -188,11 +189,11 @@ def load(path: Path | None) -> Config:
         if "base_url" in p:
             url = expect(p["base_url"], str, "base_url", table)
             if not re.match(r"^https?://[^\s/]+", url):
-                raise fail(f"base_url must start with http:// or https://, got {url!r}", "base_url", table)
+                raise fail(f"base_url must start with http:// or https://, got {redact_url(url)!r}", "base_url", table)
             try:
                 urlsplit(url).port  # raises for a port out of range or a broken IPv6 literal
             except ValueError as exc:
-                raise fail(f"base_url {url!r} is not a valid URL ({exc})", "base_url", table) from None
+                raise fail(f"base_url {redact_url(url)!r} is not a valid URL ({exc})", "base_url", table) from None
             pc.base_url = url.rstrip("/")
         if ptype != "demo" and not pc.base_url:
             raise ConfigError(path, f"provider '{name}' needs base_url", line=_line_of(text, "", table),

@@ -1,11 +1,8 @@
-"""OpenAI's Responses API (provider type ``openai-responses``) over real HTTP: the fake server's
-scenarios, and the recordings under tests/fixtures/streams/responses/ replayed through the
-engine (status, error type, saved text, reasoning, usage, finish reason, requests made)."""
+"""OpenAI's Responses API (provider type ``openai-responses``) over real HTTP against the fake
+server's scenarios. The recordings (``tests/fixtures/streams/responses-*``) are replayed with all
+the others by test_stream_fixtures.py."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 
@@ -14,13 +11,9 @@ from muxtui.config import ProviderConfig
 from muxtui.engine import events as ev
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers import PROVIDER_TYPES, ChatMessage, OpenAIResponsesProvider, StreamRequest
-from muxtui.engine.providers.base import Finish, ReasoningDelta, TextDelta, UsageUpdate
+from muxtui.engine.providers.base import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, UsageUpdate
 
 from .conftest import TEST_KEY, closed
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "streams" / "responses"
-RECORDINGS = sorted(p.stem for p in FIXTURES.glob("*.json"))
-
 
 async def collect(provider, model: str, messages=None, max_tokens=None):
     request = StreamRequest(model, messages or [ChatMessage("user", "hi")], max_tokens=max_tokens)
@@ -82,27 +75,45 @@ async def test_no_reasoning_key_unless_configured(fake_server):
 
 async def test_text_reasoning_and_usage_with_cached_tokens(provider, fake_server):
     model = "rs-1?chunks=6&reasoning=4"
-    events, err, request = await collect(provider, model)
+    events, err, request = await collect(provider, model, [ChatMessage("user", "x" * 400)])
     assert err is None
     idx = fake_server.request_index(model)
     assert text_of(events) == fake_server.sent_text(idx)
     assert reasoning_of(events) == fake_server.sent_reasoning(idx)
     usage = [e for e in events if isinstance(e, UsageUpdate)]
     assert usage and usage[-1].output_tokens == 10 and usage[-1].input_tokens
-    assert events[-1] == Finish("completed")
+    assert usage[-1].input_tokens == 100 and usage[-1].cached_tokens == 50 and usage[-1].reasoning_tokens == 4
+    assert events[-1] == Finish("stop")
     assert request.stats.upstream_status == 200 and request.stats.request_id
 
 
-@pytest.mark.parametrize(
-    ("query", "reason"),
-    [("finish=length", "max_output_tokens"), ("finish=content_filter", "content_filter"), ("finish=refusal", "refusal")],
-)
-async def test_text_is_kept_with_the_finish_reason(provider, fake_server, query, reason):
+@pytest.mark.parametrize(("query", "reason"), [("finish=length", "length"), ("finish=content_filter", "content_filter")])
+async def test_incomplete_keeps_the_text_with_the_finish_reason(provider, fake_server, query, reason):
     model = f"fin-{reason}?chunks=4&{query}"
     events, err, _ = await collect(provider, model)
     assert err is None
     assert text_of(events) == fake_server.sent_text(fake_server.request_index(model)) != ""
     assert events[-1] == Finish(reason)
+
+
+async def test_refusal_is_its_own_part(provider, fake_server):
+    model = "fin-refusal?text=I+will+not.&finish=refusal"
+    events, err, _ = await collect(provider, model)
+    assert err is None and text_of(events) == ""
+    assert "".join(e.text for e in events if isinstance(e, RefusalDelta)) == "I will not."
+    assert events[-1] == Finish("refusal")
+
+
+def test_a_call_becomes_a_tool_call_part():
+    p = OpenAIResponsesProvider("r", "http://x/v1", None)
+    events = p._events_from_json({"object": "response", "status": "completed", "output": [
+        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+        {"type": "web_search_call", "id": "ws_1", "action": {"query": "oslo weather"}},
+    ]}, StreamRequest("m", []))
+    calls = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert [(c.name, c.arguments, c.server) for c in calls] == [
+        ("get_weather", '{"city":"Oslo"}', False), ("web_search_call", '{"query": "oslo weather"}', True)]
+    assert events[-1] == Finish("tool_calls")
 
 
 @pytest.mark.parametrize(
@@ -132,7 +143,7 @@ async def test_json_reply_when_stream_is_ignored(fake_server):
     assert r.status_code == 200 and r.json()["object"] == "response"
     events = p._events_from_json(r.json(), StreamRequest("m", []))
     assert text_of(events) and reasoning_of(events)
-    assert events[-1] == Finish("completed")
+    assert events[-1] == Finish("stop")
 
 
 # ---- the engine, end to end -------------------------------------------------------------------
@@ -154,50 +165,6 @@ async def test_engine_saves_reasoning_text_and_refusal(make_manager, fake_server
     assert msg["reasoning"] and msg["content"] and msg["usage"]["output_tokens"] == 8
     assert fake_server.requests[fake_server.request_index("eng?chunks=5&reasoning=3")]["json"]["reasoning"] == {
         "summary": "auto"}
-
-
-def load_recording(name: str) -> tuple[list[str], dict]:
-    lines = [line for line in (FIXTURES / f"{name}.jsonl").read_text("utf-8").splitlines() if line.strip()]
-    return lines, json.loads((FIXTURES / f"{name}.json").read_text("utf-8"))
-
-
-def test_every_recording_has_a_source():
-    sources = (FIXTURES / "SOURCES.md").read_text("utf-8")
-    assert len(RECORDINGS) >= 10
-    for name in RECORDINGS:
-        assert f"`{name}`" in sources, name
-
-
-@pytest.mark.parametrize("name", RECORDINGS)
-async def test_replay_recording(name, make_manager, fake_server):
-    lines, meta = load_recording(name)
-    expect = meta["expect"]
-    fake_server.add_recording(name, lines)
-    manager, rec = make_manager()
-    base = f"{fake_server.base_url}/x/replay={name}/v1"
-    add_provider(manager, "rec", base)
-    info = await manager.create_workspace(name, f"rec:{name}")
-    before = sum(1 for r in fake_server.requests if (r["json"] or {}).get("model") == name)
-    await manager.send(info.id, "replay")
-    done = await rec.wait_for(closed(info.id))
-    msg = done.data["message"]
-    assert msg["status"] == expect["status"], msg
-    assert msg.get("error_type") == expect.get("error_type"), msg
-    if "error_contains" in expect:
-        assert expect["error_contains"] in msg["error"]
-    if "text" in expect:
-        assert msg["content"] == expect["text"]
-    for piece in expect.get("text_contains", []):
-        assert piece in msg["content"]
-    if "reasoning" in expect:
-        assert msg.get("reasoning", "") == expect["reasoning"]
-    if "finish_reason" in expect:
-        assert msg.get("finish_reason") == expect["finish_reason"]
-    if "usage" in expect:
-        assert {k: msg["usage"].get(k) for k in expect["usage"]} == expect["usage"]
-    made = sum(1 for r in fake_server.requests if (r["json"] or {}).get("model") == name) - before
-    wanted = manager.config.stream.retry_attempts if expect["requests"] == "retry_attempts" else expect["requests"]
-    assert made == wanted, f"{made} requests, expected {wanted}"
 
 
 # ---- config ------------------------------------------------------------------------------------

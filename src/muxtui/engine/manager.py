@@ -44,12 +44,17 @@ from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.providers.base import (
     ChatMessage,
+    Citation,
     Finish,
     ReasoningDelta,
+    RefusalDelta,
+    StopReason,
     StreamRequest,
     TextDelta,
+    ToolCallDelta,
     UsageUpdate,
 )
+from muxtui.engine.redact import StreamRedactor, configured_secrets
 from muxtui.engine.storage import (
     FORMAT_VERSION,
     Storage,
@@ -66,12 +71,18 @@ log = logging.getLogger("muxtui.manager")
 
 Listener = Callable[[Event], None]
 
-FINISH_ERRORS = {
-    "length": ErrorType.MAX_OUTPUT_TOKENS,
-    "max_tokens": ErrorType.MAX_OUTPUT_TOKENS,
-    "content_filter": ErrorType.MODEL_REFUSAL,
-    "refusal": ErrorType.MODEL_REFUSAL,
+# Finish reasons that end a reply short of a full answer: the text is kept, the reply is saved as
+# an error of this type (never retried), with a message that says what happened.
+FINISH_ERRORS: dict[str, tuple[ErrorType, str]] = {
+    "length": (ErrorType.MAX_OUTPUT_TOKENS, "the reply was cut at the output token limit"),
+    "max_tokens": (ErrorType.MAX_OUTPUT_TOKENS, "the reply was cut at the output token limit"),
+    "content_filter": (ErrorType.MODEL_REFUSAL, "the provider's content filter stopped the reply"),
+    "refusal": (ErrorType.MODEL_REFUSAL, "the model refused"),
+    "model_context_window_exceeded": (ErrorType.CONTEXT_EXCEEDED, "the reply filled the model's context window"),
 }
+# Anthropic pauses a long server-tool turn; it is not a finished answer (the turn is saved as
+# interrupted and the user can send "continue").
+PAUSE_REASONS = frozenset({"pause_turn"})
 
 
 async def _finish_regardless(coro: Awaitable[Any]) -> Any:
@@ -159,11 +170,19 @@ class Run:
     content_len: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
+    stop_detail: str | None = None  # the provider's explanation of the stop (refusal, filter)
+    refusal: list[str] = field(default_factory=list)
+    tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"id","name","arguments",...}
+    citations: list[dict[str, str]] = field(default_factory=list)
+    paused: bool = False  # the provider paused the turn (pause_turn): saved as interrupted
     interrupted: bool = False
     entered: bool = False  # the task has started running (its try/finally exists)
     attempt: int = 0
     partial: PartialWriter | None = None
     queue_handback: str | None = None
+    # Echoed credentials are cut out before text is kept, saved or emitted (engine.redact).
+    text_filter: StreamRedactor = field(default_factory=StreamRedactor)
+    reasoning_filter: StreamRedactor = field(default_factory=StreamRedactor)
 
     @property
     def text(self) -> str:
@@ -179,7 +198,37 @@ class Run:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.content_len or self.reasoning)
+        return bool(self.content_len or self.reasoning or self.refusal or self.tool_calls
+                    or self.text_filter.pending or self.reasoning_filter.pending)
+
+    def add_tool_call(self, item: ToolCallDelta) -> None:
+        call = self.tool_calls.get(item.key)
+        if call is None:
+            call = self.tool_calls[item.key] = {"id": item.id, "name": item.name, "arguments": ""}
+        if item.id and not call.get("id"):
+            call["id"] = item.id
+        if item.name and not call.get("name"):
+            call["name"] = item.name
+        if item.arguments:
+            call["arguments"] += item.arguments
+        if item.server:
+            call["server"] = True
+        if item.result is not None:
+            call["result"] = item.result
+
+    def typed_parts(self) -> dict[str, Any]:
+        """The reply's refusal, tool calls and citations as saved with the message."""
+        parts: dict[str, Any] = {}
+        if self.refusal:
+            parts["refusal"] = "".join(self.refusal)
+        if self.tool_calls:
+            parts["tool_calls"] = [
+                {k: v for k, v in call.items() if v is not None and (v != "" or k == "arguments")}
+                for call in self.tool_calls.values()
+            ]
+        if self.citations:
+            parts["citations"] = list(self.citations)
+        return parts
 
 
 @dataclass
@@ -240,6 +289,7 @@ class StreamManager:
         self._rng = rng or random.Random()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
         self._closed = False
+        self._secrets = configured_secrets(config)
         self.subscribe(FeatureRecorder(storage.root / "cache"))  # what each server showed, for doctor
         for pc in config.providers.values():
             if pc.api_key:
@@ -250,7 +300,7 @@ class StreamManager:
             for value in (pc.headers or {}).values():  # e.g. Azure's api-key header
                 event_log.redact.add(value)
             creds = urlsplit(pc.base_url or "")
-            event_log.redact.add(creds.password)
+            event_log.redact.add(creds.username, creds.password)
 
     # ---- events -------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -372,6 +422,9 @@ class StreamManager:
             message["reasoning"] = partial["reasoning"]
         if isinstance(partial.get("usage"), dict):
             message["usage"] = partial["usage"]
+        for key, kind in (("refusal", str), ("tool_calls", list), ("citations", list)):
+            if isinstance(partial.get(key), kind) and partial[key]:
+                message[key] = partial[key]
         committed = store.append(message)
         store.clear_partial()
         return committed
@@ -673,7 +726,8 @@ class StreamManager:
                    model=run.model)
 
     def _new_run(self, ws: Workspace) -> Run:
-        return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch)
+        return Run(request_id=new_id("r"), message_id=new_id("m"), model=ws.info.model, epoch=ws.epoch,
+                   text_filter=StreamRedactor(self._secrets), reasoning_filter=StreamRedactor(self._secrets))
 
     async def _run_turns(self, ws: Workspace, run: Run) -> None:
         run.entered = True
@@ -719,7 +773,7 @@ class StreamManager:
             err = StreamError(ErrorType.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
             await _finish_regardless(self._close(ws, run, "error", err))
             return "error"
-        if run.interrupted:
+        if run.interrupted or run.paused:
             await _finish_regardless(self._close(ws, run, "interrupted", None))
             return "interrupted"
         await _finish_regardless(self._close(ws, run, "complete", None))
@@ -800,6 +854,8 @@ class StreamManager:
         out: list[ChatMessage] = []
         for m in ws.messages:
             content = m.get("content") or ""
+            if not content.strip() and isinstance(m.get("refusal"), str):
+                content = m["refusal"]  # the model's refusal is what it said on that turn
             if not content.strip():
                 continue
             role = m["role"]
@@ -813,6 +869,10 @@ class StreamManager:
         cfg = self.config.stream
         run.attempt_started = time.monotonic()  # type: ignore[attr-defined]
         run.stats = None  # type: ignore[attr-defined]
+        if not run.has_output:  # what a failed attempt reported (usage, finish reason) is not this one's
+            run.usage.clear()
+            run.finish_reason = run.stop_detail = None
+            run.citations.clear()
         provider, model_name = self._provider_for(model)
         messages = self._context(ws)
         if not messages:
@@ -830,26 +890,45 @@ class StreamManager:
                 async with contextlib.aclosing(provider.stream(request)) as items:
                     async for item in items:
                         if isinstance(item, TextDelta):
-                            if not item.text:
+                            text = run.text_filter.feed(item.text)
+                            if not text:
                                 continue
-                            run.content.append(item.text)
-                            run.content_len += len(item.text)
-                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=item.text)
+                            run.content.append(text)
+                            run.content_len += len(text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=text)
                             run.partial.poke()
                         elif isinstance(item, ReasoningDelta):
-                            if not item.text:
+                            text = run.reasoning_filter.feed(item.text)
+                            if not text:
                                 continue
-                            run.reasoning.append(item.text)
-                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=item.text)
+                            run.reasoning.append(text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=text)
                             run.partial.poke()
                         elif isinstance(item, UsageUpdate):
-                            if item.input_tokens is not None:
-                                run.usage["input_tokens"] = item.input_tokens
-                            if item.output_tokens is not None:
-                                run.usage["output_tokens"] = item.output_tokens
+                            for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
+                                value = getattr(item, name)
+                                if value is not None:
+                                    run.usage[name] = value
                         elif isinstance(item, Finish):
-                            run.finish_reason = item.reason
+                            if item.reason or not run.finish_reason:
+                                run.finish_reason = item.reason
                             finished = True
+                        elif isinstance(item, StopReason):
+                            run.finish_reason = item.reason
+                            run.stop_detail = item.detail or run.stop_detail
+                        elif isinstance(item, RefusalDelta):
+                            if not item.text:
+                                continue
+                            run.refusal.append(item.text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, refusal=item.text)
+                            run.partial.poke()
+                        elif isinstance(item, ToolCallDelta):
+                            run.add_tool_call(item)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, tool_calls=True)
+                            run.partial.poke()
+                        elif isinstance(item, Citation):
+                            if all(c["url"] != item.url for c in run.citations):
+                                run.citations.append({"url": item.url, **({"title": item.title} if item.title else {})})
                         if run.partial.failed is not None:
                             raise StreamError(ErrorType.WRITE_FAILED,
                                               f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
@@ -872,18 +951,38 @@ class StreamManager:
                               retryable=kind == ErrorType.NETWORK) from None
         except (OSError, ValueError) as exc:  # a provider bug or odd transport error: still classified
             raise StreamError(ErrorType.UNKNOWN, f"{type(exc).__name__}: {exc}", provider=pc.name) from None
+        self._flush_filters(ws_id, run)
         if run.interrupted:
             return
         if not finished:
             raise StreamError(ErrorType.STREAM_TRUNCATED, "the stream ended before the provider's end marker",
                               provider=pc.name)
-        if run.finish_reason in FINISH_ERRORS:
-            kind = FINISH_ERRORS[run.finish_reason]
-            raise StreamError(kind, f"finish reason '{run.finish_reason}'", retryable=False, provider=pc.name)
-        if not run.content_len and not run.reasoning:
+        reason = run.finish_reason
+        if reason in FINISH_ERRORS:
+            kind, what = FINISH_ERRORS[reason]
+            detail = f": {run.stop_detail}" if run.stop_detail else ""
+            raise StreamError(kind, f"{what} (finish reason '{reason}'){detail}", retryable=False, provider=pc.name)
+        if run.refusal:
+            # OpenAI's refusal field: the model declined. Its text is kept and shown (``refusal``).
+            raise StreamError(ErrorType.MODEL_REFUSAL, "the model refused", retryable=False, provider=pc.name)
+        if reason in PAUSE_REASONS:
+            run.paused = True
+            return
+        if not run.content_len and not run.reasoning and not run.tool_calls:
             raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
 
     # ---- durability ---------------------------------------------------------------------
+    def _flush_filters(self, ws_id: str, run: Run) -> None:
+        """The stream has ended: the tail held back in case it began a secret is text after all."""
+        text, reasoning = run.text_filter.flush(), run.reasoning_filter.flush()
+        if reasoning:
+            run.reasoning.append(reasoning)
+            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=reasoning)
+        if text:
+            run.content.append(text)
+            run.content_len += len(text)
+            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=text)
+
     def _partial_snapshot(self, run: Run, **extra: Any) -> dict:
         snap = {
             "request_id": run.request_id,
@@ -897,6 +996,7 @@ class StreamManager:
             snap["reasoning"] = run.reasoning_text
         if run.usage:
             snap["usage"] = dict(run.usage)
+        snap.update(run.typed_parts())
         snap.update(extra)
         return snap
 
@@ -909,6 +1009,7 @@ class StreamManager:
     async def _close(self, ws: Workspace, run: Run, status: str, err: StreamError | None) -> None:
         """Points 2-4: await the pending partial write, make the state durable, then emit."""
         ws_id = ws.info.id
+        self._flush_filters(ws_id, run)
         stale = ws.deleted or run.epoch != ws.epoch
         final = None if stale else self._partial_snapshot(run, status=status)
         if final is not None and err is not None:
@@ -927,6 +1028,7 @@ class StreamManager:
             message["reasoning"] = run.reasoning_text
         if run.usage:
             message["usage"] = dict(run.usage)
+        message.update(run.typed_parts())
         if run.finish_reason:
             message["finish_reason"] = run.finish_reason
         if err is not None:

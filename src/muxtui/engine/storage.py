@@ -49,6 +49,20 @@ def as_float(value: Any, default: float = 0.0) -> float:
         return default
 
 
+# Times muxtui can show: from the epoch to the end of year 9999 (datetime's limit).
+MAX_TIME = 253402300799.0
+
+
+def valid_time(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 <= value <= MAX_TIME)  # NaN compares false, so it is refused too
+
+
+def as_time(value: Any, default: float = 0.0) -> float:
+    """A timestamp read from disk; out of range, infinite or not a number reads as `default`."""
+    return float(value) if valid_time(value) else default
+
+
 def new_id(prefix: str = "") -> str:
     return f"{prefix}{uuid.uuid4().hex[:16]}"
 
@@ -124,22 +138,52 @@ def _unflock(fd: int) -> None:
         os.close(fd)
 
 
-def _coerce_message(rec: dict[str, Any]) -> None:
-    """Make a loaded record safe for every reader (UI, export, manager), whatever the file held."""
+def _coerce_message(rec: dict[str, Any]) -> list[str]:
+    """Make a loaded record safe for every reader (UI, export, manager), whatever the file held.
+
+    Returns what had to be repaired, one short phrase per field, for the caller's warning (a
+    missing optional field just takes its default).
+    """
+    fixed: list[str] = []
     if not isinstance(rec.get("content"), str):
+        if rec.get("content") is not None:
+            fixed.append(f"content {_shown(rec['content'])} is not text")
         rec["content"] = "" if rec.get("content") is None else str(rec["content"])
-    rec["created_at"] = as_float(rec.get("created_at"))
+    if not valid_time(rec.get("created_at")):
+        if rec.get("created_at") is not None:
+            fixed.append(f"created_at {_shown(rec['created_at'])} is not a valid time")
+        rec["created_at"] = 0.0
     if not isinstance(rec.get("id"), str):
+        if rec.get("id") is not None:
+            fixed.append(f"id {_shown(rec['id'])} is not text")
         rec["id"] = f"m-seq{rec['seq']}"
-    for key in ("reasoning", "model", "error", "error_type"):
+    for key in ("reasoning", "model", "error", "error_type", "refusal"):
         if key in rec and rec[key] is not None and not isinstance(rec[key], str):
+            fixed.append(f"{key} {_shown(rec[key])} is not text")
             rec[key] = str(rec[key])
     if rec.get("role") == "assistant" and rec.get("status") not in ("complete", "interrupted", "error"):
+        if rec.get("status") is not None:
+            fixed.append(f"status {_shown(rec['status'])} is unknown (read as interrupted)")
         rec["status"] = "interrupted"
     if "queue_ids" in rec and not (isinstance(rec["queue_ids"], list) and all(isinstance(q, str) for q in rec["queue_ids"])):
+        fixed.append("queue_ids is not a list of ids")
         rec["queue_ids"] = []
-    if "usage" in rec and not isinstance(rec["usage"], dict):
+    usage = rec.get("usage")
+    if "usage" in rec and not (isinstance(usage, dict) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in usage.values())):
+        fixed.append(f"usage {_shown(usage)} is not a table of token counts")
         del rec["usage"]
+    for key in ("tool_calls", "citations"):  # lists of objects; anything else is dropped
+        if key in rec:
+            items = rec[key]
+            rec[key] = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return fixed
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A bad value, short and on one line, for a warning."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class WorkspaceStore:
@@ -224,7 +268,10 @@ class WorkspaceStore:
             if kind != "message" or not isinstance(seq, int) or rec.get("role") not in ("user", "assistant", "system"):
                 warnings.append(f"{self.chat}: line {lineno} is not a valid message; skipped, kept in the file")
                 continue
-            _coerce_message(rec)
+            fixed = _coerce_message(rec)
+            if fixed:
+                warnings.append(f"{self.chat}: line {lineno}: {'; '.join(fixed)}; repaired on reading, "
+                                "the file is unchanged")
             messages.append(rec)
         self._known_size = len(data)
         self._max_seq = max(self._max_seq, max_seq)
@@ -331,7 +378,8 @@ class WorkspaceStore:
             items = data["items"] if isinstance(data, dict) else None
             if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in items):
                 raise ValueError("not a queue object")
-            return [{"id": str(i.get("id") or new_id("q")), "text": i["text"], "created_at": i.get("created_at", 0)} for i in items], []
+            return [{"id": str(i.get("id") or new_id("q")), "text": i["text"], "created_at": as_time(i.get("created_at"))}
+                    for i in items], []
         except FileNotFoundError:
             return [], []
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
@@ -419,7 +467,7 @@ class Storage:
                             "created_at": entry.get("created_at") or now()}
                     store.write_meta(WorkspaceInfo(ws_id, clean_name(meta["name"]), meta["model"], meta["created_at"]))
                 info = WorkspaceInfo(ws_id, clean_name(meta.get("name", "")), str(meta.get("model", "")),
-                                     as_float(meta.get("created_at")), as_float(entry.get("last_activity")),
+                                     as_time(meta.get("created_at")), as_time(entry.get("last_activity")),
                                      _str_or_none(entry.get("last_status")), _str_or_none(entry.get("last_error_type")))
                 (result if ws_id in entries else extra).append(info)
             if extra:
@@ -513,7 +561,8 @@ class Storage:
         for info in workspaces:
             if info.id == name_or_id:
                 return info
+        name = clean_name(name_or_id)  # as names are stored
         for info in workspaces:
-            if info.name == name_or_id:
+            if info.name == name:
                 return info
         return None

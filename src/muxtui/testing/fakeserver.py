@@ -22,6 +22,8 @@ subprocess or the real app can drive every fault with no in-process control. Exa
     fake?fault=drop&after=10            TCP connection aborted after 10 chunks
     fake?pause_after=5&gate=g1          stop after 5 chunks until srv.release("g1")
     fake?status=503&fail_first=2        503 twice (for this exact model string), then OK
+    replay:<fixture>                    a recorded response from tests/fixtures/streams, byte
+                                        for byte (see muxtui.testing.replay)
 
 A request without a model name (``GET /v1/models``) takes its options from a URL prefix:
 ``{base_url}/x/models_status=404/v1`` answers 404 there and serves chat requests as usual
@@ -44,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from muxtui.testing import markdown_mix
+from muxtui.testing import markdown_mix, replay
 
 __all__ = ["FakeServer", "Scenario", "parse_scenario", "ScenarioError", "FAULTS", "main"]
 
@@ -87,7 +89,9 @@ class Scenario:
     status=CODE         answer with that HTTP status and the provider's real error body;
                         quota=1 (quota/billing wording), retry_after=S (header, seconds
                         or HTTP date), context=1 (a 400 context-length error),
-                        echo_key=1 (the error message echoes the API key it received)
+                        echo_key=1 (the error message echoes the API key it received;
+                        on a normal reply, the reply ends with the key, cut into
+                        chunks of 5 characters: a key split across chunks)
     fail_first=K        status/context/fault only for the first K requests of this
                         exact model string, then normal replies
     fault=F&after=K     after K chunks (reasoning + content): drop (abort the TCP
@@ -124,16 +128,22 @@ class Scenario:
     empty: bool = False
     pause_after: int | None = None
     gate: str | None = None
+    received_key: str | None = None  # set by the server from the request, for echo_key
 
     def content_chunks(self) -> list[str]:
         if self.empty:
             return []
         if self.huge is not None:
             reps = self.huge // len(_HUGE_BLOCK) + 1
-            return [(_HUGE_BLOCK * reps)[: self.huge]]
-        if self.text is not None:
-            return [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
-        return markdown_mix.generate(self.chunks, self.seed)
+            chunks = [(_HUGE_BLOCK * reps)[: self.huge]]
+        elif self.text is not None:
+            chunks = [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
+        else:
+            chunks = markdown_mix.generate(self.chunks, self.seed)
+        if self.echo_key and self.received_key:
+            echo = f"\n\nYour key is {self.received_key} (echoed)."
+            chunks = chunks + [echo[i : i + 5] for i in range(0, len(echo), 5)]
+        return chunks
 
     def reasoning_chunks(self) -> list[str]:
         words = (
@@ -610,7 +620,6 @@ class FakeServer:
         self._records: list[_Record] = []
         self._counters: dict[str, int] = {}
         self._gates: dict[str, _Gate] = {}
-        self._recordings: dict[str, list[str]] = {}  # add_recording
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -951,8 +960,6 @@ class FakeServer:
         opts = _route_options(req)
         if req.path == "/v1/models":
             return await self._models(req, reader, writer, rid, opts)
-        if opts.get("replay") and req.path in ("/v1/responses", "/v1/chat/completions"):
-            return await self._replay(req, writer, rid, opts["replay"])
         protocol = _PROTOCOLS.get(req.path)
         if protocol is None:
             self._record(req, None, None, None, rid)
@@ -970,6 +977,8 @@ class FakeServer:
             await self._json(writer, 400, self._invalid(protocol, "request body is not valid JSON", rid), id_header)
             return True
         model = payload.get("model") if isinstance(payload, dict) else None
+        if isinstance(model, str) and model.startswith(replay.PREFIX):
+            return await self._replay(req, protocol, payload, model, writer, rid)
         try:
             if not isinstance(model, str) or not model:
                 raise ScenarioError("model: field required")
@@ -979,6 +988,7 @@ class FakeServer:
             await self._json(writer, 400, self._invalid(protocol, f"fake server: {exc}", rid), id_header)
             return True
         rec = self._record(req, protocol, payload, sc, rid)
+        sc.received_key = _key_of(req)
         problem = self._validate(protocol, req, payload)
         if problem:
             await self._json(writer, 400, self._invalid(protocol, problem, rid), id_header)
@@ -1070,43 +1080,36 @@ class FakeServer:
         await self._json(writer, 200, {"object": "list", "data": data}, {"x-request-id": rid})
         return True
 
-    def add_recording(self, name: str, payloads: list[str]) -> None:
-        """Register a recording (one JSON payload per item) that ``{base_url}/x/replay=NAME/v1``
-        streams back, a few events per write, framed as the endpoint asked does it:
-        ``/responses``: ``event: <type>`` + ``data: <json>``; ``/chat/completions``:
-        ``data: <json>`` and a final ``data: [DONE]`` (leave it out with a last item "-")."""
-        with self._lock:
-            self._recordings[name] = list(payloads)
-
-    async def _replay(self, req: _Request, writer: asyncio.StreamWriter, rid: str, name: str) -> bool:
+    async def _replay(
+        self, req: _Request, protocol: str, payload: dict, model: str, writer: asyncio.StreamWriter, rid: str
+    ) -> bool:
+        """Model ``replay:<name>``: send a recorded response byte for byte (see muxtui.testing.replay)."""
+        rec = self._record(req, protocol, payload, None, rid)
+        rec.data["model"] = model
+        with self._lock:  # the n-th request for this exact model string follows the fixture's "next" chain
+            n = self._counters[model] = self._counters.get(model, 0) + 1
         try:
-            payload = json.loads(req.body)
-        except ValueError:
-            payload = None
-        responses = req.path == "/v1/responses"
-        self._record(req, "responses" if responses else "openai", payload, None, rid)
-        with self._lock:
-            events = self._recordings.get(name)
-        if events is None:
-            await self._json(writer, 404, {"error": {"message": f"no recording {name!r}", "type": "invalid_request_error"}})
+            fx = replay.load_fixture(model[len(replay.PREFIX):].partition("#")[0])
+            for _ in range(n - 1):
+                if not fx.next:
+                    break
+                fx = replay.load_fixture(fx.next)
+        except replay.ReplayError as exc:
+            await self._json(writer, 400, self._invalid(protocol, f"fake server: {exc}", rid))
             return True
-        self._write_head(writer, 200, {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
-                                       "transfer-encoding": "chunked", "x-request-id": rid})
-        frames = []
-        for line in events:
-            if responses:
-                kind = json.loads(line).get("type", "message")
-                frames.append(f"event: {kind}\ndata: {line}\n\n".encode())
-            elif line != "-":
-                frames.append(f"data: {line}\n\n".encode())
-        if not responses and (not events or events[-1] != "-"):
-            frames.append(b"data: [DONE]\n\n")
-        for i in range(0, len(frames), 3):  # several writes: the client's parser sees split reads
-            data = b"".join(frames[i : i + 3])
-            writer.write(b"%x\r\n%b\r\n" % (len(data), data))
+        body = fx.wire_body()
+        headers = {**fx.response_headers(), "content-length": str(len(body)), "connection": "keep-alive"}
+        headers.setdefault("x-request-id" if protocol == "openai" else "request-id", rid)
+        self._write_head(writer, fx.status, headers)
+        # Event by event (when not compressed), so the client reads the stream as it would arrive;
+        # the bytes on the wire are exactly the fixture's.
+        pos = 0
+        while pos < len(body):
+            cut = -1 if fx.gzip else body.find(b"\n\n", pos)
+            end = len(body) if cut < 0 else cut + 2
+            writer.write(body[pos:end])
             await self._drain(writer)
-        writer.write(b"0\r\n\r\n")
-        await self._drain(writer)
+            pos = end
         return True
 
     def _authorized(self, req: _Request) -> bool:

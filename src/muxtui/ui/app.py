@@ -43,6 +43,7 @@ from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage, WorkspaceBusy
+from muxtui.engine.usage import usage_total
 from muxtui.paths import Paths
 from muxtui.ui import persist, terminal_keys
 from muxtui.ui.chat import ChatView, QueuedItem
@@ -541,8 +542,21 @@ class MuxApp(App[int]):
             parts.append("interrupted (ctrl+r regenerates)")
         if len(parts) == 1:
             parts.append("idle")
+        total = self._usage_total(self.current_id)
+        if total["replies"] > 1:  # with one reply, its own usage line is the total
+            parts.append(f"{total['input_tokens'] + total['output_tokens']:,} tokens total")
         self.title = one_line(state.name, 60)
         self.sub_title = one_line(" · ".join(parts))
+
+    def _usage_total(self, ws_id: str | None) -> dict[str, int]:
+        try:
+            messages = self.manager.workspace(ws_id).messages if ws_id else []
+        except KeyError:
+            messages = []
+        key = (ws_id, len(messages), id(messages[-1]) if messages else None)
+        if getattr(self, "_usage_key", None) != key:  # summed once per history change, not per delta
+            self._usage_key, self._usage_cached = key, usage_total(messages)
+        return self._usage_cached
 
     def _step(self, delta: int) -> str | None:
         ids = self.tracker.ids()

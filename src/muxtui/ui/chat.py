@@ -46,10 +46,51 @@ def usage_text(usage: dict[str, Any] | None) -> str:
         return ""
     parts = []
     if usage.get("input_tokens") is not None:
-        parts.append(f"{usage['input_tokens']:,} in")
+        cached = usage.get("cached_tokens")
+        parts.append(f"{usage['input_tokens']:,} in" + (f" ({cached:,} cached)" if isinstance(cached, int) else ""))
     if usage.get("output_tokens") is not None:
-        parts.append(f"{usage['output_tokens']:,} out")
+        thought = usage.get("reasoning_tokens")
+        parts.append(f"{usage['output_tokens']:,} out" + (f" ({thought:,} reasoning)" if isinstance(thought, int) else ""))
     return " · ".join(parts) + " tokens" if parts else ""
+
+
+TOOL_ARGS_SHOWN = 400  # characters of a tool call's arguments shown in the chat
+RESULT_LINES_SHOWN = 5
+
+
+def parts_content(message: dict[str, Any]) -> Content | None:
+    """The typed parts of a saved reply as one literal block: the refusal, one line (plus its
+    result) per tool call, the cited sources. None when the reply has none."""
+    lines: list[Content] = []
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        lines.append(Content.assemble(("⊘ refused: ", "bold $warning"), (visible(refusal), "$warning")))
+    for call in message.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
+        name = one_line(str(call.get("name") or "?"), 60)
+        args = visible(str(call.get("arguments") or ""))
+        if len(args) > TOOL_ARGS_SHOWN:
+            args = args[: TOOL_ARGS_SHOWN - 1] + "…"
+        who = " (run by the provider)" if call.get("server") else ""
+        lines.append(Content.assemble(("⚙ tool call ", "bold $accent"), (name, "bold"), (who, "dim"),
+                                      (" " + args if args else " (no arguments)", "")))
+        result = call.get("result")
+        if isinstance(result, str) and result:
+            rows = result.splitlines()
+            shown = [one_line(r, 100) for r in rows[:RESULT_LINES_SHOWN]]
+            if len(rows) > RESULT_LINES_SHOWN:
+                shown.append(f"… {len(rows) - RESULT_LINES_SHOWN} more")
+            lines.extend(Content.styled("  → " + r, "dim") for r in shown)
+    citations = [c for c in message.get("citations") or () if isinstance(c, dict) and c.get("url")]
+    if citations:
+        lines.append(Content.styled("sources:", "bold dim"))
+        for i, c in enumerate(citations[:10], 1):
+            title = one_line(str(c.get("title") or ""), 70)
+            lines.append(Content.styled(f"  {i}. " + (f"{title} <{one_line(c['url'], 100)}>" if title else one_line(c["url"], 100)), "dim"))
+    if message.get("tool_calls") and not message.get("content") and message.get("status") == "complete":
+        lines.append(Content.styled("muxtui does not run tools: the reply is only these calls", "dim"))
+    return Content("\n").join(lines) if lines else None
 
 
 class UserMessage(Static):
@@ -81,6 +122,7 @@ class AssistantMessage(Vertical):
         self.reasoning_box: Collapsible | None = None
         self.reasoning_text = Static(Content(self._reasoning), classes="reasoning-text")
         self.head = Static(classes="head")
+        self.parts = Static(classes="parts")  # refusal, tool calls, sources (from the saved message)
         self.status = Static(classes="status")
 
     def compose(self):
@@ -91,6 +133,7 @@ class AssistantMessage(Vertical):
             self.reasoning_box.display = bool(self._reasoning)
             yield self.reasoning_box
         yield self.body
+        yield self.parts
         yield self.status
 
     def on_mount(self) -> None:
@@ -141,6 +184,10 @@ class AssistantMessage(Vertical):
         if self.live:
             if self._notice:
                 lines.append(Content.styled(one_line(self._notice), "$warning"))
+        elif status == "interrupted" and m.get("finish_reason") == "pause_turn":
+            lines.append(Content.styled(
+                "⏸ the provider paused this turn before it finished — send “continue” to let it go on, "
+                "or ctrl+r to regenerate", "$warning"))
         elif status == "interrupted":
             if m.get("recovered"):
                 lines.append(Content.styled("↻ recovered after a crash — ctrl+r regenerates it", "$warning"))
@@ -155,6 +202,9 @@ class AssistantMessage(Vertical):
             lines.append(Content.styled("  " + error_hint(error_type), "dim"))
             if m.get("unsaved"):
                 lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
+        parts = None if self.live else parts_content(m)
+        self.parts.update(parts or "")
+        self.parts.display = parts is not None
         usage = usage_text(m.get("usage"))
         if usage and not self.live:
             lines.append(Content.styled(usage, "dim"))

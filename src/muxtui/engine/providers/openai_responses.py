@@ -8,16 +8,14 @@ as the SSE ``event:`` line). What each event becomes:
 * ``response.reasoning_summary_text.delta`` (and ``response.reasoning_text.delta``, which
   open-weight models served through this API send): reasoning. A new summary part is
   separated from the last by a blank line.
-* ``response.refusal.delta``: the refusal, kept and shown (a ``RefusalDelta`` where the engine
-  has that event, else reply text); the reply ends with finish reason ``refusal`` (status
-  ``model_refusal``, never retried, text kept).
+* ``response.refusal.delta``: the refusal (``RefusalDelta``: kept and shown); the reply ends
+  with finish reason ``refusal`` (status ``model_refusal``, never retried).
 * ``response.completed``: usage (input/output tokens, cached and reasoning token counts
   where the event carries them) and the end.
 * ``response.incomplete``: usage, then the end; the text so far is kept.
 * ``response.failed`` and ``error``: a StreamError classified by the error's code and wording.
 * ``response.output_item.done`` for a function (or hosted tool) call: the call's name and
-  arguments (a ``ToolCallDelta`` where the engine has that event, else a Markdown block of the
-  reply); a reply that is only calls is complete (muxtui runs no tools).
+  arguments (``ToolCallDelta``); a reply that is only calls is complete (muxtui runs no tools).
 
 The Responses API has no finish reason, only a status; the finish reason saved is the Chat
 Completions word for it, so one table (the manager's) decides what each means: completed ->
@@ -32,7 +30,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import fields
 from typing import Any
 
 import httpx
@@ -42,17 +39,14 @@ from muxtui.engine.providers.base import (
     Finish,
     ProviderEvent,
     ReasoningDelta,
+    RefusalDelta,
     StreamRequest,
     TextDelta,
+    ToolCallDelta,
     UsageUpdate,
 )
 from muxtui.engine.providers.http import HTTPProvider, classify_error_payload
 from muxtui.engine.providers.sse import SSEDecoder
-
-try:  # typed reply parts (issue 14, points 1-2): used once the engine has them
-    from muxtui.engine.providers.base import RefusalDelta, ToolCallDelta  # type: ignore[attr-defined]
-except ImportError:  # an engine without them: a refusal is reply text, a tool call a block of it
-    RefusalDelta = ToolCallDelta = None
 
 __all__ = ["OpenAIResponsesProvider", "REASONING_SUMMARIES", "REASONING_EFFORTS"]
 
@@ -144,9 +138,7 @@ class OpenAIResponsesProvider(HTTPProvider):
 
     def _event(self, kind: str, obj: dict, state: _State) -> list[ProviderEvent]:
         if kind == "response.output_text.delta":
-            out = _text(obj.get("delta"))
-            state.any_text = state.any_text or bool(out)
-            return out
+            return _text(obj.get("delta"))
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             delta = obj.get("delta")
             if not isinstance(delta, str) or not delta:
@@ -160,7 +152,6 @@ class OpenAIResponsesProvider(HTTPProvider):
             return out
         if kind == "response.refusal.delta":
             state.refused = True
-            state.any_text = True
             return _refusal(obj.get("delta"))
         if kind == "response.refusal.done" and not state.refused:
             state.refused = True  # a server that sends the refusal only whole
@@ -189,9 +180,7 @@ class OpenAIResponsesProvider(HTTPProvider):
             item = obj.get("item")
             if isinstance(item, dict) and item.get("type") in _CALLS:
                 state.tool_calls += 1
-                call = _tool_call(item, first=not state.any_text)
-                state.any_text = True
-                return [call]
+                return [_tool_call(item)]
         # response.created / in_progress / output_item.added / content_part.* / *.done /
         # argument deltas (the whole call comes with output_item.done): nothing to show.
         return []
@@ -249,7 +238,7 @@ class OpenAIResponsesProvider(HTTPProvider):
                         events.extend(_refusal(part.get("refusal")))
             elif item.get("type") in _CALLS:
                 calls += 1
-                events.append(_tool_call(item, first=not events))
+                events.append(_tool_call(item))
         if summaries:
             events.insert(0, ReasoningDelta("\n\n".join(summaries)))
         usage = data.get("usage")
@@ -265,34 +254,21 @@ class OpenAIResponsesProvider(HTTPProvider):
 
 
 class _State:
-    __slots__ = ("done", "refused", "reasoning_part", "tool_calls", "any_text")
+    __slots__ = ("done", "refused", "reasoning_part", "tool_calls")
 
     def __init__(self) -> None:
         self.done = False
         self.refused = False
         self.reasoning_part: tuple | None = None
         self.tool_calls = 0
-        self.any_text = False
 
 
 # Output items that are a call the model asks the client (or a hosted tool) to make.
 _CALLS = frozenset({"function_call", "custom_tool_call", "local_shell_call", "shell_call", "apply_patch_call",
                     "mcp_call", "web_search_call", "file_search_call", "code_interpreter_call",
                     "image_generation_call", "computer_call"})
-
-
-def tool_call_block(item: dict, *, first: bool) -> str:
-    """A tool call as a Markdown block of the reply: muxtui runs no tools, but a reply that
-    is only a call must show what the model asked for (and is complete, not empty)."""
-    name = item.get("name") or item.get("server_label") or item.get("type")
-    args = item.get("arguments")
-    if args is None:
-        args = item.get("input") or item.get("action")
-    if not isinstance(args, str):
-        args = json.dumps(args, ensure_ascii=False) if args is not None else ""
-    head = "" if first else "\n\n"
-    body = f"\n```json\n{args}\n```" if args else ""
-    return f"{head}**tool call** `{name}`{body}\n"
+_CLIENT_CALLS = frozenset({"function_call", "custom_tool_call", "local_shell_call", "shell_call",
+                           "apply_patch_call", "computer_call"})  # the others OpenAI runs itself
 
 
 def _text(value: Any) -> list[ProviderEvent]:
@@ -300,47 +276,35 @@ def _text(value: Any) -> list[ProviderEvent]:
 
 
 def _refusal(value: Any) -> list[ProviderEvent]:
-    if not isinstance(value, str) or not value:
-        return []
-    return [RefusalDelta(value) if RefusalDelta is not None else TextDelta(value)]
+    return [RefusalDelta(value)] if isinstance(value, str) and value else []
 
 
-def _tool_call(item: dict, *, first: bool) -> Any:
-    if ToolCallDelta is None:
-        return TextDelta(tool_call_block(item, first=first))
+def _tool_call(item: dict) -> ToolCallDelta:
+    """A whole call from its ``output_item.done`` (the argument deltas before it add nothing)."""
     args = item.get("arguments")
     if args is None:
         args = item.get("input") or item.get("action")
     if not isinstance(args, str):
         args = json.dumps(args, ensure_ascii=False) if args is not None else ""
-    name = item.get("name") or item.get("server_label") or item.get("type")
-    server = item.get("type") not in ("function_call", "custom_tool_call")  # hosted: OpenAI ran it
-    return ToolCallDelta(str(item.get("id") or item.get("call_id") or name), id=item.get("call_id") or item.get("id"),
-                         name=str(name), arguments=args, server=server)
-
-
-_USAGE_FIELDS = frozenset(f.name for f in fields(UsageUpdate))
+    kind = item.get("type")
+    name = item.get("name") or item.get("server_label") or kind
+    return ToolCallDelta(
+        str(item.get("id") or item.get("call_id") or name),
+        id=item.get("call_id") or item.get("id"),
+        name=str(name),
+        arguments=args,
+        server=kind not in _CLIENT_CALLS,
+    )
 
 
 def usage_update(usage: dict) -> UsageUpdate:
-    """A Responses ``usage`` object as a UsageUpdate. ``input_tokens`` already includes the
-    cached ones; the cached and reasoning counts go along where UsageUpdate has room for them."""
+    """A Responses ``usage`` object. ``input_tokens`` already includes the cached ones."""
     details_in = usage.get("input_tokens_details")
     details_out = usage.get("output_tokens_details")
     cached = _int(details_in.get("cached_tokens")) if isinstance(details_in, dict) else None
     reasoning = _int(details_out.get("reasoning_tokens")) if isinstance(details_out, dict) else None
-    extra: dict[str, int] = {}
-    for names, value in (
-        (("cached_tokens", "cached_input_tokens", "cache_read_tokens"), cached),
-        (("reasoning_tokens",), reasoning),
-    ):
-        if value is None:
-            continue
-        for name in names:
-            if name in _USAGE_FIELDS:
-                extra[name] = value
-                break
-    return UsageUpdate(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")), **extra)
+    return UsageUpdate(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")),
+                       cached_tokens=cached or None, reasoning_tokens=reasoning or None)
 
 
 def _int(value: Any) -> int | None:
