@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     md.add_argument("provider", nargs="?", help="only this provider")
     md.add_argument("--json", action="store_true", help="print one JSON document")
     md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
+    r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
+    r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -158,6 +160,7 @@ def _main(argv: list[str] | None) -> int:
         "export": _export,
         "logs": _logs,
         "models": _models,
+        "restore": _restore,
     }[args.command]
     try:
         return asyncio.run(handler(args, paths, cfg))
@@ -406,6 +409,34 @@ def _ago(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} d ago"
+
+
+async def _restore(args, paths: Paths, cfg) -> int:
+    """`muxtui restore`: list the trash; `muxtui restore NAME`: move that workspace back."""
+    from muxtui.engine import trash
+    from muxtui.engine.storage import Storage, StorageError
+
+    storage = Storage(paths.data_dir)
+    trash.purge(storage)
+    if not args.workspace:
+        entries = trash.list_trash(storage)
+        if not entries:
+            print(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+        for t in entries:
+            when = datetime.fromtimestamp(t.deleted_at).strftime("%Y-%m-%d %H:%M")
+            print(f"{t.id}  deleted {when}  {t.model:<28}  {t.name}")
+        return 0
+    entry = trash.find(storage, args.workspace)
+    if entry is None:
+        print(f"muxtui: no deleted workspace {args.workspace!r} (`muxtui restore` lists them)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        info = await asyncio.to_thread(trash.restore, storage, entry)
+    except (StorageError, OSError) as exc:
+        print(f"muxtui: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"restored '{info.name}' ({info.id})")
+    return 0
 
 
 async def _doctor(paths: Paths) -> int:

@@ -381,7 +381,7 @@ async def test_delete_last_workspace_leaves_a_fresh_scratch(paths):
         only = await start(app, pilot)
         await pilot.press("ctrl+d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-        await pilot.press("enter")
+        await pilot.press("y")
         await until(pilot, lambda: app.current_id not in (None, only), "a new workspace")
         assert [s.name for s in app.tracker.states()] == ["scratch"]
 

@@ -39,10 +39,11 @@ from muxtui import config as config_mod
 from muxtui.config import Config
 from muxtui.engine import events as ev
 from muxtui.engine.catalog import ModelCatalog, ServerModels
+from muxtui.engine import trash
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
-from muxtui.engine.storage import Storage, WorkspaceBusy
+from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
 from muxtui.engine.usage import usage_total
 from muxtui.paths import Paths
 from muxtui.ui import persist, terminal_keys
@@ -50,22 +51,23 @@ from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.safe import one_line
-from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker, ago
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
-from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
+from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes, selection_colors
 
 log = logging.getLogger("muxtui.ui")
 
 FRAME = 1 / 30  # delta flushes per second, at most
 SPINNER_INTERVAL = 1 / 8
 FIRST_WORKSPACE = "scratch"
+WATCH_INTERVAL = 0.5  # how often the workspaces folder's mtime is compared (one stat call)
 
 # Actions that only make sense on the main screen (not over a modal or the command palette).
 MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
-    "scroll_chat", "dismiss_error",
+    "scroll_chat", "dismiss_error", "restore_workspace",
 })
 
 
@@ -89,7 +91,9 @@ class DeltaBuffer:
 class MuxApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # -strip: the sidebar becomes a one-column badge strip; -short: no header, a lower composer
+    HORIZONTAL_BREAKPOINTS = [(0, "-strip"), (70, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (12, "-tall")]
     COMMANDS = {MuxCommands}  # one provider (ours, which includes the system commands): a stable order
     BINDINGS = [
         # priority: the composer (a TextArea) would otherwise take ctrl+d, ctrl+e, ...
@@ -102,6 +106,7 @@ class MuxApp(App[int]):
         Binding("ctrl+r", "retry", "Retry", id="retry", priority=True),
         Binding("f2", "rename", "Rename", id="rename", show=False, priority=True),
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
+        Binding("f4", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
@@ -150,6 +155,8 @@ class MuxApp(App[int]):
         self._theme_dirty = False
         self._save_lock = asyncio.Lock()
         self._after_delete: dict[str, str | None] = {}
+        self._folders_seen: int | None = None
+        self._watching = False
         self._signals: list[int] = []
         self._startup_notes: list[tuple[str, str]] = []
         self._theme_ready = False
@@ -170,6 +177,11 @@ class MuxApp(App[int]):
                 (f"theme '{wanted}' is not installed (add {self.paths.themes_dir}/<name>.toml); using {DEFAULT_THEME}",
                  "warning"))
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        variables.update(selection_colors(variables))  # the same dict as self.theme_variables
+        return variables
 
     def _theme_changed(self, theme: Theme) -> None:
         if not self._theme_ready or theme.name == self.config.theme:
@@ -195,6 +207,9 @@ class MuxApp(App[int]):
             self.notify(f"theme not saved to {self.paths.config_file}: {exc}", severity="warning", markup=False)
 
     # ---- layout -----------------------------------------------------------------------------
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
@@ -258,6 +273,40 @@ class MuxApp(App[int]):
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
+        self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
+        self._folders_seen = self._workspaces_mtime()
+        self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
+
+    def _workspaces_mtime(self) -> int | None:
+        try:
+            return self.storage.ws_root.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    async def _watch_workspaces(self) -> None:
+        """Workspaces created or deleted by another process (`muxtui send`, a second app): the
+        workspaces folder's mtime changes when a folder is added or moved out. One stat call per
+        tick; the folder is listed only when it changed. (Until the engine host makes this live.)"""
+        mtime = self._workspaces_mtime()
+        if mtime == self._folders_seen or self._shutting_down or self._watching:
+            return
+        self._folders_seen = mtime  # first: a change while listing is seen on the next tick
+        self._watching = True
+        try:
+            infos = await self.manager.list_workspaces()
+        except OSError:
+            return
+        finally:
+            self._watching = False
+        listed = {info.id for info in infos}
+        new = [info for info in infos if info.id not in self.tracker]
+        for info in new:
+            self.tracker.add(info)
+        if new:  # their badges (an error made by `muxtui send`, ...) from the tail of each history
+            self.run_worker(self._seed_badges([i.id for i in new]), group="seed", name="seed-new-badges")
+        for ws_id in self.tracker.ids():
+            if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
+                self.tracker.handle(Event(ev.WORKSPACE_DELETED, ws_id, {}))
 
     @staticmethod
     def _tune_gc() -> None:
@@ -274,6 +323,7 @@ class MuxApp(App[int]):
         known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= {b.id for b in (*ConfirmScreen.BINDINGS, *ErrorsScreen.BINDINGS) if isinstance(b, Binding) and b.id}
         unknown = sorted(set(keys) - known)
         if unknown:
             self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "
@@ -622,7 +672,8 @@ class MuxApp(App[int]):
         state = self.tracker.get(ws_id)
         if ws_id is None or state is None:
             return
-        detail = "Its folder is moved to the trash in the data folder."
+        detail = (f"It is moved to the trash for {trash.KEEP_DAYS} days: "
+                  f"{self.key_for('restore-workspace', 'f4')} or `muxtui restore` brings it back.")
         if state.streaming:
             detail = "Its reply is streaming and will be stopped. " + detail
 
@@ -640,7 +691,33 @@ class MuxApp(App[int]):
                 self.notify(f"cannot delete: {exc}", severity="error", markup=False)
 
         self.push_screen(ConfirmScreen(f"Delete workspace '{one_line(state.name, 60)}'?", detail,
-                                       title="delete workspace"), delete)
+                                       title="delete workspace", default=False), delete)
+
+    async def action_restore_workspace(self) -> None:
+        entries = await asyncio.to_thread(trash.list_trash, self.storage)
+        if not entries:
+            self.notify(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+            return
+        now = self.clock()
+        rows = [(t.key, t.name, f"{short_model(t.model)} · deleted {ago(now - t.deleted_at)}") for t in entries]
+        by_key = {t.key: t for t in entries}
+
+        async def restore(key: str | None) -> None:
+            entry = by_key.get(key or "")
+            if entry is None:
+                return
+            try:
+                info = await asyncio.to_thread(trash.restore, self.storage, entry)
+                await self.manager.list_workspaces()  # the engine learns about the folder
+            except (StorageError, OSError) as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.tracker.add(info)
+            await self.select_workspace(info.id)
+            self.composer.focus()
+            self.notify(f"restored '{one_line(info.name, 60)}'", markup=False)
+
+        self.push_screen(TrashPicker(rows, trash.KEEP_DAYS), restore)
 
     def action_pick_model(self) -> None:
         ws_id = self.current_id
@@ -735,6 +812,8 @@ class MuxApp(App[int]):
             if here:
                 composer.end_edit()
             return
+        if ws_id == self.current_id:
+            self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
             await self.manager.send(ws_id, text)
         except (WorkspaceBusy, ValueError, KeyError, OSError) as exc:
@@ -796,6 +875,30 @@ class MuxApp(App[int]):
         ws_id = self.current_id
         if ws_id is None:
             return
+        if self._last_reply_complete(ws_id):
+            async def answer(yes: bool | None) -> None:
+                if yes and ws_id == self.current_id:
+                    await self._retry(ws_id)
+
+            self.push_screen(ConfirmScreen(
+                "Regenerate the last reply? It is complete.",
+                "The current reply is replaced on screen; it stays in the workspace's history file on disk.",
+                title="regenerate"), answer)
+            return
+        await self._retry(ws_id)
+
+    def _last_reply_complete(self, ws_id: str) -> bool:
+        """A finished, complete reply ends the conversation (regenerating it discards good work)."""
+        if self.manager.is_streaming(ws_id):
+            return False
+        try:
+            messages = self.manager.workspace(ws_id).messages
+        except KeyError:
+            return False
+        last = messages[-1] if messages else None
+        return bool(last and last.get("role") == "assistant" and last.get("status") == "complete")
+
+    async def _retry(self, ws_id: str) -> None:
         try:
             await self.manager.retry(ws_id)
         except ValueError as exc:
@@ -846,6 +949,31 @@ class MuxApp(App[int]):
         async with self._save_lock:
             await asyncio.to_thread(persist.save, self.ui_file, snapshot)
 
+    # ---- screenshots --------------------------------------------------------------------------
+    def screenshot_dir(self) -> Path:
+        """~/Downloads when there is one (Textual's choice), else muxtui's state folder."""
+        downloads = Path.home() / "Downloads"
+        return downloads if downloads.is_dir() else self.paths.log_dir.parent / "screenshots"
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Save an SVG of the screen and say where (Textual's version fails without ~/Downloads)."""
+        if self.is_web:
+            return super().deliver_screenshot(filename, path, time_format)
+        folders = [Path(path)] if path else [self.screenshot_dir(), Path.cwd()]
+        problems = []
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                saved = self.save_screenshot(filename, str(folder), time_format)
+            except OSError as exc:
+                problems.append(f"{folder}: {exc.strerror or exc}")
+                continue
+            self.notify(f"saved to {saved}", title="screenshot", markup=False)
+            return saved
+        self.notify("screenshot not saved: " + "; ".join(problems), severity="error", markup=False)
+        return None
+
     # ---- command palette ----------------------------------------------------------------------
     def key_for(self, binding_id: str, default: str) -> str:
         return self._keymap.get(binding_id, default) if hasattr(self, "_keymap") else default
@@ -860,8 +988,11 @@ class MuxApp(App[int]):
         yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")
+        yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {trash.KEEP_DAYS} days)",
+                  "restore_workspace", "restore-workspace", "f4")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
-        yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
+        yield cmd("Retry / regenerate", "run the last turn again (asks first when the reply is complete)", "retry",
+                  "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")

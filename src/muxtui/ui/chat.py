@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.selection import SELECT_ALL, Selection
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -213,6 +214,48 @@ class AssistantMessage(Vertical):
         self.set_class(status == "error", "-error")
         self.set_class(status == "interrupted", "-interrupted")
 
+    def source_text(self) -> str:
+        """The reply as the model wrote it (Markdown source), not as painted on screen."""
+        if self._message is not None and not self.live:
+            return str(self._message.get("content") or "")
+        return self.body.text
+
+
+def _covers_all(widget: Widget, selection: Selection) -> bool:
+    if selection == SELECT_ALL:
+        return True
+    whole = widget.get_selection(SELECT_ALL)
+    part = widget.get_selection(selection)
+    return whole is not None and part is not None and part[0].strip() == whole[0].strip()
+
+
+def selected_text(selections: dict[Widget, Selection]) -> str | None:
+    """What a mouse selection copies: like Textual's ``Screen.get_selected_text``, except that a
+    reply whose whole body is selected copies its Markdown source. The painted lines hold the
+    renderer's layout (hard newlines at wrap points, code blocks indented by their padding),
+    which is not what the user wants to paste."""
+    if not selections:
+        return None
+    parts: list[str] = []
+    done: set[Widget] = set()
+    for widget, selection in selections.items():
+        if not widget.is_attached:
+            continue  # removed since the text was selected
+        body = next((a for a in widget.ancestors if isinstance(a, StreamingMarkdown)), None)
+        message = body.parent if body is not None else None
+        if isinstance(message, AssistantMessage) and message.body is body:
+            if body in done:
+                continue
+            texts = [w for w in body.walk_children(Widget) if w.display and (w.get_selection(SELECT_ALL) or ("",))[0]]
+            if texts and all(w in selections and _covers_all(w, selections[w]) for w in texts):
+                done.add(body)
+                parts.append(message.source_text().rstrip("\n") + "\n")
+                continue
+        extracted = widget.get_selection(selection)
+        if extracted is not None:
+            parts.extend(extracted)
+    return "".join(parts).rstrip("\n")
+
 
 class EarlierMarker(Static):
     """"▲ N earlier messages" at the top when not everything is mounted."""
@@ -278,6 +321,8 @@ class QueueList(Vertical):
         if same:
             return
         focused_index = next((n for n, w in enumerate(existing) if w.has_focus), None)
+        if focused_index is not None:
+            release_focus(self, existing)
         await self.remove_children(QueuedItem)
         widgets = [QueuedItem(item, n) for n, item in enumerate(items, 1)]
         if widgets:
@@ -295,6 +340,25 @@ class QueueList(Vertical):
         # by itself: it goes out with the next message.
         when = "sent together when this reply ends" if self.streaming else "sent with your next message (enter)"
         self.border_title = f"queued · {self.count} · {when}"
+
+
+def release_focus(node: Widget, doomed: Iterable[Widget]) -> None:
+    """Focus inside widgets about to be removed moves to the composer first.
+
+    Synchronously, before the removal awaits: keys typed meanwhile (a burst over SSH, or typing
+    while a queued message is sent) must land in the composer, not in whatever Textual picks
+    next in the focus chain (the chat pane, another message), where they would be dropped."""
+    try:
+        screen = node.screen
+    except Exception:  # not on a screen (yet / any more): nothing can be focused
+        return
+    focused = screen.focused
+    if focused is None:
+        return
+    doomed = set(doomed)
+    if focused in doomed or any(a in doomed for a in focused.ancestors):
+        for composer in screen.query("#composer"):
+            screen.set_focus(composer)
 
 
 class ChatView(VerticalScroll):
@@ -359,6 +423,7 @@ class ChatView(VerticalScroll):
         for w in drop:
             self._shown.discard(getattr(w, "message_id", ""))
         self._first += len(drop)
+        release_focus(self, drop)
         await self.remove_children(drop)
         self.marker.show_count(self._first)
 
@@ -376,6 +441,7 @@ class ChatView(VerticalScroll):
             self.queue.retitle(self.live is not None)
             self._workspace = workspace
             self._shown = set()
+            release_focus(self, self._message_widgets())
             await self.remove_children(self._message_widgets())
             messages = workspace.messages
             self._first = max(0, len(messages) - WINDOW)
@@ -478,3 +544,13 @@ class ChatView(VerticalScroll):
         # home at the very top asks for more history
         if event.key == "home" and self._first > 0:
             self.post_message(self.LoadEarlier())
+            return
+        # Text typed while something in the chat has focus (a queued message, a reasoning
+        # toggle, the pane itself) goes to the composer instead of being dropped. Keys bound
+        # where the focus is (e on a queued message, ...) are left to their bindings.
+        if event.is_printable and event.character and event.key not in self.app.active_bindings:
+            for composer in self.screen.query("#composer"):
+                event.stop()
+                event.prevent_default()
+                self.screen.set_focus(composer)
+                composer.insert(event.character)

@@ -14,12 +14,22 @@ lost, and the drafts saved to ui.json include it until then.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
 SEND_TITLE = "message · enter send · alt+enter newline"
+
+# Code points that make a terminal draw their neighbours as one glyph, or change a glyph's
+# width: the zero-width joiner (family emoji), the emoji presentation selector (❤️) and the
+# skin-tone modifiers. The TextArea lays text out one code point at a time, so a terminal that
+# joins them drew the line narrower or wider than laid out and broke the composer's border
+# (which way depends on the terminal). On screen they become a zero-width space, which joins
+# nothing and has the same width; the text itself (what is sent) keeps them.
+_UNJOINED = str.maketrans({"\u200d": "\u200b", "\ufe0f": "\u200b",
+                           **{chr(c): "\u200b" for c in range(0x1F3FB, 0x1F400)}})
 DEFAULT_KEYS = {"send": ("enter",), "newline": ("alt+enter", "ctrl+j")}
 
 
@@ -53,6 +63,10 @@ class Composer(TextArea):
         self.workspace_id: str | None = None  # set by the app: whose draft this is
         self._stashed_draft = ""
         self.border_title = SEND_TITLE
+
+    def get_line(self, line_index: int) -> Text:
+        """A line as shown: joiners replaced (see _UNJOINED), same length and widths."""
+        return Text(self.document.get_line(line_index).translate(_UNJOINED), end="", no_wrap=True)
 
     # ---- keys ---------------------------------------------------------------------------
     def _keys(self, binding_id: str) -> tuple[str, ...]:

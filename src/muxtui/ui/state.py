@@ -25,7 +25,7 @@ class WorkspaceState:
     model: str
     streaming: bool = False
     queued: int = 0
-    error_type: str | None = None  # the last turn failed; stays until a good turn or dismissed
+    error_type: str | None = None  # the last reply failed; stays until another reply ends or dismissed
     interrupted: bool = False  # the last reply was cut short: ctrl+r resumes it
     recovered: bool = False  # ... by a crash, found and committed at start-up
     unread: bool = False  # activity since the user last looked at this workspace
@@ -143,7 +143,10 @@ class WorkspaceTracker:
                 self._set(ws_id, streaming=False, error_type=None, interrupted=False, recovered=False,
                           **({"unread": True} if unread else {}))
             elif t == ev.STREAM_INTERRUPTED:
-                self._set(ws_id, streaming=False, interrupted=True, **({"unread": True} if unread else {}))
+                # The interrupted reply is now the last one: an earlier turn's error no longer
+                # describes the workspace (and `seed`, which reads the last reply, agrees).
+                self._set(ws_id, streaming=False, interrupted=True, error_type=None,
+                          **({"unread": True} if unread else {}))
             else:
                 self._set(ws_id, streaming=False, interrupted=False,
                           error_type=message.get("error_type") or "error", **({"unread": True} if unread else {}))
