@@ -17,7 +17,9 @@ The contract, point by point (numbers match the engine issue and the tests):
 7. Messages sent while streaming are queued (queue.json) and sent, merged, when a turn
    completes; an interrupt hands the queued text back; an error leaves the queue alone.
 8. Retryable errors are retried with exponential backoff and jitter before any text arrived;
-   a fallback chain moves the turn to the next model on configured error types.
+   a fallback chain moves the turn to the next model on configured error types. A Retry-After
+   longer than ``retry_after_max`` is not waited for: the turn ends with ``retry_at`` in its
+   error message, and the client counts down (the app) or waits when asked (``send --wait``).
 9. Opening a workspace commits a leftover partial (crash, kill -9) as ``interrupted`` unless a
    live process holds the workspace's stream lock.
 
@@ -810,12 +812,17 @@ class StreamManager:
                     self._audit(ws, run, "error", exc, model)
                     if not exc.retryable or attempt >= cfg.retry_attempts:
                         break
+                    if exc.retry_after and exc.retry_after > cfg.retry_after_max:
+                        # Waiting an hour inside a turn looks like a hang: end the turn now; the
+                        # error message carries `retry_at` so the client can count down or wait.
+                        break
                     delay = min(cfg.retry_max_delay, cfg.retry_base_delay * 2 ** (attempt - 1))
                     delay *= 0.75 + 0.5 * self._rng.random()
                     if exc.retry_after:
-                        delay = max(delay, min(exc.retry_after, max(cfg.retry_max_delay, 60.0)))
+                        delay = max(delay, exc.retry_after)
                     self._emit(ev.STREAM_RETRYING, ws.info.id, request_id=run.request_id, attempt=attempt + 1,
-                               delay=round(delay, 2), error_type=str(exc.error_type), error=self._clean(exc.message))
+                               delay=round(delay, 2), retry_at=round(now() + delay, 3),
+                               error_type=str(exc.error_type), error=self._clean(exc.message))
                     await self.sleep(delay)
             assert last is not None
             if last.error_type not in self.config.fallback_on or index + 1 >= len(chain):
@@ -1035,6 +1042,8 @@ class StreamManager:
             message.update(error_type=str(err.error_type), error=self._clean(err.message), retryable=err.retryable)
             if err.status:
                 message["http_status"] = err.status
+            if err.retry_after:  # the provider said when to come back (Retry-After)
+                message.update(retry_after=err.retry_after, retry_at=round(now() + err.retry_after, 3))
         if run.partial.failed is not None and status == "complete":
             # The last partial write failed after the final chunk; the commit below decides.
             self._emit(ev.WARNING, ws_id, text=f"could not write the partial reply: {run.partial.failed}")

@@ -40,6 +40,7 @@ from muxtui.config import Config
 from muxtui.engine import events as ev
 from muxtui.engine.catalog import ModelCatalog, ServerModels
 from muxtui.engine import trash
+from muxtui.engine.errors import countdown
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
@@ -137,6 +138,7 @@ class MuxApp(App[int]):
         self.event_log = EventLog(paths.log_dir)
         self.manager = StreamManager(config, self.storage, self.event_log)
         self.tracker = WorkspaceTracker(self)
+        self.tracker.clock = clock
         self.ui_file = persist.ui_file(paths.data_dir)
         self.ui_state = persist.load(self.ui_file)
         self.current_id: str | None = None
@@ -150,6 +152,8 @@ class MuxApp(App[int]):
         self._shutting_down = False
         self._frame_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
+        self._retry_timer: Timer | None = None  # rate-limit countdowns: runs only while one does
+        self._bindings_for: tuple[str, bool] | None = None  # (workspace, streaming) the Footer shows
         self._save_timer: Timer | None = None
         self._theme_timer: Timer | None = None
         self._theme_dirty = False
@@ -237,6 +241,8 @@ class MuxApp(App[int]):
         if self.config.error is not None:
             self.notify(f"{self.config.error}\nmuxtui is running on defaults; the file is left untouched.",
                         title="invalid config", severity="error", timeout=30, markup=False)
+        for problem in self.config.key_errors:
+            self.notify(problem, title="key binding refused", severity="error", timeout=30, markup=False)
         for w in self.config.warnings:
             self.notify(w, severity="warning", timeout=15, markup=False)
         for text, severity in self._startup_notes:
@@ -248,6 +254,7 @@ class MuxApp(App[int]):
         self._frame_timer = self.set_interval(FRAME, self._flush_deltas, pause=True, name="delta-frame")
         if self.animated:
             self._spinner_timer = self.set_interval(SPINNER_INTERVAL, self._spin, pause=True, name="spinner")
+        self._retry_timer = self.set_interval(1.0, self.tracker.tick_retries, pause=True, name="retry-countdown")
         self.tracker.changed.subscribe(self, self._on_state)
         self._unsubscribe = self.manager.subscribe(self._on_engine_event)
         self.run_worker(self._event_pump(), group="engine-events", name="engine-events")
@@ -482,6 +489,8 @@ class MuxApp(App[int]):
         self.sidebar.tick(self.spinner_frame)
 
     def _on_state(self, state: WorkspaceState) -> None:
+        if self._retry_timer is not None:
+            (self._retry_timer.resume if self.tracker.any_countdown else self._retry_timer.pause)()
         if self._spinner_timer is not None:
             if self.tracker.any_streaming:
                 self._spinner_timer.resume()
@@ -489,7 +498,11 @@ class MuxApp(App[int]):
                 self._spinner_timer.pause()
         if state.id == self.current_id:
             self._update_title()
-            self.refresh_bindings()  # "esc Stop" is enabled only while this workspace streams
+            # "esc Stop" is enabled only while this workspace streams. Only then: the Footer
+            # rebuilds itself on a refresh (~30 ms), and a countdown changes the state every second.
+            if (state.id, state.streaming) != self._bindings_for:
+                self._bindings_for = (state.id, state.streaming)
+                self.refresh_bindings()
 
     async def _event_pump(self) -> None:
         while True:
@@ -587,7 +600,7 @@ class MuxApp(App[int]):
         if state.queued:
             parts.append(f"{state.queued} queued")
         if state.error_type:
-            parts.append(f"error: {state.error_type}")
+            parts.append(f"error: {state.error_type}" + (f", retry in {countdown(state.retry_in)}" if state.retry_in else ""))
         elif state.interrupted:
             parts.append("interrupted (ctrl+r regenerates)")
         if len(parts) == 1:

@@ -12,6 +12,7 @@ via StreamingMarkdown) or as literal ``Content`` (everything else): never as con
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from textual import events
@@ -24,6 +25,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from muxtui.engine.errors import HINTS, ErrorType
+from muxtui.ui import large_text
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
 from muxtui.ui.streaming_markdown import StreamingMarkdown
@@ -95,14 +97,21 @@ def parts_content(message: dict[str, Any]) -> Content | None:
 
 
 class UserMessage(Static):
-    """What the user typed, shown literally (no Markdown, no markup)."""
+    """What the user typed, shown literally (no Markdown, no markup); a large paste collapsed to
+    its first lines, as laying out megabytes would stall the app (muxtui.ui.large_text)."""
 
     def __init__(self, message: dict[str, Any]) -> None:
         self.message_id: str = message.get("id", "")
         label = Content.styled("you", "bold $primary")
         if message.get("queue_ids"):
             label += Content.styled(" · sent from the queue", "dim")
-        super().__init__(label + Content("\n") + Content(visible(message.get("content", ""))), classes="message")
+        text = message.get("content", "")
+        if large_text.is_large(text):
+            body = Content(visible(large_text.preview(text))) + Content.styled(
+                f"\n… collapsed: {large_text.size_label(text)} in all, sent and saved in full", "dim italic")
+        else:
+            body = Content(visible(text))
+        super().__init__(label + Content("\n") + body, classes="message")
 
 
 class AssistantMessage(Vertical):
@@ -201,6 +210,9 @@ class AssistantMessage(Vertical):
                 (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
             ))
             lines.append(Content.styled("  " + error_hint(error_type), "dim"))
+            if isinstance(m.get("retry_at"), (int, float)):  # a long Retry-After: the badge counts down
+                when = datetime.fromtimestamp(m["retry_at"]).strftime("%H:%M:%S")
+                lines.append(Content.styled(f"  the provider asks to wait until {when}", "dim"))
             if m.get("unsaved"):
                 lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
         parts = None if self.live else parts_content(m)
@@ -294,6 +306,9 @@ class QueuedItem(Static, can_focus=True):
         super().__init__(self._label(), classes="queued-item")
 
     def _label(self) -> Content:
+        if large_text.is_large(self.text):
+            return Content.assemble((f"{self.number}. ", "bold $accent"), one_line(self.text[:200], 60),
+                                    (f" ({large_text.size_label(self.text)})", "dim"))
         return Content.assemble((f"{self.number}. ", "bold $accent"), visible(self.text))
 
     def action_edit(self) -> None:

@@ -10,6 +10,11 @@ It knows nothing about the engine: it posts ``Submitted`` and the app decides (s
 save an edited queued message). A submitted text is held as *pending* until the app reports the
 engine accepted it (``accepted``) or refused it (``refused``, which puts it back): it is never
 lost, and the drafts saved to ui.json include it until then.
+
+A large paste (muxtui.ui.large_text) is not inserted: a chip ("⟦pasted 2.0 MB, 40,000 lines #1⟧")
+stands for it and is expanded into the full text wherever the text leaves the composer
+(``Submitted``, ``draft``). Deleting the chip drops the paste. A large draft or queued message
+loaded back into the composer comes back as a chip too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+
+from muxtui.config import COMPOSER_KEYS
+from muxtui.ui import large_text
 
 SEND_TITLE = "message · enter send · alt+enter newline"
 
@@ -30,7 +38,7 @@ SEND_TITLE = "message · enter send · alt+enter newline"
 # nothing and has the same width; the text itself (what is sent) keeps them.
 _UNJOINED = str.maketrans({"\u200d": "\u200b", "\ufe0f": "\u200b",
                            **{chr(c): "\u200b" for c in range(0x1F3FB, 0x1F400)}})
-DEFAULT_KEYS = {"send": ("enter",), "newline": ("alt+enter", "ctrl+j")}
+DEFAULT_KEYS = {action: tuple(keys.split(",")) for action, keys in COMPOSER_KEYS.items()}
 
 
 def _join(*parts: str) -> str:
@@ -62,6 +70,8 @@ class Composer(TextArea):
         self.pending: list[str] = []  # submitted, not yet accepted by the engine
         self.workspace_id: str | None = None  # set by the app: whose draft this is
         self._stashed_draft = ""
+        self._chips: dict[int, str] = {}  # chip number -> the large text it stands for
+        self._chip_count = 0
         self.border_title = SEND_TITLE
 
     def get_line(self, line_index: int) -> Text:
@@ -93,7 +103,8 @@ class Composer(TextArea):
         action()
 
     def action_submit(self) -> None:
-        text = self.text
+        raw = self.text
+        text = self.expand(raw)
         if self.editing is not None:
             self.post_message(self.Submitted(self, text, self.editing))
             return
@@ -101,7 +112,40 @@ class Composer(TextArea):
             return
         self.pending.append(text)
         self.load_text("")  # keep typing the next message while this one is handed over
+        for match in large_text.CHIP.finditer(raw):  # sent: those texts now live in `pending`
+            self._chips.pop(int(match.group(1)), None)
         self.post_message(self.Submitted(self, text, None))
+
+    # ---- large pastes -------------------------------------------------------------------------
+    async def _on_paste(self, event: events.Paste) -> None:
+        if self.read_only or not large_text.is_large(event.text):
+            return  # TextArea's own handler inserts it (MRO dispatch)
+        event.stop()
+        event.prevent_default()
+        result = self._replace_via_keyboard(self._chip(large_text.as_typed(event.text)), *self.selection)
+        if result:
+            self.move_cursor(result.end_location)
+        self.focus()
+
+    def _chip(self, text: str) -> str:
+        self._chip_count += 1
+        self._chips[self._chip_count] = text
+        return large_text.chip(text, self._chip_count)
+
+    def expand(self, text: str) -> str:
+        """`text` with every chip replaced by the text it stands for (a chip may hold chips)."""
+        for _ in range(len(self._chips) + 1):
+            if "⟦pasted " not in text:
+                break
+            expanded = large_text.CHIP.sub(lambda m: self._chips.get(int(m.group(1)), m.group(0)), text)
+            if expanded == text:
+                break
+            text = expanded
+        return text
+
+    def _load(self, text: str) -> None:
+        """load_text, with a large text as a chip."""
+        self.load_text(self._chip(text) if large_text.is_large(text) else text)
 
     def action_newline(self) -> None:
         start, end = self.selection
@@ -129,7 +173,7 @@ class Composer(TextArea):
             self._stashed_draft = self.text
         self.editing = item_id
         self.editing_number = number
-        self.load_text(text)
+        self._load(text)
         self.move_cursor(self.document.end)
         self.border_title = f"editing queued #{number} · enter saves · esc cancels"
         self.add_class("-editing")
@@ -148,6 +192,7 @@ class Composer(TextArea):
     def switch_to(self, workspace_id: str, draft: str) -> None:
         """Show another workspace's draft (pending texts stay in the old one's saved draft)."""
         self.pending.clear()
+        self._chips.clear()  # the old draft was saved expanded
         self.workspace_id = workspace_id
         self.set_draft(draft)
 
@@ -156,11 +201,11 @@ class Composer(TextArea):
         self._stashed_draft = ""
         self.border_title = SEND_TITLE
         self.remove_class("-editing")
-        self.load_text(text)
+        self._load(text)
         self.move_cursor(self.document.end)
 
     @property
     def draft(self) -> str:
         """What to keep for this workspace: pending texts, then what is typed (or stashed)."""
         typed = self._stashed_draft if self.editing is not None else self.text
-        return _join(*self.pending, typed)
+        return _join(*self.pending, self.expand(typed))

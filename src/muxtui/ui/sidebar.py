@@ -29,6 +29,7 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.visual import Visual
 
+from muxtui.engine.errors import countdown
 from muxtui.ui.safe import one_line
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 
@@ -100,7 +101,8 @@ def row_content(state: WorkspaceState, index: int, width: int, frame: int, curre
     # line 2: model ........ state badges (these win over the model name when space is short)
     badges: list[tuple[str, str]] = []
     if s.error_type:
-        badges.append((f"✗ {one_line(s.error_type)}", "bold $error"))
+        wait = f" {countdown(s.retry_in)}" if s.retry_in else ""  # the provider's Retry-After, ticking
+        badges.append((f"✗ {one_line(s.error_type)}{wait}", "bold $error"))
     elif s.recovered:
         badges.append(("↻ recovered", "$warning"))
     elif s.interrupted:
