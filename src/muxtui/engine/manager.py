@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
 from muxtui.engine import settings as settings_mod
+from muxtui.engine.features import FeatureRecorder
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
@@ -292,6 +293,8 @@ def default_provider_factory(pc: ProviderConfig, cfg: Config) -> Any:
     kwargs: dict[str, Any] = dict(
         connect_timeout=cfg.stream.connect_timeout, read_timeout=cfg.stream.read_timeout, headers=pc.headers or None
     )
+    if pc.type == "openai-responses":
+        kwargs.update(reasoning_summary=pc.reasoning_summary, reasoning_effort=pc.reasoning_effort)
     return cls(pc.name, pc.base_url, key, **kwargs)
 
 
@@ -318,6 +321,7 @@ class StreamManager:
         self._secrets = configured_secrets(config)
         self._saver: asyncio.Task | None = None
         self.shutdown_save_wait = SHUTDOWN_SAVE_WAIT
+        self.subscribe(FeatureRecorder(storage.root / "cache"))  # what each server showed, for doctor
         for pc in config.providers.values():
             if pc.api_key:
                 event_log.redact.add(pc.api_key)

@@ -39,6 +39,7 @@ from textual.widgets import Footer, Header, TextArea
 from muxtui import config as config_mod
 from muxtui.config import Config
 from muxtui.engine import events as ev
+from muxtui.engine.catalog import ModelCatalog, ServerModels
 from muxtui.engine import trash
 from muxtui.engine.errors import countdown
 from muxtui.engine.events import Event
@@ -149,6 +150,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self._buffer = DeltaBuffer()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._unsubscribe = None
+        self._catalog: ModelCatalog | None = None
+        self._server_models: dict[str, ServerModels] = {}  # the servers' model lists seen this run
         self._shutting_down = False
         self._frame_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
@@ -773,9 +776,18 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         state = self.tracker.get(ws_id)
         if state is None:
             return
-        models = self.config.models()
-        if state.model not in models:
-            models.append(state.model)
+        catalog = self._model_catalog()
+
+        def listing() -> list[str]:
+            models = catalog.listing(self._server_models.values())
+            if state.model not in models:
+                models.append(state.model)
+            return models
+
+        async def fetch(refresh: bool) -> list[str]:
+            lists = await catalog.fetch_all(refresh=refresh)
+            self._server_models.update({sm.provider: sm for sm in lists})
+            return listing()
 
         async def pick(model: str | None) -> None:
             if not model or ws_id not in self.tracker or model == state.model:
@@ -787,7 +799,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             except (KeyError, OSError) as exc:
                 self.notify(f"cannot change the model: {exc}", severity="error", markup=False)
 
-        self.push_screen(ModelPicker(models, state.model), pick)
+        self.push_screen(ModelPicker(listing(), state.model, fetch=fetch), pick)
+
+    def _model_catalog(self) -> ModelCatalog:
+        """What the servers list, cached in the data folder; made on first use."""
+        if self._catalog is None:
+            self._catalog = ModelCatalog(self.config, self.paths.data_dir / "cache")
+        return self._catalog
 
     async def action_errors(self) -> None:
         groups = await asyncio.to_thread(self.event_log.grouped_errors)
