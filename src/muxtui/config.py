@@ -320,7 +320,7 @@ COMPOSER_KEYS = {"send": "enter", "newline": "alt+enter,ctrl+j"}
 # Bindings of a focused widget other than the composer (a queued message): plain keys are fine.
 # Bindings of a focused widget or a dialog, never of the composer: plain keys are fine there.
 LOCAL_ACTIONS = frozenset({
-    "send", "newline", "queued-edit", "queued-remove", "queued-send-now",
+    "send", "newline", "queued-edit", "queued-remove", "queued-send-now", "queued-leave",
     "message-up", "message-down", "message-first", "message-last", "message-copy", "message-copy-code",
     "message-edit", "message-fork", "message-retry", "message-leave",
     "confirm-yes", "confirm-no", "confirm-default", "errors-close", "errors-toggle-interrupts",

@@ -466,3 +466,31 @@ async def test_f1_over_a_dialog_shows_that_dialogs_keys(paths):
         assert "new-workspace" not in text  # only what works on that dialog
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, SettingsScreen), "back on the dialog")
+
+
+# ---- Esc leaves the conversation or a queued message; it does not stop the reply ---------------
+
+async def test_escape_in_the_conversation_or_on_a_queued_message_leaves_without_interrupting(paths, fake_server):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        await use_model(app, pilot, "fake:m?chunks=6&pause_after=2&gate=ui-esc-leave")
+        await send(pilot, app, "first")
+        await fake_server.areached("ui-esc-leave")
+        await send(pilot, app, "queued one")
+        await settle(app, pilot)
+        await pilot.press("ctrl+up")
+        await until(pilot, lambda: isinstance(app.focused, MessageChatView), "focus in the conversation")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.focused is app.composer, "back in the composer")
+        assert app.manager.is_streaming(ws_id)  # the reply goes on
+        [item] = list(app.query(QueuedItem))
+        item.focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        await until(pilot, lambda: app.focused is app.composer, "back in the composer from the queue")
+        assert app.manager.is_streaming(ws_id) and list(app.query(QueuedItem))  # still queued
+        await pilot.press("escape")  # from the composer, Esc still stops the reply
+        await app.manager.wait_idle(ws_id)
+        assert ws_messages(app)[1]["status"] == "interrupted"
+        fake_server.release("ui-esc-leave")

@@ -970,6 +970,11 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             editing = self.is_mounted and self.query("#composer") and self.composer.editing is not None
             if editing:
                 return True
+            # In the conversation or on a queued message, Esc means "back to the composer"
+            # (their own escape bindings); it must not stop the reply being waited for.
+            focused = self.focused
+            if isinstance(focused, (MessageChatView, QueuedItem)):
+                return False
             return True if self.current_id and self.manager.is_streaming(self.current_id) else None
         return True
 

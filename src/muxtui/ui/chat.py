@@ -287,6 +287,9 @@ class QueuedItem(Static, can_focus=True):
     BINDINGS = [
         Binding("e", "edit", "Edit queued", id="queued-edit"),
         Binding("delete,backspace", "remove", "Remove queued", id="queued-remove"),
+        # Esc leaves the item (back to typing), as it leaves the conversation; it does not stop
+        # the reply the user is waiting for (the app's interrupt yields to this binding).
+        Binding("escape", "leave", "Back to composer", id="queued-leave", show=False),
     ]
 
     class Edit(Message):
@@ -316,6 +319,11 @@ class QueuedItem(Static, can_focus=True):
 
     def action_remove(self) -> None:
         self.post_message(self.Remove(self.item_id))
+
+    def action_leave(self) -> None:
+        composer = self.app.query("#composer")
+        if composer:
+            composer.first().focus()
 
     def on_click(self) -> None:
         self.focus()
