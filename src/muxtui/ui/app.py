@@ -41,6 +41,7 @@ from muxtui.engine import events as ev
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
+from muxtui.engine.search import Indexer
 from muxtui.engine.storage import Storage, WorkspaceBusy
 from muxtui.paths import Paths
 from muxtui.ui import persist, terminal_keys
@@ -49,6 +50,7 @@ from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
+from muxtui.ui.search import SearchScreen
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
@@ -63,7 +65,7 @@ FIRST_WORKSPACE = "scratch"
 MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
-    "scroll_chat", "dismiss_error",
+    "scroll_chat", "dismiss_error", "search", "export_workspace",
 })
 
 
@@ -102,6 +104,7 @@ class MuxApp(App[int]):
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
+        Binding("ctrl+f", "search", "Search", id="search", priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f3", "toggle_sidebar", "Sidebar", id="toggle-sidebar", show=False, priority=True),
@@ -129,6 +132,8 @@ class MuxApp(App[int]):
         self.storage = Storage(paths.data_dir)
         self.event_log = EventLog(paths.log_dir)
         self.manager = StreamManager(config, self.storage, self.event_log)
+        self.indexer = Indexer(paths.data_dir)  # search index, kept current in its own thread
+        self.indexer.attach(self.manager)
         self.tracker = WorkspaceTracker(self)
         self.ui_file = persist.ui_file(paths.data_dir)
         self.ui_state = persist.load(self.ui_file)
@@ -254,6 +259,7 @@ class MuxApp(App[int]):
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
+        self.indexer.start()  # builds or catches up in the background; search works meanwhile
 
     @staticmethod
     def _tune_gc() -> None:
@@ -351,6 +357,7 @@ class MuxApp(App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        await asyncio.to_thread(self.indexer.stop)
         try:
             await self.manager.shutdown()
         except Exception:
@@ -651,6 +658,47 @@ class MuxApp(App[int]):
         names = {s.id: s.name for s in self.tracker.states()}
         self.push_screen(ErrorsScreen(groups, names, clock=self.clock))
 
+    def action_search(self) -> None:
+        async def opened(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                await self.open_message(*choice)
+
+        self.push_screen(SearchScreen(self.indexer), opened)
+
+    async def open_message(self, ws_id: str, message_id: str) -> None:
+        """Show a workspace scrolled to one of its messages, highlighted (a search hit)."""
+        if ws_id not in self.tracker:
+            self.notify("that workspace no longer exists", severity="warning")
+            return
+        await self.select_workspace(ws_id)
+        if not await self.chat.reveal(message_id):
+            self.notify("that message is no longer in the conversation", severity="warning")
+
+    async def action_export_workspace(self, fmt: str = "md") -> None:
+        """Write the current workspace to a file in the current folder (else the data folder)."""
+        from muxtui.cli import export_markdown
+        from muxtui.engine.transfer import export_json
+
+        if self.current_id is None:
+            return
+        ws = await self.manager.open_workspace(self.current_id)
+        text = export_json(ws.info, ws.messages) if fmt == "json" else export_markdown(ws)
+        stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in ws.info.name).strip("-")[:60] or "workspace"
+        name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.clock()))}.{fmt}"
+        from muxtui.engine import atomic
+
+        errors = []
+        for folder in (Path.cwd(), self.paths.data_dir / "exports"):
+            try:
+                atomic.make_private_dir(folder)
+                await asyncio.to_thread(atomic.write_text, folder / name, text)
+            except OSError as exc:
+                errors.append(f"{folder}: {exc.strerror or exc}")
+                continue
+            self.notify(f"exported to {folder / name}", title="export", markup=False)
+            return
+        self.notify("could not export: " + "; ".join(errors), severity="error", markup=False)
+
     def action_toggle_sidebar(self) -> None:
         self.sidebar.display = not self.sidebar.display
         self.ui_state.sidebar = bool(self.sidebar.display)
@@ -832,6 +880,11 @@ class MuxApp(App[int]):
         yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
+        yield cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search", "ctrl+f")
+        yield cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",
+                  "export_workspace('md')")
+        yield cmd("Export workspace as JSON", "write this workspace to a .json file (muxtui import reads it)",
+                  "export_workspace('json')")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
         yield cmd("Previous workspace", "switch up the list", "previous_workspace", "previous-workspace", "alt+up")
         yield cmd("Next workspace", "switch down the list", "next_workspace", "next-workspace", "alt+down")
