@@ -43,6 +43,7 @@ HL_START, HL_END = "\x02", "\x03"
 _STRIP = str.maketrans({HL_START: " ", HL_END: " "})
 ROLES = ("user", "assistant", "system")
 TAIL = 256  # bytes of the indexed part of a file whose hash tells "appended" from "rewritten"
+YIELD_EVERY = 200
 BATCH = 2000  # messages per transaction during a build, so searches see progress
 
 _SCHEMA = """
@@ -348,6 +349,10 @@ class SearchIndex:
                            (cur.lastrowid, rec["content"], ws_id, rec["role"],
                             rec["model"] if rec["role"] == "assistant" else model))
                 count += 1
+                if count % YIELD_EVERY == 0:
+                    # Hand the GIL and the CPU to the UI thread: a build on a 2-core machine
+                    # under load otherwise stretches key-to-frame times (costs ~1 s per 200k).
+                    time.sleep(0.001)
                 if count % BATCH == 0:  # let readers see progress on a big workspace
                     db.execute("COMMIT")
                     db.execute("BEGIN")
