@@ -104,7 +104,7 @@ class MuxApp(App[int]):
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
-        Binding("ctrl+f", "search", "Search", id="search", priority=True),
+        Binding("ctrl+f", "search", "Search", id="search", show=False, priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f3", "toggle_sidebar", "Sidebar", id="toggle-sidebar", show=False, priority=True),
@@ -880,11 +880,6 @@ class MuxApp(App[int]):
         yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
-        yield cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search", "ctrl+f")
-        yield cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",
-                  "export_workspace('md')")
-        yield cmd("Export workspace as JSON", "write this workspace to a .json file (muxtui import reads it)",
-                  "export_workspace('json')")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
         yield cmd("Previous workspace", "switch up the list", "previous_workspace", "previous-workspace", "alt+up")
         yield cmd("Next workspace", "switch down the list", "next_workspace", "next-workspace", "alt+down")
@@ -893,6 +888,16 @@ class MuxApp(App[int]):
         yield cmd("Toggle sidebar", "show or hide the workspace list", "toggle_sidebar", "toggle-sidebar", "f3")
         yield cmd("Change theme", "pick a theme (saved to config.toml)", "change_theme", "theme", "ctrl+t")
         yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
+        # Found by typing (not in the discovery list, which keeps its length and snapshot).
+        for command in (
+                cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search",
+                    "ctrl+f"),
+                cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",
+                    "export_workspace('md')"),
+                cmd("Export workspace as JSON", "write this workspace to a .json file (muxtui import reads it)",
+                    "export_workspace('json')")):
+            command.discover = False
+            yield command
         for command in self.get_system_commands(screen or self.screen):
             yield PaletteCommand(command.title, command.help, command.callback, discover=command.discover)
         for n, state in enumerate(self.tracker.states(), 1):
