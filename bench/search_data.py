@@ -1,7 +1,7 @@
 """The search bench's data: N workspaces of M messages, written straight in the storage format.
 
 meta.json and chat.jsonl are written as Storage and WorkspaceStore.append write them (without
-the per-record fsync, and without the registry, which Storage rebuilds from the folders), so
+the per-record fsync, and with a registry as Storage writes it), so
 200,000 messages take seconds, not the minutes the real append path would.
 """
 
@@ -31,6 +31,7 @@ def make_search_folder(data_dir: Path, workspaces: int, messages: int, seed: int
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     start = time.time() - 86400 * 60
     needle_ws = None
+    registry = []
     for index in range(workspaces):
         ws_id = f"w{index:06x}bench"
         folder = root / ws_id
@@ -52,4 +53,9 @@ def make_search_folder(data_dir: Path, workspaces: int, messages: int, seed: int
                 record.update(model=model, status="complete")
             lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         (folder / "chat.jsonl").write_text("\n".join(lines) + "\n")
+        registry.append({"id": ws_id, "name": f"project {index}", "model": model, "created_at": start + index,
+                         "last_activity": start + index * 1000 + messages, "last_status": "complete",
+                         "last_error_type": None})
+    # As a folder in use has it (else the app's first start rebuilds it from 1,000 folders).
+    (Path(data_dir) / "workspaces.json").write_text(json.dumps({"version": FORMAT_VERSION, "workspaces": registry}))
     return {"needle": "zanzibarquux", "needle_ws": needle_ws, "messages": workspaces * messages}

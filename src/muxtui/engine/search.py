@@ -99,6 +99,41 @@ class Query:
             clauses.append(f"model : ({_phrase(self.model)}*)")
         return " AND ".join(clauses)
 
+    def highlight_pattern(self) -> re.Pattern[str] | None:
+        """The words as the index's tokenizer sees them (letters and digits, any case), the last
+        one as a prefix while it is being typed."""
+        tokens: list[str] = []
+        for n, word in enumerate(self.words):
+            parts = re.findall(r"[^\W_]+", word)
+            last = n == len(self.words) - 1 and self.prefix and len(word) > 1
+            tokens += [re.escape(t) + (r"[^\W_]*" if last and k == len(parts) - 1 else "")
+                       for k, t in enumerate(parts)]
+        if not tokens:
+            return None
+        return re.compile(r"(?<![^\W_])(?:" + "|".join(sorted(set(tokens), key=len, reverse=True)) + r")(?![^\W_])",
+                          re.IGNORECASE)
+
+
+SNIPPET = 160  # characters of context shown around the first match
+
+
+def make_snippet(text: str, pattern: re.Pattern[str] | None) -> str:
+    """About SNIPPET characters around the first match, matches wrapped in HL_START/HL_END."""
+    first = pattern.search(text) if pattern is not None else None
+    start = 0
+    if first is not None and first.start() > SNIPPET // 3:
+        start = first.start() - SNIPPET // 3
+        space = text.rfind(" ", 0, start + 1)
+        start = space + 1 if space > start - 20 else start
+    end = min(len(text), start + SNIPPET)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > end - 20 else end
+    window = text[start:end]
+    if pattern is not None:
+        window = pattern.sub(lambda m: f"{HL_START}{m.group(0)}{HL_END}", window)
+    return ("…" if start > 0 else "") + window + ("…" if end < len(text) else "")
+
 
 _SIMPLE_WORD = re.compile(r"[a-z0-9]{4,}")
 MAX_EXPANSION = 40
@@ -434,19 +469,16 @@ class SearchIndex:
             else:
                 rows = db.execute(f"SELECT fts.rowid FROM fts {JOIN} WHERE fts MATCH ? {join_filter} "
                                   "ORDER BY fts.rowid DESC LIMIT ?", (expression, *args, limit)).fetchall()
-            hits = []
-            for (rowid,) in rows:
-                meta = db.execute("SELECT m.ws, w.name, m.seq, m.msg_id, m.role, m.model, m.created_at, m.status "
-                                  "FROM messages m JOIN workspaces w ON w.id = m.ws WHERE m.rowid = ?",
-                                  (rowid,)).fetchone()
-                if meta is None:
-                    continue
-                if q.words:
-                    snip = db.execute(f"SELECT snippet(fts, 0, '{HL_START}', '{HL_END}', '…', 16) FROM fts "
-                                      "WHERE fts MATCH ? AND rowid = ?", (expression, rowid)).fetchone()
-                else:
-                    snip = db.execute("SELECT substr(content, 1, 160) FROM fts WHERE rowid = ?", (rowid,)).fetchone()
-                hits.append(Hit(*meta, snip[0] if snip else ""))
+            ids = [r[0] for r in rows]
+            marks = ",".join("?" * len(ids))
+            metas = {r[0]: r[1:] for r in db.execute(
+                "SELECT m.rowid, m.ws, w.name, m.seq, m.msg_id, m.role, m.model, m.created_at, m.status "
+                f"FROM messages m JOIN workspaces w ON w.id = m.ws WHERE m.rowid IN ({marks})", ids)}
+            texts = dict(db.execute(f"SELECT rowid, content FROM fts WHERE rowid IN ({marks})", ids).fetchall())
+            # Snippets are cut here rather than by FTS5's snippet(), which re-runs the whole
+            # match per row (60-80 ms for 50 hits of common words on 200,000 messages).
+            pattern = q.highlight_pattern()
+            hits = [Hit(*metas[i], make_snippet(texts.get(i) or "", pattern)) for i in ids if i in metas]
             return hits
         except sqlite3.OperationalError as exc:
             # The phrase quoting makes syntax errors impossible; a locked or damaged file is not
