@@ -144,3 +144,33 @@ def test_search_screen_snapshot(snap_compare, paths):
         await search_for(pilot, "wombat")
 
     assert snap_compare(make_app(paths), terminal_size=(100, 30), run_before=run_before)
+
+
+async def test_find_in_workspace_steps_through_hits(paths):
+    texts = []
+    for n in range(90):
+        texts.append(f"kiwi number {n}" if n in (4, 50, 86) else f"plain line {n}")
+    seed(paths, "fruit", texts)
+    app = make_app(paths)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+g")
+        await pilot.press(*"kiwi", "enter")
+
+        async def shown() -> str:
+            for _ in range(100):
+                await pilot.pause()
+                marked = app.chat.query(".-hit")
+                if marked:
+                    return marked.first().message_id
+            raise AssertionError("no hit shown")
+
+        assert await shown() == "fruit-86"  # the newest first
+        assert app.chat.has_focus
+        await pilot.press("n")
+        assert await shown() == "fruit-50"
+        await pilot.press("n")
+        assert await shown() == "fruit-4"  # far above the mounted window: mounted on demand
+        await pilot.press("N")
+        assert await shown() == "fruit-50"
+        assert len(app.chat.query(".-hit")) == 1

@@ -65,7 +65,7 @@ FIRST_WORKSPACE = "scratch"
 MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
-    "scroll_chat", "dismiss_error", "search", "export_workspace",
+    "scroll_chat", "dismiss_error", "search", "export_workspace", "find_in_workspace", "find_next",
 })
 
 
@@ -105,6 +105,7 @@ class MuxApp(App[int]):
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+f", "search", "Search", id="search", show=False, priority=True),
+        Binding("ctrl+g", "find_in_workspace", "Find here", id="find-in-workspace", show=False, priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f3", "toggle_sidebar", "Sidebar", id="toggle-sidebar", show=False, priority=True),
@@ -151,6 +152,7 @@ class MuxApp(App[int]):
         self._theme_dirty = False
         self._save_lock = asyncio.Lock()
         self._after_delete: dict[str, str | None] = {}
+        self._find: tuple[str, list[str], int] | None = None  # workspace, hit message ids (oldest first), position
         self._signals: list[int] = []
         self._startup_notes: list[tuple[str, str]] = []
         self._theme_ready = False
@@ -276,6 +278,7 @@ class MuxApp(App[int]):
         known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= {b.id for b in ChatView.BINDINGS if isinstance(b, Binding) and b.id}
         unknown = sorted(set(keys) - known)
         if unknown:
             self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "
@@ -674,6 +677,39 @@ class MuxApp(App[int]):
         if not await self.chat.reveal(message_id):
             self.notify("that message is no longer in the conversation", severity="warning")
 
+    def action_find_in_workspace(self) -> None:
+        """Words to find in the current workspace; its newest hit is shown, n / N step through."""
+        ws_id = self.current_id
+        if ws_id is None:
+            return
+
+        async def find(text: str | None) -> None:
+            if not text or ws_id != self.current_id:
+                return
+            hits = await asyncio.to_thread(self.indexer.index.search, text, 1000, ws_id)
+            ids = [h.message_id for h in sorted(hits, key=lambda h: h.seq)]
+            if not ids:
+                self._find = None
+                self.notify(f"no match for {text!r} in this workspace", severity="warning", markup=False)
+                return
+            self._find = (ws_id, ids, len(ids))
+            self.chat.focus()  # n and N are the chat's keys
+            await self.action_find_next(1)
+
+        self.push_screen(NameScreen("find in this workspace", placeholder="words (n older · N newer hit)"), find)
+
+    async def action_find_next(self, step: int) -> None:
+        if self._find is None or self._find[0] != self.current_id:
+            self.notify(f"{self.key_for('find-in-workspace', 'ctrl+g')} (or / in the chat) finds in this workspace")
+            return
+        ws_id, ids, pos = self._find
+        pos = (pos - step) % len(ids)  # n goes up to older messages, like a backward search
+        self._find = (ws_id, ids, pos)
+        if await self.chat.reveal(ids[pos]):
+            self.notify(f"hit {pos + 1} of {len(ids)} · n older · N newer", timeout=3)
+        else:
+            self.notify("that message is no longer in the conversation", severity="warning")
+
     async def action_export_workspace(self, fmt: str = "md") -> None:
         """Write the current workspace to a file in the current folder (else the data folder)."""
         from muxtui.cli import export_markdown
@@ -890,6 +926,8 @@ class MuxApp(App[int]):
         yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
         # Found by typing (not in the discovery list, which keeps its length and snapshot).
         for command in (
+                cmd("Find in workspace", "find words in this workspace; n / N step through the hits",
+                    "find_in_workspace", "find-in-workspace", "ctrl+g"),
                 cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search",
                     "ctrl+f"),
                 cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",

@@ -250,6 +250,13 @@ class QueueList(Vertical):
 class ChatView(VerticalScroll):
     """Messages of one workspace at a time; see the module docstring for the rules."""
 
+    # Find in this workspace: "/" asks for words; n / N step to the older / newer hit.
+    BINDINGS = [
+        Binding("slash", "app.find_in_workspace", "Find", id="chat-find", show=False),
+        Binding("n", "app.find_next(1)", "Older hit", id="find-older", show=False),
+        Binding("N", "app.find_next(-1)", "Newer hit", id="find-newer", show=False),
+    ]
+
     class LoadEarlier(Message):
         pass
 
