@@ -233,3 +233,15 @@ def test_cli_import_of_a_non_json_file_is_a_clear_error(home, tmp_path):
     out = muxtui(home, "import", str(path))
     assert out.returncode == 2 and "not JSON" in out.stderr and "nothing imported" in out.stderr
     assert parse_import([])[1] == []
+
+
+def test_indexer_repairs_a_garbage_index_in_its_child_process(home):
+    seed(home.data_dir, "w", ["repair me please"])
+    (home.data_dir / "search.sqlite3").write_bytes(b"\x00garbage" * 1000)
+    indexer = Indexer(home.data_dir)
+    indexer.start()
+    try:
+        assert indexer.wait_idle(60) and indexer.error is None
+        assert [split_snippet(h.snippet)[0] for h in indexer.index.search("repair")] == ["repair me please"]
+    finally:
+        indexer.stop()
