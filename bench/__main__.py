@@ -297,16 +297,16 @@ def build_table(raw: dict[str, Any], sizes: list[int], only: set[str], quick: bo
     if "search" in only:
         sr = raw.get("search", {"error": "not run"})
         t.section("6. search: 1,000 workspaces x 200 messages (200,000), SQLite FTS5 index")
-        t.row("6", "index build, in the app's background thread", secs(get(sr, "build_s")),
+        t.row("6", "index build, in the app's background (niced child process)", secs(get(sr, "build_s")),
               join(f"{get(sr, 'messages') or 0:,} messages", f"{get(sr, 'index_mb') or 0:.0f} MB",
                    f"data written in {secs(get(raw.get('search_gen', {}), 'seconds'))}"))
         lag, idle_lag = get(sr, "lag_ms"), get(sr, "idle_lag_ms")
-        t.row("", "  worst event-loop lag while it builds", ms(lag),
-              f"index idle: {ms(idle_lag)}", "<= 2x idle",
-              None if lag is None or idle_lag is None else lag <= max(2 * idle_lag, 100))
-        t.row("", "  key -> frame while it builds, p99", ms(get(sr, "key_p99_ms")),
-              f"{get(sr, 'keys') or 0} keys · index idle: {ms(get(sr, 'idle_key_p99_ms'))}, "
-              f"{get(sr, 'idle_keys') or 0} keys")
+        kp, idle_kp = get(sr, "key_p99_ms"), get(sr, "idle_key_p99_ms")
+        t.row("", "  key -> frame while it builds, p99", ms(kp),
+              f"{get(sr, 'keys') or 0} keys · index idle: {ms(idle_kp)}, {get(sr, 'idle_keys') or 0} keys",
+              "<= 2x idle", None if kp is None or idle_kp is None else kp <= max(2 * idle_kp, 100))
+        # Worst single sample: over the whole build vs a shorter idle window, so only shown.
+        t.row("", "  worst event-loop lag while it builds", ms(lag), f"index idle: {ms(idle_lag)}")
         qmax = get(sr, "query_max_ms")
         t.row("", "query latency, slowest of 13 queries (best of 3)", ms(qmax), f"slowest: {get(sr, 'slowest')}",
               "<= 100 ms", None if qmax is None else qmax <= 100)

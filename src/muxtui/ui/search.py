@@ -69,6 +69,8 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+        # Catch up with writes of other processes (`muxtui send`): one stat per workspace.
+        self.indexer.schedule()
         self._status()
         if self._query:
             self.run_query(self._query)
