@@ -383,7 +383,13 @@ async def _search(args, paths: Paths, cfg) -> int:
     index = SearchIndex(paths.data_dir)
 
     def run():
-        index.sync_all()  # cheap when current: one stat per workspace
+        import sqlite3
+
+        try:
+            index.sync_all()  # cheap when current: one stat per workspace
+        except sqlite3.OperationalError as exc:  # e.g. the app's indexer holds it for long
+            print(f"muxtui: warning: search index not updated ({exc}); results may be incomplete",
+                  file=sys.stderr)
         index.close()
         return index.search(" ".join(args.query), limit=args.n, workspace=ws_id)
 

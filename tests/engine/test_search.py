@@ -245,3 +245,15 @@ def test_indexer_repairs_a_garbage_index_in_its_child_process(home):
         assert [split_snippet(h.snippet)[0] for h in indexer.index.search("repair")] == ["repair me please"]
     finally:
         indexer.stop()
+
+
+def test_index_of_another_schema_version_is_rebuilt(home):
+    seed(home.data_dir, "w", ["versioned text"])
+    index = SearchIndex(home.data_dir)
+    index.sync_all()
+    index.open().execute("UPDATE meta SET value='0' WHERE key='schema'")
+    index.close()
+    again = SearchIndex(home.data_dir)
+    again.sync_all()
+    assert again.rebuilt_reason.startswith("unusable (schema version 0")
+    assert again.search("versioned")

@@ -248,6 +248,7 @@ class SearchIndex:
         if self._db is not None:
             return self._db
         reason = None if self.path.exists() else "missing"
+        db = None
         try:
             db = self._connect()
             db.executescript(_SCHEMA)
@@ -255,9 +256,10 @@ class SearchIndex:
             if row is None:
                 db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
-                db.close()
                 raise sqlite3.DatabaseError(f"schema version {row[0]}, expected {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:  # garbage, a torn file, another version
+            if db is not None:
+                db.close()
             log.warning("search index %s is unusable (%s); rebuilding it", self.path, exc)
             reason = f"unusable ({exc})"
             self._remove_files()
