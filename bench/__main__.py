@@ -2,7 +2,7 @@
 
     python -m bench            # everything; baseline (c) at 20,000 chunks alone takes minutes
     python -m bench --quick    # 5,000-chunk replies only, shorter many-workspace window
-    python -m bench --only long,many,folder,disk
+    python -m bench --only long,many,folder,disk,search
 
 Sections (see the performance issue for the why):
   1. long reply: the real app (headless, one workspace) vs (a) a raw httpx consumer, (b) one
