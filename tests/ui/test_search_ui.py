@@ -176,3 +176,27 @@ async def test_find_in_workspace_steps_through_hits(paths):
         await pilot.press("N")
         assert await shown() == "fruit-50"
         assert len(app.chat.query(".-hit")) == 1
+
+
+async def test_search_from_the_command_palette(paths):
+    from textual.widgets import OptionList
+
+    app = make_app(paths)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        for _ in range(100):
+            await pilot.pause()
+            if app.screen.__class__.__name__ == "CommandPalette":
+                break
+        app.screen.query_one(Input).value = "Search messages"
+        for _ in range(100):
+            await pilot.pause()
+            if app.screen.query_one(OptionList).option_count > 0:
+                break
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause()
+            if isinstance(app.screen, SearchScreen):
+                break
+        assert isinstance(app.screen, SearchScreen)
