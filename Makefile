@@ -7,17 +7,25 @@ STAMP_TEST := $(VENV)/.installed-test
 
 .PHONY: run test bench stress lint clean
 
+# The first run installs for about a minute: pip's own output (a line per package) shows progress.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check
+
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "muxtui needs Python 3.11+")'
+	@echo "muxtui: first run: creating $(VENV) (about a minute, once)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	@echo "muxtui: [1/2] updating pip"
+	$(PIP_INSTALL) --upgrade pip
 
 $(STAMP_RUN): $(PY) pyproject.toml
-	$(PY) -m pip install -q -e .
+	@echo "muxtui: [2/2] installing muxtui and its packages"
+	$(PIP_INSTALL) -e .
+	@echo "muxtui: installed; starting"
 	touch $@
 
 $(STAMP_TEST): $(PY) pyproject.toml
-	$(PY) -m pip install -q -e '.[test,bench]'
+	@echo "muxtui: [2/2] installing muxtui with the test and benchmark packages"
+	$(PIP_INSTALL) -e '.[test,bench]'
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)

@@ -703,3 +703,12 @@ async def test_demo_paces_and_cancels_promptly():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.perf_counter() - t0 < 0.2
+
+
+async def test_demo_continues_from_the_text_so_far():
+    """Continue on the demo model: the rest of the same reply, so the joined reply is whole."""
+    p = DemoProvider(chars_per_second=0)
+    whole = (await collect(p, "demo", [ChatMessage("user", "/long 3")])).text
+    req = StreamRequest("demo", [ChatMessage("user", "/long 3")], prefill=whole[:57])
+    rest = "".join([e.text async for e in p.stream(req) if isinstance(e, TextDelta)])
+    assert whole[:57] + rest == whole

@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("send", help="send a message and stream the reply to stdout")
     s.add_argument("-w", "--workspace", help="workspace name or id (created if missing)", default="cli")
     s.add_argument("-m", "--model", help='model as "provider:model"')
-    s.add_argument("text", nargs="+", help="the message ('-' reads stdin)")
+    s.add_argument("--wait", action="store_true",
+                   help="rate limited with a long Retry-After: wait (counting down on stderr) and retry")
+    s.add_argument("text", nargs="+", help="the message ('-' reads stdin; one trailing newline is dropped)")
 
     sub.add_parser("workspaces", help="list workspaces")
     h = sub.add_parser("history", help="print a workspace's messages")
@@ -69,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--errors", action="store_true", help="the error log (default)")
     group.add_argument("--audit", action="store_true", help="the audit log of every stream")
     lg.add_argument("-n", type=_positive, default=50, help="last N records")
+    lg.add_argument("--json", action="store_true", help="one JSON record per line instead of a table")
     sub.add_parser("doctor", help="check config, folders and providers")
+    r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
+    r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -163,6 +170,7 @@ def _main(argv: list[str] | None) -> int:
         "import": _import,
         "search": _search,
         "logs": _logs,
+        "restore": _restore,
     }[args.command]
     try:
         return asyncio.run(handler(args, paths, cfg))
@@ -190,14 +198,19 @@ async def _send(args, paths: Paths, cfg) -> int:
     from muxtui.engine import events as ev
     from muxtui.engine.storage import WorkspaceBusy
 
-    text = " ".join(args.text)
-    if text == "-":
-        text = sys.stdin.read()
+    text = _message_text(args.text)
     if not text.strip():
         print("muxtui: refusing to send an empty message", file=sys.stderr)
         return EXIT_USAGE
+    problem = _model_problem(cfg, args.model)
+    if problem:  # before anything is created or changed
+        print(f"muxtui: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     manager = _engine(paths, cfg)
+    known = {i.id for i in await manager.list_workspaces()}
     info = await _resolve(manager, args.workspace, create=True, model=args.model)
+    created = info.id not in known
+    previous_model = info.model
     if args.model and args.model != info.model:
         try:
             info = await manager.set_model(info.id, args.model)
@@ -205,7 +218,7 @@ async def _send(args, paths: Paths, cfg) -> int:
             print(f"muxtui: {exc}", file=sys.stderr)
             return EXIT_USAGE
     await manager.open_workspace(info.id)
-    outcome: dict[str, Any] = {}
+    outcome: dict[str, Any] = {"line_open": False}
     out = sys.stdout
 
     def on_event(event) -> None:
@@ -217,6 +230,7 @@ async def _send(args, paths: Paths, cfg) -> int:
             try:
                 out.write(event.data["text"])
                 out.flush()
+                outcome["line_open"] = not event.data["text"].endswith("\n")
             except BrokenPipeError:
                 # `muxtui send ... | head`: the reader is gone. Stop the stream (the text so far
                 # is saved as interrupted) and stay quiet.
@@ -224,9 +238,10 @@ async def _send(args, paths: Paths, cfg) -> int:
                 _silence_stdout()
                 stop()
         elif event.type == ev.STREAM_RETRYING:
-            print(f"\n[retrying in {event.data['delay']:.1f} s: {event.data['error_type']}]", file=sys.stderr)
+            print(f"{_break(outcome)}[retrying in {event.data['delay']:.1f} s: {event.data['error_type']}]",
+                  file=sys.stderr)
         elif event.type == ev.STREAM_FALLBACK:
-            print(f"\n[falling back to {event.data['to_model']}]", file=sys.stderr)
+            print(f"{_break(outcome)}[falling back to {event.data['to_model']}]", file=sys.stderr)
         elif event.type in ev.STREAM_CLOSED:
             outcome["last"] = event
 
@@ -245,16 +260,33 @@ async def _send(args, paths: Paths, cfg) -> int:
         except WorkspaceBusy as exc:
             print(f"muxtui: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        idle = asyncio.ensure_future(manager.wait_idle(info.id))
-        stop_wait = asyncio.ensure_future(stopping.wait())
-        await asyncio.wait({idle, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if stopping.is_set() and not idle.done():
-            await manager.interrupt(info.id)
-            await idle
-        stop_wait.cancel()
+        waits_left = max(1, cfg.stream.retry_attempts)  # --wait retries at most this often
+        while True:
+            idle = asyncio.ensure_future(manager.wait_idle(info.id))
+            stop_wait = asyncio.ensure_future(stopping.wait())
+            await asyncio.wait({idle, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            if stopping.is_set() and not idle.done():
+                await manager.interrupt(info.id)
+                await idle
+            retry_at = _rate_limited_until(outcome.get("last"))
+            if not args.wait or retry_at is None or stopping.is_set() or waits_left <= 0:
+                break
+            waits_left -= 1
+            reason = outcome["last"].data["message"].get("error_type") or "error"
+            if not await _wait_for_retry(retry_at, reason, stopping, _break(outcome)):
+                outcome["stopped_waiting"] = True
+                break
+            outcome.pop("last", None)
+            try:
+                await manager.retry(info.id)
+            except WorkspaceBusy as exc:
+                print(f"muxtui: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+        note = await _undo_model_not_found(manager, info, outcome.get("last"), created, previous_model)
     finally:
         await manager.shutdown()
-    if not outcome.get("broken_pipe"):
+    if outcome["line_open"] and not outcome.get("broken_pipe"):
         try:
             out.write("\n")
             out.flush()
@@ -271,9 +303,110 @@ async def _send(args, paths: Paths, cfg) -> int:
         print("muxtui: interrupted (the reply so far is saved)", file=sys.stderr)
         return EXIT_INTERRUPTED
     if event.type == ev.STREAM_ERROR:
-        print(f"muxtui: error: {message.get('error_type')}: {message.get('error')}", file=sys.stderr)
-        return EXIT_ERROR
+        print(f"muxtui: {_error_line(message)}", file=sys.stderr)
+        if note:
+            print(f"muxtui: {note}", file=sys.stderr)
+        return EXIT_INTERRUPTED if outcome.get("stopped_waiting") else EXIT_ERROR
     return 0
+
+
+def _message_text(words: list[str]) -> str:
+    """The message from the arguments, or stdin for '-' without the newline that ends its last
+    line (`echo hi | muxtui send -` sends "hi"; other trailing blank lines were typed on purpose)."""
+    text = " ".join(words)
+    if text != "-":
+        return text
+    text = sys.stdin.read()
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _model_problem(cfg, model: str | None) -> str | None:
+    from muxtui import config as config_mod
+
+    return config_mod.model_problem(cfg, model) if model else None
+
+
+def _break(outcome: dict[str, Any]) -> str:
+    """A newline before a notice on stderr only when a reply line is still open on stdout."""
+    return "\n" if outcome.get("line_open") else ""
+
+
+def _rate_limited_until(event) -> float | None:
+    """`retry_at` of a turn that ended because the provider asked to wait (a long Retry-After)."""
+    if event is None or event.type != "stream.error":
+        return None
+    retry_at = event.data["message"].get("retry_at")
+    return float(retry_at) if isinstance(retry_at, (int, float)) else None
+
+
+def _error_line(message: dict[str, Any]) -> str:
+    from muxtui.engine.errors import wait_text
+
+    line = f"error: {message.get('error_type')}: {message.get('error')}"
+    retry_at = message.get("retry_at")
+    if not isinstance(retry_at, (int, float)):
+        return line
+    when = f"{wait_text(retry_at - time.time())} (at {datetime.fromtimestamp(retry_at).strftime('%H:%M:%S')}; " \
+           "--wait waits and retries)"
+    if message.get("error_type") == "rate_limit":
+        return f"rate limited, retry in {when}: {message.get('error')}"
+    return f"{line}; retry in {when}"
+
+
+async def _wait_for_retry(retry_at: float, reason: str, stopping: asyncio.Event, lead: str) -> bool:
+    """`send --wait`: count down to `retry_at` on stderr (one update a second on a terminal, two
+    lines otherwise). False if a signal stopped the wait."""
+    from muxtui.engine.errors import countdown, wait_text
+
+    err = sys.stderr
+    tty = err.isatty()
+    reason = "rate limited" if reason == "rate_limit" else reason
+    when = datetime.fromtimestamp(retry_at).strftime("%H:%M:%S")
+    if not tty:
+        print(f"{lead}muxtui: {reason}; waiting {wait_text(retry_at - time.time())} (until {when}) "
+              "as --wait asks", file=err)
+    elif lead:
+        err.write(lead)
+    shown = ""
+    while (left := retry_at - time.time()) > 0:  # each turn sleeps until the next whole second
+        if tty:
+            line = f"\rmuxtui: {reason}; retrying in {countdown(left)} at {when} (ctrl+c stops) "
+            err.write(line + " " * max(0, len(shown) - len(line)))
+            err.flush()
+            shown = line
+        step = left - int(left) or 1.0
+        try:
+            await asyncio.wait_for(stopping.wait(), max(0.01, step))
+        except TimeoutError:
+            continue
+        if tty:
+            err.write("\n")
+        return False
+    if tty and shown:
+        err.write("\r" + " " * len(shown) + "\r")
+    print("muxtui: retrying now", file=err)
+    return True
+
+
+async def _undo_model_not_found(manager, info, event, created: bool, previous_model: str) -> str | None:
+    """The server does not know the model: a workspace this command created is not left behind
+    (it goes to the trash), and an existing one gets its model back."""
+    if event is None or event.type != "stream.error":
+        return None
+    if event.data["message"].get("error_type") != "model_not_found":
+        return None
+    try:
+        if created:
+            await manager.delete_workspace(info.id)
+            return f"the new workspace '{info.name}' was not kept (moved to the trash)"
+        if manager.workspace(info.id).info.model != previous_model:
+            await manager.set_model(info.id, previous_model)
+            return f"workspace '{info.name}' keeps its model {previous_model}"
+    except (KeyError, OSError, ValueError) as exc:
+        return f"could not undo the workspace change: {exc}"
+    return None
 
 
 async def _workspaces(args, paths: Paths, cfg) -> int:
@@ -412,9 +545,98 @@ async def _logs(args, paths: Paths, cfg) -> int:
 
     log = EventLog(paths.log_dir)
     records = log.audit(args.n) if args.audit else log.errors(args.n)
-    for rec in records:
-        print(json.dumps(rec, ensure_ascii=False))
+    if args.json:
+        for rec in records:
+            print(json.dumps(rec, ensure_ascii=False))
+        return 0
+    if not records:
+        name = log.audit_file if args.audit else log.errors_file
+        print(f"muxtui: nothing logged yet ({name})", file=sys.stderr)
+        return 0
+    from muxtui.engine.storage import Storage
+
+    try:
+        names = {i.id: i.name for i in Storage(paths.data_dir).list_workspaces()}
+    except OSError:
+        names = {}
+    width = shutil.get_terminal_size((100, 24)).columns
+    sys.stdout.write("".join(line + "\n" for line in log_table(records, names, width)))
     return 0
+
+
+async def _restore(args, paths: Paths, cfg) -> int:
+    """`muxtui restore`: list the trash; `muxtui restore NAME`: move that workspace back."""
+    from muxtui.engine import trash
+    from muxtui.engine.storage import Storage, StorageError
+
+    storage = Storage(paths.data_dir)
+    trash.purge(storage)
+    if not args.workspace:
+        entries = trash.list_trash(storage)
+        if not entries:
+            print(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+        for t in entries:
+            when = datetime.fromtimestamp(t.deleted_at).strftime("%Y-%m-%d %H:%M")
+            print(f"{t.id}  deleted {when}  {t.model:<28}  {t.name}")
+        return 0
+    entry = trash.find(storage, args.workspace)
+    if entry is None:
+        print(f"muxtui: no deleted workspace {args.workspace!r} (`muxtui restore` lists them)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        info = await asyncio.to_thread(trash.restore, storage, entry)
+    except (StorageError, OSError) as exc:
+        print(f"muxtui: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"restored '{info.name}' ({info.id})")
+    return 0
+
+
+def log_table(records: list[dict[str, Any]], names: dict[str, str], width: int) -> list[str]:
+    """Log records as a table: time, kind, workspace, message; the message column wraps to
+    `width` (below ~60 columns it goes on its own indented lines)."""
+    import textwrap
+
+    from muxtui.safetext import one_line
+
+    rows = []
+    for rec in records:
+        ts = rec.get("ts")
+        try:
+            when = datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M:%S")
+        except (TypeError, ValueError, OverflowError, OSError):
+            when = "?"
+        ws = rec.get("workspace")
+        workspace = one_line(names.get(ws, ws) if isinstance(ws, str) else "-", 20)
+        rows.append((when, one_line(str(rec.get("close_kind") or "-"), 18), workspace, one_line(_log_message(rec))))
+    kind_w = max(4, *(len(r[1]) for r in rows))
+    ws_w = max(9, *(len(r[2]) for r in rows))
+    head = f"{'time':<19}  {'kind':<{kind_w}}  {'workspace':<{ws_w}}  "
+    room = width - len(head)
+    out = [head + "message" if room >= 20 else head.rstrip()]
+    for when, kind, workspace, message in rows:
+        prefix = f"{when:<19}  {kind:<{kind_w}}  {workspace:<{ws_w}}  "
+        if room >= 20:
+            lines = textwrap.wrap(message, room, break_long_words=True, break_on_hyphens=False) or [""]
+            out.append(prefix + lines[0])
+            out.extend(" " * len(prefix) + line for line in lines[1:])
+        else:
+            out.append(prefix.rstrip())
+            out.extend("    " + line for line in textwrap.wrap(message, max(10, width - 4)))
+    return out
+
+
+def _log_message(rec: dict[str, Any]) -> str:
+    parts = [str(rec.get("model") or "-")]
+    if rec.get("error_type"):
+        parts.append(f"{rec['error_type']}: {rec.get('error') or ''}".rstrip(": "))
+    elif isinstance(rec.get("chars"), int):
+        parts.append(f"{rec['chars']:,} chars")
+    if isinstance(rec.get("duration"), (int, float)):
+        parts.append(f"{rec['duration']:.1f} s")
+    if rec.get("upstream_status"):
+        parts.append(f"HTTP {rec['upstream_status']}")
+    return " · ".join(parts)
 
 
 async def _doctor(paths: Paths) -> int:
@@ -435,6 +657,9 @@ async def _doctor(paths: Paths) -> int:
         return EXIT_ERROR
     for w in cfg.warnings:
         print(f"warning: {w}")
+    for problem in cfg.key_errors:
+        print(f"keys: REFUSED: {problem}")
+        ok = False
     print(f"default model: {cfg.default_model}")
     redact = Redactor(configured_secrets(cfg, min_len=4))
     for pc in cfg.providers.values():

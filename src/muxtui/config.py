@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ class StreamConfig:
     retry_attempts: int = 3
     retry_base_delay: float = 1.0
     retry_max_delay: float = 30.0
+    retry_after_max: float = 60.0  # a longer Retry-After ends the turn (with retry_at) instead of waiting
 
 
 @dataclass
@@ -82,6 +84,9 @@ class Config:
     fallback_on: tuple[ErrorType, ...] = DEFAULT_FALLBACK_ON
     stream: StreamConfig = field(default_factory=StreamConfig)
     keys: dict[str, str] = field(default_factory=dict)
+    key_errors: list[str] = field(default_factory=list)  # refused [keys] bindings (defaults kept)
+    defaults: dict[str, Any] = field(default_factory=dict)  # [defaults]: request settings
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # [presets.NAME]
     warnings: list[str] = field(default_factory=list)
     error: ConfigError | None = None  # set when the file was invalid and defaults are in use
 
@@ -118,6 +123,23 @@ def split_model(spec: str) -> tuple[str, str]:
     if not sep or not provider or not model:
         raise ValueError(f"model '{spec}' is not of the form <provider>:<model>")
     return provider, model
+
+
+def model_problem(cfg: Config, spec: str) -> str | None:
+    """Why `spec` cannot be used with this config (malformed, unknown provider, no API key), or
+    None. Model names themselves are open-ended: an OpenAI-compatible server decides which it
+    serves, and its 404 says so."""
+    try:
+        provider, _ = split_model(spec)
+    except ValueError as exc:
+        return str(exc)
+    pc = cfg.providers.get(provider)
+    if pc is None:
+        known = ", ".join(sorted(cfg.providers))
+        return f"unknown provider '{provider}' in model '{spec}' (known: {known}); add [providers.{provider}] to config.toml"
+    if pc.needs_key and not pc.resolve_key():
+        return f"no API key for provider '{provider}': set {pc.api_key_env} or api_key_env in config.toml"
+    return None
 
 
 def _line_of(text: str, key: str, table: str | None) -> int | None:
@@ -167,7 +189,8 @@ def load(path: Path | None) -> Config:
             raise fail(f"expected {names}, got {type(value).__name__} {value!r}", key, table)
         return value
 
-    known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys"}
+    known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys", "defaults",
+                 "presets"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
@@ -256,7 +279,144 @@ def load(path: Path | None) -> Config:
 
     for action, key in expect(data.get("keys", {}), dict, "keys").items():
         cfg.keys[action] = expect(key, str, action, "keys")
+    cfg.keys, refused = check_keys(cfg.keys)
+    for action, problem in refused:
+        cfg.key_errors.append(str(fail(f"{problem}; this binding is ignored ('{action}' keeps its default key)",
+                                       action, "keys")))
+
+    from muxtui.engine import settings as settings_mod
+
+    def request_settings(raw: Any, table: str) -> dict[str, Any]:
+        try:
+            return settings_mod.validate(raw, table)
+        except ValueError as exc:
+            head, _, message = str(exc).partition(": ")
+            key = head[len(table) + 1:] if head.startswith(table + ".") else ""
+            raise ConfigError(path, message, line=_line_of(text, key, table), key=head) from None
+
+    cfg.defaults = request_settings(data.get("defaults", {}), "defaults")
+    for name, raw in expect(data.get("presets", {}), dict, "presets").items():
+        cfg.presets[name] = request_settings(raw, f"presets.{name}")
     return cfg
+
+
+# ---- key bindings ([keys]) -------------------------------------------------------------------
+# Checked here, without Textual, so that `muxtui doctor` and the app refuse the same bindings.
+
+# The composer's own keys (ui/composer.py reads them): no other binding may take them.
+COMPOSER_KEYS = {"send": "enter", "newline": "alt+enter,ctrl+j"}
+# Bindings of a focused widget other than the composer (a queued message): plain keys are fine.
+# Bindings of a focused widget or a dialog, never of the composer: plain keys are fine there.
+LOCAL_ACTIONS = frozenset({
+    "send", "newline", "queued-edit", "queued-remove", "queued-send-now",
+    "message-up", "message-down", "message-first", "message-last", "message-copy", "message-copy-code",
+    "message-edit", "message-fork", "message-retry", "message-leave",
+    "confirm-yes", "confirm-no", "confirm-default", "errors-close", "errors-toggle-interrupts",
+})
+_MODIFIERS = frozenset({"alt", "ctrl", "shift"})
+_DESKTOP_MODIFIERS = frozenset({"super", "hyper", "meta", "cmd", "command", "win", "windows", "option", "opt"})
+_NAMED_KEYS = frozenset({"enter", "return", "escape", "tab", "backspace", "delete", "insert", "home", "end", "pageup",
+                         "pagedown", "up", "down", "left", "right", "space", *(f"f{n}" for n in range(1, 25))})
+# Textual's short names for some characters (its KEY_NAME_REPLACEMENTS), and keys that are the
+# same key on the wire.
+_SHORT_NAMES = {"solidus": "slash", "reverse_solidus": "backslash", "commercial_at": "at",
+                "hyphen_minus": "minus", "plus_sign": "plus", "low_line": "underscore"}
+_SAME_KEY = {"return": "enter", "ctrl+m": "enter", "ctrl+i": "tab", "newline": "ctrl+j",
+             "ctrl+left_square_bracket": "escape", "ctrl+space": "ctrl+at"}
+# Keys the composer edits text with: an app-wide binding would take them from it.
+_EDITING_KEYS = frozenset({"enter", "backspace", "delete", "left", "right", "up", "down", "home", "end", "tab",
+                           "shift+tab", "space"})
+
+
+def _key_name(base: str) -> str | None:
+    """Textual's name for one key without modifiers ("?" -> "question_mark"), or None."""
+    if len(base) == 1:
+        if not base.isprintable():
+            return None
+        if base.isalnum():
+            return base
+        try:
+            name = unicodedata.name(base).lower().replace("-", "_").replace(" ", "_")
+        except ValueError:
+            return None
+        return _SHORT_NAMES.get(name, name)
+    if base in _NAMED_KEYS or base in _SHORT_NAMES.values():
+        return base
+    try:
+        char = unicodedata.lookup(base.replace("_", " ").upper())
+    except KeyError:
+        return None
+    return base if len(char) == 1 and char.isprintable() and not char.isalnum() else None
+
+
+def check_key(key: str) -> tuple[str | None, str | None]:
+    """(the key written as Textual matches it, its name for comparisons), or (None, why no
+    terminal sends it). "shift+ctrl+X" is written "ctrl+shift+x"; "?" is compared as
+    "question_mark", "ctrl+m" as "enter"."""
+    key = key.strip()
+    if not key:
+        return None, "an empty key"
+    mods_text, _, base = key.rpartition("+")
+    if not base and key.endswith("+"):  # "ctrl++": the plus key
+        mods_text, base = key[:-2], "+"
+    mods = [m.strip().lower() for m in mods_text.split("+")] if mods_text else []
+    for m in mods:
+        if m in _DESKTOP_MODIFIERS:
+            return None, f"'{key}': terminals do not send {m}+ keys to programs (the desktop keeps them)"
+        if m not in _MODIFIERS:
+            return None, f"'{key}': unknown modifier '{m}' (use ctrl, alt, shift)"
+    if (mods and len(base) == 1 and base.isalpha()) or len(base) > 1:
+        base = base.lower()
+    name = _key_name(base)
+    if name is None:
+        return None, (f"'{key}': unknown key name '{base}' (a character, or enter, escape, tab, space, "
+                      "backspace, delete, insert, home, end, pageup, pagedown, up, down, left, right, f1-f24)")
+    mods_set = set(mods)
+    if {"ctrl", "shift"} <= mods_set and len(name) == 1 and name.isalpha():
+        return None, f"'{key}': terminals send ctrl+shift+{name} as ctrl+{name}"
+    if mods_set == {"shift"} and len(name) == 1 and name.isalpha():
+        return name.upper(), name.upper()  # what the terminal sends for shift+a is "A"
+    canonical = "+".join([*sorted(mods_set), name])
+    return "+".join([*sorted(mods_set), base]), _SAME_KEY.get(canonical, canonical)
+
+
+def check_keys(keys: dict[str, str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The [keys] bindings that can work, in Textual's spelling, and (action, reason) for each
+    refused one: a key no terminal sends, or a key the composer needs (send, newline, typing)."""
+    accepted: dict[str, str] = {}
+    names: dict[str, list[str]] = {}  # action -> its keys as compared
+    refused: list[tuple[str, str]] = []
+    for action, value in keys.items():
+        checked = [check_key(k) for k in value.split(",")]
+        problem = next((p for k, p in checked if k is None), None)
+        if problem:
+            refused.append((action, problem))
+        else:
+            accepted[action] = ",".join(dict.fromkeys(k for k, _ in checked if k))
+            names[action] = [n for _, n in checked if n]
+
+    def composer_keys(which: str) -> list[str]:
+        return names.get(which) or [n for k in COMPOSER_KEYS[which].split(",") if (n := check_key(k)[1])]
+
+    owner = {k: which for which in ("newline", "send") for k in composer_keys(which)}
+    if "newline" in accepted and set(composer_keys("newline")) & set(composer_keys("send")):
+        refused.append(("newline", f"'{accepted['newline']}' would also be the send key"))
+        del accepted["newline"], names["newline"]
+        owner = {k: which for which in ("newline", "send") for k in composer_keys(which)}
+    for action, value in list(accepted.items()):
+        if action in LOCAL_ACTIONS:
+            continue
+        for k in names[action]:
+            if k in owner:
+                problem = f"'{k}' is the composer's {owner[k]} key: bound to {action} it would take it away"
+            elif len(k) == 1 or k in _EDITING_KEYS:
+                problem = f"'{k}' is a key you type or edit with in the composer: bound to {action} it would take it away"
+            else:
+                continue
+            refused.append((action, problem))
+            del accepted[action]
+            break
+    return accepted, refused
 
 
 def load_or_default(path: Path | None) -> Config:

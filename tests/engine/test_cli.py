@@ -60,10 +60,10 @@ def test_send_error_exits_nonzero_with_error_type(home):
     assert out.returncode == 1
     assert "authentication" in out.stderr
     assert TEST_KEY not in out.stderr + out.stdout
-    logs = muxtui(home, "logs", "--errors")
+    logs = muxtui(home, "logs", "--errors", "--json")
     rec = json.loads(logs.stdout.splitlines()[-1])
     assert rec["error_type"] == "authentication" and rec["upstream_status"] == 401
-    audit = muxtui(home, "logs", "--audit")
+    audit = muxtui(home, "logs", "--audit", "--json")
     assert json.loads(audit.stdout.splitlines()[-1])["close_kind"] == "upstream_error"
 
 
@@ -134,7 +134,7 @@ def test_sigkill_mid_stream_then_restart_recovers_partial(home, fake_server):
     assert recovered["content"] == sent  # paused at the gate: nothing was lost at all
     # Recovery happens once: a second open finds the same two messages.
     assert [m["id"] for m in history(home, "crashy")["messages"]] == [user["id"], recovered["id"]]
-    crash = [json.loads(l) for l in muxtui(home, "logs", "--errors").stdout.splitlines()]
+    crash = [json.loads(l) for l in muxtui(home, "logs", "--errors", "--json").stdout.splitlines()]
     assert any(c["close_kind"] == "crash_recovered" for c in crash)
 
 

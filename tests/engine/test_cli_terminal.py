@@ -117,6 +117,9 @@ def test_raw_and_pipes_keep_the_exact_text(home, fake_server):
 def test_error_messages_and_names_are_inert_on_a_terminal(home):
     # The model name travels into the provider's error message, which the CLI prints on stderr.
     model = f"fake:gone{TITLE}{OSC52}?status=404"
+    # An existing workspace keeps the failed reply (a new one would go to the trash on a 404).
+    rc, _ = run_in_pty(home, "send", "-w", "errs", "-m", "fake:m?text=ok", "hi")
+    assert rc == 0
     rc, out = run_in_pty(home, "send", "-w", "errs", "-m", model, "hi")
     assert rc == 1
     text = assert_inert(out)

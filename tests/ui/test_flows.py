@@ -90,19 +90,42 @@ async def test_first_run_creates_scratch(paths):
 
 
 async def test_create_workspace_with_ctrl_n(paths):
+    """ctrl+n asks nothing: the workspace exists at once and its first message names it."""
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
         await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, NameScreen), "the name dialog")
+        await until(pilot, lambda: len(app.tracker.states()) == 2, "the new workspace")
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1 and app.focused is app.composer
+        assert app.tracker.get(app.current_id).name == "new workspace"
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: len(app.tracker.states()) == 3, "a second one")
+        assert app.tracker.get(app.current_id).name == "new workspace 2"
+        await send(pilot, app, "research the tides\nof the north sea")
+        await until(pilot, lambda: app.tracker.get(app.current_id).name == "research the tides", "the name")
+        await app.manager.wait_idle(app.current_id)
+        await settle(app, pilot)
+        assert app.title == "research the tides"
+        assert "research the tides" in screen_text(app)
+        await send(pilot, app, "a second message renames nothing")
+        await app.manager.wait_idle(app.current_id)
+        await settle(app, pilot)
+        assert app.tracker.get(app.current_id).name == "research the tides"
+    assert [i.name for i in Storage(paths.data_dir).list_workspaces()] == [
+        "scratch", "new workspace", "research the tides"]
+
+
+async def test_new_workspace_with_a_name_from_the_palette(paths):
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await app.run_action("new_named_workspace")
+        await until(pilot, lambda: isinstance(app.screen, NameScreen) and app.screen.query(Input), "the name dialog")
         app.screen.query_one(Input).value = "research"
         await pilot.press("enter")
         await until(pilot, lambda: len(app.tracker.states()) == 2, "the new workspace")
-        await settle(app, pilot)
         assert app.tracker.get(app.current_id).name == "research"
-        assert app.title == "research"
-        assert "research" in screen_text(app)
-    assert [i.name for i in Storage(paths.data_dir).list_workspaces()] == ["scratch", "research"]
 
 
 async def test_typing_ahead_through_the_name_dialog_never_crashes(paths):
@@ -381,7 +404,7 @@ async def test_delete_last_workspace_leaves_a_fresh_scratch(paths):
         only = await start(app, pilot)
         await pilot.press("ctrl+d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-        await pilot.press("enter")
+        await pilot.press("y")
         await until(pilot, lambda: app.current_id not in (None, only), "a new workspace")
         assert [s.name for s in app.tracker.states()] == ["scratch"]
 
@@ -601,7 +624,7 @@ async def test_keymap_from_config(paths, home):
         await start(app, pilot)
         assert any("bogus" in str(n.message) for n in app._notifications)
         await pilot.press("f6")
-        await until(pilot, lambda: isinstance(app.screen, NameScreen), "the name dialog via f6")
+        await until(pilot, lambda: len(app.tracker.states()) == 2, "a new workspace via f6")
 
 
 async def test_invalid_config_runs_on_defaults_and_is_never_written(paths, home):
@@ -761,7 +784,7 @@ async def test_palette_commands_run_the_actions(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        for query, expected in (("New workspace", NameScreen), ("Errors", ErrorsScreen)):
+        for query, expected in (("New workspace with a name", NameScreen), ("Errors", ErrorsScreen)):
             await pilot.press("ctrl+p")
             await until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", "the palette")
             app.screen.query_one(Input).value = query

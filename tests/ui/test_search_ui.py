@@ -156,7 +156,7 @@ async def test_find_in_workspace_steps_through_hits(paths):
     app = make_app(paths)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        await pilot.press("ctrl+g")
+        await pilot.press("f7")
         await pilot.press(*"kiwi", "enter")
 
         async def shown() -> str:

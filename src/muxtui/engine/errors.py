@@ -91,3 +91,23 @@ class StreamError(Exception):
 
     def __repr__(self) -> str:
         return f"StreamError({self.error_type!s}, {self.message!r}, status={self.status})"
+
+
+def wait_text(seconds: float) -> str:
+    """A wait in words, to the unit that matters: "45 s", "12 min", "1 h", "1 h 5 min"."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes = round(total / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+def countdown(seconds: float) -> str:
+    """A ticking clock: "0:07", "59:58", "1:00:00" (whole seconds, rounded up)."""
+    total = max(0, int(-(-seconds // 1)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"

@@ -17,7 +17,9 @@ The contract, point by point (numbers match the engine issue and the tests):
 7. Messages sent while streaming are queued (queue.json) and sent, merged, when a turn
    completes; an interrupt hands the queued text back; an error leaves the queue alone.
 8. Retryable errors are retried with exponential backoff and jitter before any text arrived;
-   a fallback chain moves the turn to the next model on configured error types.
+   a fallback chain moves the turn to the next model on configured error types. A Retry-After
+   longer than ``retry_after_max`` is not waited for: the turn ends with ``retry_at`` in its
+   error message, and the client counts down (the app) or waits when asked (``send --wait``).
 9. Opening a workspace commits a leftover partial (crash, kill -9) as ``interrupted`` unless a
    live process holds the workspace's stream lock.
 
@@ -38,15 +40,20 @@ from urllib.parse import urlsplit
 
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
+from muxtui.engine import settings as settings_mod
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.providers.base import (
     ChatMessage,
+    Citation,
     Finish,
     ReasoningDelta,
+    RefusalDelta,
+    StopReason,
     StreamRequest,
     TextDelta,
+    ToolCallDelta,
     UsageUpdate,
 )
 from muxtui.engine.redact import StreamRedactor, configured_secrets
@@ -66,12 +73,18 @@ log = logging.getLogger("muxtui.manager")
 
 Listener = Callable[[Event], None]
 
-FINISH_ERRORS = {
-    "length": ErrorType.MAX_OUTPUT_TOKENS,
-    "max_tokens": ErrorType.MAX_OUTPUT_TOKENS,
-    "content_filter": ErrorType.MODEL_REFUSAL,
-    "refusal": ErrorType.MODEL_REFUSAL,
+# Finish reasons that end a reply short of a full answer: the text is kept, the reply is saved as
+# an error of this type (never retried), with a message that says what happened.
+FINISH_ERRORS: dict[str, tuple[ErrorType, str]] = {
+    "length": (ErrorType.MAX_OUTPUT_TOKENS, "the reply was cut at the output token limit"),
+    "max_tokens": (ErrorType.MAX_OUTPUT_TOKENS, "the reply was cut at the output token limit"),
+    "content_filter": (ErrorType.MODEL_REFUSAL, "the provider's content filter stopped the reply"),
+    "refusal": (ErrorType.MODEL_REFUSAL, "the model refused"),
+    "model_context_window_exceeded": (ErrorType.CONTEXT_EXCEEDED, "the reply filled the model's context window"),
 }
+# Anthropic pauses a long server-tool turn; it is not a finished answer (the turn is saved as
+# interrupted and the user can send "continue").
+PAUSE_REASONS = frozenset({"pause_turn"})
 
 
 async def _finish_regardless(coro: Awaitable[Any]) -> Any:
@@ -159,6 +172,11 @@ class Run:
     content_len: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
+    stop_detail: str | None = None  # the provider's explanation of the stop (refusal, filter)
+    refusal: list[str] = field(default_factory=list)
+    tool_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"id","name","arguments",...}
+    citations: list[dict[str, str]] = field(default_factory=list)
+    paused: bool = False  # the provider paused the turn (pause_turn): saved as interrupted
     interrupted: bool = False
     entered: bool = False  # the task has started running (its try/finally exists)
     attempt: int = 0
@@ -167,6 +185,7 @@ class Run:
     # Echoed credentials are cut out before text is kept, saved or emitted (engine.redact).
     text_filter: StreamRedactor = field(default_factory=StreamRedactor)
     reasoning_filter: StreamRedactor = field(default_factory=StreamRedactor)
+    prefill: str | None = None  # continuing a reply: its text so far (already in `content`)
 
     @property
     def text(self) -> str:
@@ -182,7 +201,37 @@ class Run:
 
     @property
     def has_output(self) -> bool:
-        return bool(self.content_len or self.reasoning or self.text_filter.pending or self.reasoning_filter.pending)
+        return bool(self.content_len or self.reasoning or self.refusal or self.tool_calls
+                    or self.text_filter.pending or self.reasoning_filter.pending)
+
+    def add_tool_call(self, item: ToolCallDelta) -> None:
+        call = self.tool_calls.get(item.key)
+        if call is None:
+            call = self.tool_calls[item.key] = {"id": item.id, "name": item.name, "arguments": ""}
+        if item.id and not call.get("id"):
+            call["id"] = item.id
+        if item.name and not call.get("name"):
+            call["name"] = item.name
+        if item.arguments:
+            call["arguments"] += item.arguments
+        if item.server:
+            call["server"] = True
+        if item.result is not None:
+            call["result"] = item.result
+
+    def typed_parts(self) -> dict[str, Any]:
+        """The reply's refusal, tool calls and citations as saved with the message."""
+        parts: dict[str, Any] = {}
+        if self.refusal:
+            parts["refusal"] = "".join(self.refusal)
+        if self.tool_calls:
+            parts["tool_calls"] = [
+                {k: v for k, v in call.items() if v is not None and (v != "" or k == "arguments")}
+                for call in self.tool_calls.values()
+            ]
+        if self.citations:
+            parts["citations"] = list(self.citations)
+        return parts
 
 
 @dataclass
@@ -199,6 +248,7 @@ class Workspace:
     task: asyncio.Task | None = None
     run: Run | None = None
     warnings: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # settings.json (request settings)
 
     @property
     def streaming(self) -> bool:
@@ -302,6 +352,9 @@ class StreamManager:
             if ws.opened:
                 return ws
             recovered, history, queue, warnings = await asyncio.to_thread(self._load, ws)
+            settings, settings_warnings = await asyncio.to_thread(ws.store.read_settings)
+            ws.settings = self._valid_settings(settings, ws, settings_warnings)
+            warnings = warnings + settings_warnings
             ws.messages = history
             ws.queue = queue
             ws.warnings = warnings
@@ -373,6 +426,9 @@ class StreamManager:
             message["reasoning"] = partial["reasoning"]
         if isinstance(partial.get("usage"), dict):
             message["usage"] = partial["usage"]
+        for key, kind in (("refusal", str), ("tool_calls", list), ("citations", list)):
+            if isinstance(partial.get(key), kind) and partial[key]:
+                message[key] = partial[key]
         committed = store.append(message)
         store.clear_partial()
         return committed
@@ -429,6 +485,57 @@ class StreamManager:
         ws.info = await asyncio.to_thread(self.storage.update_workspace, ws_id, model=model)
         self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict())
         return ws.info
+
+    # ---- settings, fork ------------------------------------------------------------------
+    @staticmethod
+    def _valid_settings(raw: dict[str, Any], ws: Workspace, warnings: list[str]) -> dict[str, Any]:
+        try:
+            return settings_mod.validate(raw, f"{ws.store.settings_file}")
+        except ValueError as exc:  # hand-edited: say so, send nothing odd
+            warnings.append(f"{exc}; using the defaults")
+            return {}
+
+    def effective_settings(self, ws_id: str) -> dict[str, Any]:
+        """What the next request of this workspace sends: its settings over [defaults]."""
+        ws = self._workspaces.get(ws_id)
+        return settings_mod.effective(self.config.defaults, ws.settings if ws else {})
+
+    async def set_settings(self, ws_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """Replace the workspace's settings (validated; ValueError names a bad one)."""
+        clean = settings_mod.validate(settings)
+        ws = await self.open_workspace(ws_id)
+        async with ws.io:
+            await asyncio.to_thread(ws.store.write_settings, clean)
+            ws.settings = clean
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict(), settings=dict(clean))
+        return clean
+
+    async def fork_workspace(self, ws_id: str, upto_seq: int | None = None, name: str | None = None) -> WorkspaceInfo:
+        """A new workspace holding this one's conversation up to (and including) message
+        `upto_seq` (all of it when None), with the same model and settings."""
+        ws = await self.open_workspace(ws_id)
+        await self._save_unsaved(ws)
+        messages = [m for m in ws.messages if upto_seq is None or m.get("seq", 0) <= upto_seq]
+        if not messages:
+            raise ValueError("nothing to fork: no message up to that point")
+        settings = dict(ws.settings)
+        source = ws.info
+
+        def copy() -> WorkspaceInfo:
+            info = self.storage.create_workspace(name or f"{source.name} (fork)", source.model)
+            store = self.storage.store(info.id)
+            for m in messages:
+                record = {k: v for k, v in m.items() if k not in ("seq", "v", "kind", "unsaved")}
+                record["forked_from"] = {"workspace": source.id, "id": m.get("id")}
+                store.append(record)
+            if settings:
+                store.write_settings(settings)
+            return info
+
+        info = await asyncio.to_thread(copy)
+        self._workspaces[info.id] = Workspace(info, self.storage.store(info.id))
+        self._emit(ev.WORKSPACE_CREATED, info.id, workspace=info.to_dict(), forked_from=ws_id)
+        return info
 
     async def delete_workspace(self, ws_id: str) -> None:
         """Point 6: the in-flight stream is cancelled and none of its late writes land."""
@@ -537,6 +644,66 @@ class StreamManager:
             self._emit(ev.QUEUE_CHANGED, ws_id, items=[])
         await self._stop_task(ws)
         return handback
+
+    async def send_now(self, ws_id: str, item_ids: list[str] | None = None) -> str:
+        """Send queued messages now (all of them when `item_ids` is None): a running reply is
+        stopped and kept as interrupted; queued messages not chosen stay queued."""
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            await self._stop_task(ws)  # the reply is committed as interrupted; the queue stays
+            wanted = set(item_ids) if item_ids is not None else {q["id"] for q in ws.queue}
+            items = [q for q in ws.queue if q["id"] in wanted]
+            last = ws.messages[-1] if ws.messages else None
+            if not items and not (last is not None and last["role"] == "user" and last.get("queue_ids")):
+                raise KeyError("that queued message was already sent")
+            await self._claim(ws)
+            try:
+                if items:
+                    await self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items])
+            except BaseException:
+                ws.store.unlock_stream()
+                raise
+            # else: the turn ended and merged the queue just before the stop; reply to that.
+            run = self._start(ws)
+        return run.request_id
+
+    @staticmethod
+    def continuable(message: dict[str, Any] | None) -> bool:
+        """An assistant reply that stopped early with text: interrupted, an error after some text
+        (max_output_tokens, a dropped stream), or Anthropic's pause_turn."""
+        if not message or message.get("role") != "assistant" or not (message.get("content") or "").strip():
+            return False
+        if message.get("status") in ("interrupted", "error"):
+            return True
+        return message.get("finish_reason") == "pause_turn"
+
+    async def continue_reply(self, ws_id: str) -> str:
+        """Continue the last reply where it stopped; the result is one joined reply.
+
+        The old reply is cut from the conversation (append-only marker, kept in the file) and a
+        new stream starts with its text as the reply so far. Anthropic gets it as an assistant
+        prefill (trailing whitespace removed, as the API requires); OpenAI-compatible servers
+        get it as an assistant turn followed by a user turn asking to continue.
+        """
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            await self._stop_task(ws)
+            await self._save_unsaved(ws)
+            last = ws.messages[-1] if ws.messages else None
+            if not self.continuable(last):
+                raise ValueError("nothing to continue: the last reply is complete or empty (ctrl+r regenerates)")
+            assert last is not None
+            text = last.get("content") or ""
+            try:
+                pc = self.config.providers.get(split_model(ws.info.model)[0])
+            except ValueError:
+                pc = None
+            if pc is not None and pc.type == "anthropic":
+                text = text.rstrip()
+            await self._truncate(ws, last["seq"])
+            await self._claim(ws)
+            run = self._start(ws, prefill=text, reasoning=last.get("reasoning") or "")
+        return run.request_id
 
     async def wait_idle(self, ws_id: str) -> None:
         ws = self._workspaces.get(ws_id)
@@ -662,8 +829,13 @@ class StreamManager:
             task.cancel()
         await asyncio.wait({task})
 
-    def _start(self, ws: Workspace) -> Run:
+    def _start(self, ws: Workspace, prefill: str | None = None, reasoning: str = "") -> Run:
         run = self._new_run(ws)
+        if prefill:
+            run.prefill = prefill
+            run.content.append(prefill)
+            if reasoning:
+                run.reasoning.append(reasoning)
         ws.run = run
         ws.task = asyncio.get_running_loop().create_task(self._run_turns(ws, run), name=f"stream-{ws.info.id}")
         self._emit_started(ws, run)
@@ -721,7 +893,7 @@ class StreamManager:
             err = StreamError(ErrorType.UNKNOWN, f"internal error: {type(exc).__name__}: {exc}")
             await _finish_regardless(self._close(ws, run, "error", err))
             return "error"
-        if run.interrupted:
+        if run.interrupted or run.paused:
             await _finish_regardless(self._close(ws, run, "interrupted", None))
             return "interrupted"
         await _finish_regardless(self._close(ws, run, "complete", None))
@@ -758,12 +930,17 @@ class StreamManager:
                     self._audit(ws, run, "error", exc, model)
                     if not exc.retryable or attempt >= cfg.retry_attempts:
                         break
+                    if exc.retry_after and exc.retry_after > cfg.retry_after_max:
+                        # Waiting an hour inside a turn looks like a hang: end the turn now; the
+                        # error message carries `retry_at` so the client can count down or wait.
+                        break
                     delay = min(cfg.retry_max_delay, cfg.retry_base_delay * 2 ** (attempt - 1))
                     delay *= 0.75 + 0.5 * self._rng.random()
                     if exc.retry_after:
-                        delay = max(delay, min(exc.retry_after, max(cfg.retry_max_delay, 60.0)))
+                        delay = max(delay, exc.retry_after)
                     self._emit(ev.STREAM_RETRYING, ws.info.id, request_id=run.request_id, attempt=attempt + 1,
-                               delay=round(delay, 2), error_type=str(exc.error_type), error=self._clean(exc.message))
+                               delay=round(delay, 2), retry_at=round(now() + delay, 3),
+                               error_type=str(exc.error_type), error=self._clean(exc.message))
                     await self.sleep(delay)
             assert last is not None
             if last.error_type not in self.config.fallback_on or index + 1 >= len(chain):
@@ -802,6 +979,8 @@ class StreamManager:
         out: list[ChatMessage] = []
         for m in ws.messages:
             content = m.get("content") or ""
+            if not content.strip() and isinstance(m.get("refusal"), str):
+                content = m["refusal"]  # the model's refusal is what it said on that turn
             if not content.strip():
                 continue
             role = m["role"]
@@ -815,6 +994,10 @@ class StreamManager:
         cfg = self.config.stream
         run.attempt_started = time.monotonic()  # type: ignore[attr-defined]
         run.stats = None  # type: ignore[attr-defined]
+        if not run.has_output:  # what a failed attempt reported (usage, finish reason) is not this one's
+            run.usage.clear()
+            run.finish_reason = run.stop_detail = None
+            run.citations.clear()
         provider, model_name = self._provider_for(model)
         messages = self._context(ws)
         if not messages:
@@ -823,7 +1006,13 @@ class StreamManager:
         prepare = getattr(provider, "prepare", None)
         if prepare is not None:
             await prepare()
-        request = StreamRequest(model=model_name, messages=messages, max_tokens=pc.max_tokens)
+        settings = self.effective_settings(ws.info.id)
+        request = StreamRequest(
+            model=model_name, messages=messages, max_tokens=settings.get("max_tokens") or pc.max_tokens,
+            system=settings.get("system_prompt"), temperature=settings.get("temperature"),
+            reasoning_effort=settings.get("reasoning_effort"), thinking_budget=settings.get("thinking_budget"),
+            prefill=run.prefill,
+        )
         run.stats = request.stats  # type: ignore[attr-defined]
         finished = False
         ws_id = ws.info.id
@@ -847,13 +1036,30 @@ class StreamManager:
                             self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=text)
                             run.partial.poke()
                         elif isinstance(item, UsageUpdate):
-                            if item.input_tokens is not None:
-                                run.usage["input_tokens"] = item.input_tokens
-                            if item.output_tokens is not None:
-                                run.usage["output_tokens"] = item.output_tokens
+                            for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
+                                value = getattr(item, name)
+                                if value is not None:
+                                    run.usage[name] = value
                         elif isinstance(item, Finish):
-                            run.finish_reason = item.reason
+                            if item.reason or not run.finish_reason:
+                                run.finish_reason = item.reason
                             finished = True
+                        elif isinstance(item, StopReason):
+                            run.finish_reason = item.reason
+                            run.stop_detail = item.detail or run.stop_detail
+                        elif isinstance(item, RefusalDelta):
+                            if not item.text:
+                                continue
+                            run.refusal.append(item.text)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, refusal=item.text)
+                            run.partial.poke()
+                        elif isinstance(item, ToolCallDelta):
+                            run.add_tool_call(item)
+                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, tool_calls=True)
+                            run.partial.poke()
+                        elif isinstance(item, Citation):
+                            if all(c["url"] != item.url for c in run.citations):
+                                run.citations.append({"url": item.url, **({"title": item.title} if item.title else {})})
                         if run.partial.failed is not None:
                             raise StreamError(ErrorType.WRITE_FAILED,
                                               f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
@@ -882,10 +1088,18 @@ class StreamManager:
         if not finished:
             raise StreamError(ErrorType.STREAM_TRUNCATED, "the stream ended before the provider's end marker",
                               provider=pc.name)
-        if run.finish_reason in FINISH_ERRORS:
-            kind = FINISH_ERRORS[run.finish_reason]
-            raise StreamError(kind, f"finish reason '{run.finish_reason}'", retryable=False, provider=pc.name)
-        if not run.content_len and not run.reasoning:
+        reason = run.finish_reason
+        if reason in FINISH_ERRORS:
+            kind, what = FINISH_ERRORS[reason]
+            detail = f": {run.stop_detail}" if run.stop_detail else ""
+            raise StreamError(kind, f"{what} (finish reason '{reason}'){detail}", retryable=False, provider=pc.name)
+        if run.refusal:
+            # OpenAI's refusal field: the model declined. Its text is kept and shown (``refusal``).
+            raise StreamError(ErrorType.MODEL_REFUSAL, "the model refused", retryable=False, provider=pc.name)
+        if reason in PAUSE_REASONS:
+            run.paused = True
+            return
+        if not run.content_len and not run.reasoning and not run.tool_calls and not run.prefill:
             raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
 
     # ---- durability ---------------------------------------------------------------------
@@ -913,6 +1127,7 @@ class StreamManager:
             snap["reasoning"] = run.reasoning_text
         if run.usage:
             snap["usage"] = dict(run.usage)
+        snap.update(run.typed_parts())
         snap.update(extra)
         return snap
 
@@ -944,12 +1159,15 @@ class StreamManager:
             message["reasoning"] = run.reasoning_text
         if run.usage:
             message["usage"] = dict(run.usage)
+        message.update(run.typed_parts())
         if run.finish_reason:
             message["finish_reason"] = run.finish_reason
         if err is not None:
             message.update(error_type=str(err.error_type), error=self._clean(err.message), retryable=err.retryable)
             if err.status:
                 message["http_status"] = err.status
+            if err.retry_after:  # the provider said when to come back (Retry-After)
+                message.update(retry_after=err.retry_after, retry_at=round(now() + err.retry_after, 3))
         if run.partial.failed is not None and status == "complete":
             # The last partial write failed after the final chunk; the commit below decides.
             self._emit(ev.WARNING, ws_id, text=f"could not write the partial reply: {run.partial.failed}")

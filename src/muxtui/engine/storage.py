@@ -7,6 +7,7 @@ Layout under the data dir (format in docs/storage.md):
     workspaces/<id>/chat.jsonl      append-only history, one JSON record per line
     workspaces/<id>/partial.json    the reply being streamed (atomic rewrites)
     workspaces/<id>/queue.json      messages waiting for the current turn to end
+    workspaces/<id>/settings.json   per-workspace request settings (system prompt, temperature, ...)
     workspaces/<id>/stream.lock     flock held by the process streaming in this workspace
     workspaces/<id>/write.lock      flock held briefly around each history append
 
@@ -157,7 +158,7 @@ def _coerce_message(rec: dict[str, Any]) -> list[str]:
         if rec.get("id") is not None:
             fixed.append(f"id {_shown(rec['id'])} is not text")
         rec["id"] = f"m-seq{rec['seq']}"
-    for key in ("reasoning", "model", "error", "error_type"):
+    for key in ("reasoning", "model", "error", "error_type", "refusal"):
         if key in rec and rec[key] is not None and not isinstance(rec[key], str):
             fixed.append(f"{key} {_shown(rec[key])} is not text")
             rec[key] = str(rec[key])
@@ -173,6 +174,10 @@ def _coerce_message(rec: dict[str, Any]) -> list[str]:
             isinstance(v, int) and not isinstance(v, bool) for v in usage.values())):
         fixed.append(f"usage {_shown(usage)} is not a table of token counts")
         del rec["usage"]
+    for key in ("tool_calls", "citations"):  # lists of objects; anything else is dropped
+        if key in rec:
+            items = rec[key]
+            rec[key] = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
     return fixed
 
 
@@ -192,6 +197,7 @@ class WorkspaceStore:
         self.partial = folder / "partial.json"
         self.queue_file = folder / "queue.json"
         self.meta_file = folder / "meta.json"
+        self.settings_file = folder / "settings.json"
         self._stream_fd: int | None = None
         # Cache of (file size, max seq) so appends need not rescan the file unless another
         # process appended since our last look.
@@ -400,6 +406,24 @@ class WorkspaceStore:
             return data if isinstance(data, dict) else None
         except (OSError, ValueError, UnicodeDecodeError):
             return None
+
+    def read_settings(self) -> tuple[dict[str, Any], list[str]]:
+        """The workspace's request settings; a damaged file is kept aside and reads as none."""
+        try:
+            data = json.loads(self.settings_file.read_bytes())
+            if not isinstance(data, dict) or not isinstance(data.get("settings", {}), dict):
+                raise ValueError("not a settings object")
+            return dict(data.get("settings", {})), []
+        except FileNotFoundError:
+            return {}, []
+        except (ValueError, UnicodeDecodeError) as exc:
+            kept = atomic.keep_aside(self.settings_file)
+            msg = f"{self.settings_file} is damaged ({exc}); kept as {kept}, using the defaults"
+            log.warning(msg)
+            return {}, [msg]
+
+    def write_settings(self, settings: dict[str, Any]) -> None:
+        atomic.write_json(self.settings_file, {"v": FORMAT_VERSION, "settings": settings})
 
     def write_meta(self, info: WorkspaceInfo) -> None:
         atomic.write_json(self.meta_file, {"v": FORMAT_VERSION, "id": info.id, "name": info.name,

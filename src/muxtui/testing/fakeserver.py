@@ -21,6 +21,8 @@ subprocess or the real app can drive every fault with no in-process control. Exa
     fake?fault=drop&after=10            TCP connection aborted after 10 chunks
     fake?pause_after=5&gate=g1          stop after 5 chunks until srv.release("g1")
     fake?status=503&fail_first=2        503 twice (for this exact model string), then OK
+    replay:<fixture>                    a recorded response from tests/fixtures/streams, byte
+                                        for byte (see muxtui.testing.replay)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from muxtui.testing import markdown_mix
+from muxtui.testing import markdown_mix, replay
 
 __all__ = ["FakeServer", "Scenario", "parse_scenario", "ScenarioError", "FAULTS", "main"]
 
@@ -872,6 +874,8 @@ class FakeServer:
             await self._json(writer, 400, self._invalid(protocol, "request body is not valid JSON", rid), id_header)
             return True
         model = payload.get("model") if isinstance(payload, dict) else None
+        if isinstance(model, str) and model.startswith(replay.PREFIX):
+            return await self._replay(req, protocol, payload, model, writer, rid)
         try:
             if not isinstance(model, str) or not model:
                 raise ScenarioError("model: field required")
@@ -923,6 +927,38 @@ class FakeServer:
             await self._complete(protocol, sc, payload, rec, writer, id_header)
             return True
         return await self._stream(protocol, sc, payload, rec, reader, writer, id_header, fault)
+
+    async def _replay(
+        self, req: _Request, protocol: str, payload: dict, model: str, writer: asyncio.StreamWriter, rid: str
+    ) -> bool:
+        """Model ``replay:<name>``: send a recorded response byte for byte (see muxtui.testing.replay)."""
+        rec = self._record(req, protocol, payload, None, rid)
+        rec.data["model"] = model
+        with self._lock:  # the n-th request for this exact model string follows the fixture's "next" chain
+            n = self._counters[model] = self._counters.get(model, 0) + 1
+        try:
+            fx = replay.load_fixture(model[len(replay.PREFIX):].partition("#")[0])
+            for _ in range(n - 1):
+                if not fx.next:
+                    break
+                fx = replay.load_fixture(fx.next)
+        except replay.ReplayError as exc:
+            await self._json(writer, 400, self._invalid(protocol, f"fake server: {exc}", rid))
+            return True
+        body = fx.wire_body()
+        headers = {**fx.response_headers(), "content-length": str(len(body)), "connection": "keep-alive"}
+        headers.setdefault("x-request-id" if protocol == "openai" else "request-id", rid)
+        self._write_head(writer, fx.status, headers)
+        # Event by event (when not compressed), so the client reads the stream as it would arrive;
+        # the bytes on the wire are exactly the fixture's.
+        pos = 0
+        while pos < len(body):
+            cut = -1 if fx.gzip else body.find(b"\n\n", pos)
+            end = len(body) if cut < 0 else cut + 2
+            writer.write(body[pos:end])
+            await self._drain(writer)
+            pos = end
+        return True
 
     def _authorized(self, req: _Request) -> bool:
         if self.require_key is None:

@@ -38,35 +38,41 @@ from textual.widgets import Footer, Header, TextArea
 from muxtui import config as config_mod
 from muxtui.config import Config
 from muxtui.engine import events as ev
+from muxtui.engine import trash
+from muxtui.engine.errors import countdown
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
 from muxtui.engine.search import Indexer
-from muxtui.engine.storage import Storage, WorkspaceBusy
+from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
+from muxtui.engine.usage import usage_total
 from muxtui.paths import Paths
-from muxtui.ui import persist, terminal_keys
+from muxtui.ui import conversation, persist, terminal_keys
 from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
+from muxtui.ui.navigation import MessageChatView
 from muxtui.ui.safe import one_line
-from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker, ago
 from muxtui.ui.search import SearchScreen
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
-from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes
+from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes, selection_colors
 
 log = logging.getLogger("muxtui.ui")
 
 FRAME = 1 / 30  # delta flushes per second, at most
 SPINNER_INTERVAL = 1 / 8
 FIRST_WORKSPACE = "scratch"
+WATCH_INTERVAL = 0.5  # how often the workspaces folder's mtime is compared (one stat call)
 
 # Actions that only make sense on the main screen (not over a modal or the command palette).
 MAIN_SCREEN_ACTIONS = frozenset({
-    "new_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
+    "new_workspace", "new_named_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
-    "scroll_chat", "dismiss_error", "search", "export_workspace", "find_in_workspace", "find_next",
-})
+    "scroll_chat", "dismiss_error", "restore_workspace", "search", "export_workspace", "find_in_workspace",
+    "find_next",
+}) | conversation.MAIN_SCREEN_ACTIONS
 
 
 @dataclass
@@ -86,10 +92,12 @@ class DeltaBuffer:
         return bool(self.text or self.reasoning)
 
 
-class MuxApp(App[int]):
+class MuxApp(conversation.ConversationMixin, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # -strip: the sidebar becomes a one-column badge strip; -short: no header, a lower composer
+    HORIZONTAL_BREAKPOINTS = [(0, "-strip"), (70, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (12, "-tall")]
     COMMANDS = {MuxCommands}  # one provider (ours, which includes the system commands): a stable order
     BINDINGS = [
         # priority: the composer (a TextArea) would otherwise take ctrl+d, ctrl+e, ...
@@ -102,16 +110,18 @@ class MuxApp(App[int]):
         Binding("ctrl+r", "retry", "Retry", id="retry", priority=True),
         Binding("f2", "rename", "Rename", id="rename", show=False, priority=True),
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
+        Binding("f6", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+f", "search", "Search", id="search", show=False, priority=True),
-        Binding("ctrl+g", "find_in_workspace", "Find here", id="find-in-workspace", show=False, priority=True),
+        Binding("f7", "find_in_workspace", "Find here", id="find-in-workspace", show=False, priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f3", "toggle_sidebar", "Sidebar", id="toggle-sidebar", show=False, priority=True),
         Binding("ctrl+home", "load_earlier", "Earlier", id="load-earlier", show=False, priority=True),
         Binding("pageup", "scroll_chat(-1)", "Page up", id="chat-page-up", show=False, priority=True),
         Binding("pagedown", "scroll_chat(1)", "Page down", id="chat-page-down", show=False, priority=True),
+        *conversation.APP_BINDINGS,
     ]
 
     def __init__(self, paths: Paths, config: Config, *, clock=time.time, animate: bool = True,
@@ -136,6 +146,7 @@ class MuxApp(App[int]):
         self.indexer = Indexer(paths.data_dir)  # search index, kept current in its own thread
         self.indexer.attach(self.manager)
         self.tracker = WorkspaceTracker(self)
+        self.tracker.clock = clock
         self.ui_file = persist.ui_file(paths.data_dir)
         self.ui_state = persist.load(self.ui_file)
         self.current_id: str | None = None
@@ -147,12 +158,16 @@ class MuxApp(App[int]):
         self._shutting_down = False
         self._frame_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
+        self._retry_timer: Timer | None = None  # rate-limit countdowns: runs only while one does
+        self._bindings_for: tuple[str, bool] | None = None  # (workspace, streaming) the Footer shows
         self._save_timer: Timer | None = None
         self._theme_timer: Timer | None = None
         self._theme_dirty = False
         self._save_lock = asyncio.Lock()
         self._after_delete: dict[str, str | None] = {}
         self._find: tuple[str, list[str], int] | None = None  # workspace, hit message ids (oldest first), position
+        self._folders_seen: int | None = None
+        self._watching = False
         self._signals: list[int] = []
         self._startup_notes: list[tuple[str, str]] = []
         self._theme_ready = False
@@ -173,6 +188,11 @@ class MuxApp(App[int]):
                 (f"theme '{wanted}' is not installed (add {self.paths.themes_dir}/<name>.toml); using {DEFAULT_THEME}",
                  "warning"))
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        variables.update(selection_colors(variables))  # the same dict as self.theme_variables
+        return variables
 
     def _theme_changed(self, theme: Theme) -> None:
         if not self._theme_ready or theme.name == self.config.theme:
@@ -198,18 +218,21 @@ class MuxApp(App[int]):
             self.notify(f"theme not saved to {self.paths.config_file}: {exc}", severity="warning", markup=False)
 
     # ---- layout -----------------------------------------------------------------------------
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
-                yield ChatView(id="chat")
+                yield MessageChatView(id="chat")
                 yield Composer(id="composer", animate=self.animated)
         yield Footer()
 
     @property
-    def chat(self) -> ChatView:
-        return self.query_one("#chat", ChatView)
+    def chat(self) -> MessageChatView:
+        return self.query_one("#chat", MessageChatView)
 
     @property
     def composer(self) -> Composer:
@@ -225,6 +248,8 @@ class MuxApp(App[int]):
         if self.config.error is not None:
             self.notify(f"{self.config.error}\nmuxtui is running on defaults; the file is left untouched.",
                         title="invalid config", severity="error", timeout=30, markup=False)
+        for problem in self.config.key_errors:
+            self.notify(problem, title="key binding refused", severity="error", timeout=30, markup=False)
         for w in self.config.warnings:
             self.notify(w, severity="warning", timeout=15, markup=False)
         for text, severity in self._startup_notes:
@@ -236,8 +261,10 @@ class MuxApp(App[int]):
         self._frame_timer = self.set_interval(FRAME, self._flush_deltas, pause=True, name="delta-frame")
         if self.animated:
             self._spinner_timer = self.set_interval(SPINNER_INTERVAL, self._spin, pause=True, name="spinner")
+        self._retry_timer = self.set_interval(1.0, self.tracker.tick_retries, pause=True, name="retry-countdown")
         self.tracker.changed.subscribe(self, self._on_state)
         self._unsubscribe = self.manager.subscribe(self._on_engine_event)
+        self.manager.subscribe(self.auto_name)
         self.run_worker(self._event_pump(), group="engine-events", name="engine-events")
         self._install_signal_handlers()
 
@@ -261,7 +288,41 @@ class MuxApp(App[int]):
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
+        self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
+        self._folders_seen = self._workspaces_mtime()
+        self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
         self.indexer.start()  # builds or catches up in the background; search works meanwhile
+
+    def _workspaces_mtime(self) -> int | None:
+        try:
+            return self.storage.ws_root.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    async def _watch_workspaces(self) -> None:
+        """Workspaces created or deleted by another process (`muxtui send`, a second app): the
+        workspaces folder's mtime changes when a folder is added or moved out. One stat call per
+        tick; the folder is listed only when it changed. (Until the engine host makes this live.)"""
+        mtime = self._workspaces_mtime()
+        if mtime == self._folders_seen or self._shutting_down or self._watching:
+            return
+        self._folders_seen = mtime  # first: a change while listing is seen on the next tick
+        self._watching = True
+        try:
+            infos = await self.manager.list_workspaces()
+        except OSError:
+            return
+        finally:
+            self._watching = False
+        listed = {info.id for info in infos}
+        new = [info for info in infos if info.id not in self.tracker]
+        for info in new:
+            self.tracker.add(info)
+        if new:  # their badges (an error made by `muxtui send`, ...) from the tail of each history
+            self.run_worker(self._seed_badges([i.id for i in new]), group="seed", name="seed-new-badges")
+        for ws_id in self.tracker.ids():
+            if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
+                self.tracker.handle(Event(ev.WORKSPACE_DELETED, ws_id, {}))
 
     @staticmethod
     def _tune_gc() -> None:
@@ -278,6 +339,8 @@ class MuxApp(App[int]):
         known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in Composer.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
+        known |= {b.id for b in (*ConfirmScreen.BINDINGS, *ErrorsScreen.BINDINGS) if isinstance(b, Binding) and b.id}
+        known |= conversation.binding_ids()
         known |= {b.id for b in ChatView.BINDINGS if isinstance(b, Binding) and b.id}
         unknown = sorted(set(keys) - known)
         if unknown:
@@ -438,6 +501,8 @@ class MuxApp(App[int]):
         self.sidebar.tick(self.spinner_frame)
 
     def _on_state(self, state: WorkspaceState) -> None:
+        if self._retry_timer is not None:
+            (self._retry_timer.resume if self.tracker.any_countdown else self._retry_timer.pause)()
         if self._spinner_timer is not None:
             if self.tracker.any_streaming:
                 self._spinner_timer.resume()
@@ -445,7 +510,11 @@ class MuxApp(App[int]):
                 self._spinner_timer.pause()
         if state.id == self.current_id:
             self._update_title()
-            self.refresh_bindings()  # "esc Stop" is enabled only while this workspace streams
+            # "esc Stop" is enabled only while this workspace streams. Only then: the Footer
+            # rebuilds itself on a refresh (~30 ms), and a countdown changes the state every second.
+            if (state.id, state.streaming) != self._bindings_for:
+                self._bindings_for = (state.id, state.streaming)
+                self.refresh_bindings()
 
     async def _event_pump(self) -> None:
         while True:
@@ -543,13 +612,29 @@ class MuxApp(App[int]):
         if state.queued:
             parts.append(f"{state.queued} queued")
         if state.error_type:
-            parts.append(f"error: {state.error_type}")
+            parts.append(f"error: {state.error_type}" + (f", retry in {countdown(state.retry_in)}" if state.retry_in else ""))
         elif state.interrupted:
-            parts.append("interrupted (ctrl+r regenerates)")
+            parts.append(f"interrupted ({self.key_for('continue', 'ctrl+g')} continues, "
+                         f"{self.key_for('retry', 'ctrl+r')} regenerates)")
         if len(parts) == 1:
             parts.append("idle")
+        total = self._usage_total(self.current_id)
+        if total["replies"] > 1:  # with one reply, its own usage line is the total
+            parts.append(f"{total['input_tokens'] + total['output_tokens']:,} tokens total")
+        if settings := self.settings_summary(self.current_id):
+            parts.append(settings)
         self.title = one_line(state.name, 60)
         self.sub_title = one_line(" · ".join(parts))
+
+    def _usage_total(self, ws_id: str | None) -> dict[str, int]:
+        try:
+            messages = self.manager.workspace(ws_id).messages if ws_id else []
+        except KeyError:
+            messages = []
+        key = (ws_id, len(messages), id(messages[-1]) if messages else None)
+        if getattr(self, "_usage_key", None) != key:  # summed once per history change, not per delta
+            self._usage_key, self._usage_cached = key, usage_total(messages)
+        return self._usage_cached
 
     def _step(self, delta: int) -> str | None:
         ids = self.tracker.ids()
@@ -579,7 +664,10 @@ class MuxApp(App[int]):
         await self.select_workspace(message.workspace_id)
         self.composer.focus()
 
-    def action_new_workspace(self) -> None:
+    async def action_new_workspace(self) -> None:
+        await self.create_untitled_workspace()  # named after its first message (issue 15, item 22)
+
+    def action_new_named_workspace(self) -> None:
         async def create(name: str | None) -> None:
             if not name:
                 return
@@ -615,7 +703,8 @@ class MuxApp(App[int]):
         state = self.tracker.get(ws_id)
         if ws_id is None or state is None:
             return
-        detail = "Its folder is moved to the trash in the data folder."
+        detail = (f"It is moved to the trash for {trash.KEEP_DAYS} days: "
+                  f"{self.key_for('restore-workspace', 'f6')} or `muxtui restore` brings it back.")
         if state.streaming:
             detail = "Its reply is streaming and will be stopped. " + detail
 
@@ -633,7 +722,33 @@ class MuxApp(App[int]):
                 self.notify(f"cannot delete: {exc}", severity="error", markup=False)
 
         self.push_screen(ConfirmScreen(f"Delete workspace '{one_line(state.name, 60)}'?", detail,
-                                       title="delete workspace"), delete)
+                                       title="delete workspace", default=False), delete)
+
+    async def action_restore_workspace(self) -> None:
+        entries = await asyncio.to_thread(trash.list_trash, self.storage)
+        if not entries:
+            self.notify(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+            return
+        now = self.clock()
+        rows = [(t.key, t.name, f"{short_model(t.model)} · deleted {ago(now - t.deleted_at)}") for t in entries]
+        by_key = {t.key: t for t in entries}
+
+        async def restore(key: str | None) -> None:
+            entry = by_key.get(key or "")
+            if entry is None:
+                return
+            try:
+                info = await asyncio.to_thread(trash.restore, self.storage, entry)
+                await self.manager.list_workspaces()  # the engine learns about the folder
+            except (StorageError, OSError) as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.tracker.add(info)
+            await self.select_workspace(info.id)
+            self.composer.focus()
+            self.notify(f"restored '{one_line(info.name, 60)}'", markup=False)
+
+        self.push_screen(TrashPicker(rows, trash.KEEP_DAYS), restore)
 
     def action_pick_model(self) -> None:
         ws_id = self.current_id
@@ -700,12 +815,13 @@ class MuxApp(App[int]):
 
     async def action_find_next(self, step: int) -> None:
         if self._find is None or self._find[0] != self.current_id:
-            self.notify(f"{self.key_for('find-in-workspace', 'ctrl+g')} (or / in the chat) finds in this workspace")
+            self.notify(f"{self.key_for('find-in-workspace', 'f7')} (or / in the chat) finds in this workspace")
             return
         ws_id, ids, pos = self._find
         pos = (pos - step) % len(ids)  # n goes up to older messages, like a backward search
         self._find = (ws_id, ids, pos)
         if await self.chat.reveal(ids[pos]):
+            self.chat.select_message(ids[pos])  # the message cursor too: y copies it, e edits it
             self.notify(f"hit {pos + 1} of {len(ids)} · n older · N newer", timeout=3)
         else:
             self.notify("that message is no longer in the conversation", severity="warning")
@@ -787,6 +903,8 @@ class MuxApp(App[int]):
             if here:
                 composer.end_edit()
             return
+        if ws_id == self.current_id:
+            self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
             await self.manager.send(ws_id, text)
         except (WorkspaceBusy, ValueError, KeyError, OSError) as exc:
@@ -812,6 +930,9 @@ class MuxApp(App[int]):
         if self.current_id is None:
             return
         item = await self.manager.pop_last_queued(self.current_id)
+        if item is None:  # nothing queued: up walks the prompt history instead
+            await self.on_composer_history_step(Composer.HistoryStep(-1))
+            return
         if item is not None and not self.composer.text:
             self.composer.set_draft(item.get("text", ""))
         elif item is not None:  # typed meanwhile: do not lose either text
@@ -848,6 +969,30 @@ class MuxApp(App[int]):
         ws_id = self.current_id
         if ws_id is None:
             return
+        if self._last_reply_complete(ws_id):
+            async def answer(yes: bool | None) -> None:
+                if yes and ws_id == self.current_id:
+                    await self._retry(ws_id)
+
+            self.push_screen(ConfirmScreen(
+                "Regenerate the last reply? It is complete.",
+                "The current reply is replaced on screen; it stays in the workspace's history file on disk.",
+                title="regenerate"), answer)
+            return
+        await self._retry(ws_id)
+
+    def _last_reply_complete(self, ws_id: str) -> bool:
+        """A finished, complete reply ends the conversation (regenerating it discards good work)."""
+        if self.manager.is_streaming(ws_id):
+            return False
+        try:
+            messages = self.manager.workspace(ws_id).messages
+        except KeyError:
+            return False
+        last = messages[-1] if messages else None
+        return bool(last and last.get("role") == "assistant" and last.get("status") == "complete")
+
+    async def _retry(self, ws_id: str) -> None:
         try:
             await self.manager.retry(ws_id)
         except ValueError as exc:
@@ -898,6 +1043,31 @@ class MuxApp(App[int]):
         async with self._save_lock:
             await asyncio.to_thread(persist.save, self.ui_file, snapshot)
 
+    # ---- screenshots --------------------------------------------------------------------------
+    def screenshot_dir(self) -> Path:
+        """~/Downloads when there is one (Textual's choice), else muxtui's state folder."""
+        downloads = Path.home() / "Downloads"
+        return downloads if downloads.is_dir() else self.paths.log_dir.parent / "screenshots"
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Save an SVG of the screen and say where (Textual's version fails without ~/Downloads)."""
+        if self.is_web:
+            return super().deliver_screenshot(filename, path, time_format)
+        folders = [Path(path)] if path else [self.screenshot_dir(), Path.cwd()]
+        problems = []
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                saved = self.save_screenshot(filename, str(folder), time_format)
+            except OSError as exc:
+                problems.append(f"{folder}: {exc.strerror or exc}")
+                continue
+            self.notify(f"saved to {saved}", title="screenshot", markup=False)
+            return saved
+        self.notify("screenshot not saved: " + "; ".join(problems), severity="error", markup=False)
+        return None
+
     # ---- command palette ----------------------------------------------------------------------
     def key_for(self, binding_id: str, default: str) -> str:
         return self._keymap.get(binding_id, default) if hasattr(self, "_keymap") else default
@@ -912,8 +1082,11 @@ class MuxApp(App[int]):
         yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")
+        yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {trash.KEEP_DAYS} days)",
+                  "restore_workspace", "restore-workspace", "f6")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
-        yield cmd("Retry / regenerate", "run the last turn again (replaces a failed or interrupted reply)", "retry", "retry", "ctrl+r")
+        yield cmd("Retry / regenerate", "run the last turn again (asks first when the reply is complete)", "retry",
+                  "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
@@ -924,10 +1097,11 @@ class MuxApp(App[int]):
         yield cmd("Toggle sidebar", "show or hide the workspace list", "toggle_sidebar", "toggle-sidebar", "f3")
         yield cmd("Change theme", "pick a theme (saved to config.toml)", "change_theme", "theme", "ctrl+t")
         yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
+        yield from self.conversation_commands(cmd)
         # Found by typing (not in the discovery list, which keeps its length and snapshot).
         for command in (
                 cmd("Find in workspace", "find words in this workspace; n / N step through the hits",
-                    "find_in_workspace", "find-in-workspace", "ctrl+g"),
+                    "find_in_workspace", "find-in-workspace", "f7"),
                 cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search",
                     "ctrl+f"),
                 cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",

@@ -12,6 +12,7 @@ via StreamingMarkdown) or as literal ``Content`` (everything else): never as con
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from textual import events
@@ -19,10 +20,12 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.selection import SELECT_ALL, Selection
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from muxtui.engine.errors import HINTS, ErrorType
+from muxtui.ui import large_text
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
 from muxtui.ui.streaming_markdown import StreamingMarkdown
@@ -46,21 +49,69 @@ def usage_text(usage: dict[str, Any] | None) -> str:
         return ""
     parts = []
     if usage.get("input_tokens") is not None:
-        parts.append(f"{usage['input_tokens']:,} in")
+        cached = usage.get("cached_tokens")
+        parts.append(f"{usage['input_tokens']:,} in" + (f" ({cached:,} cached)" if isinstance(cached, int) else ""))
     if usage.get("output_tokens") is not None:
-        parts.append(f"{usage['output_tokens']:,} out")
+        thought = usage.get("reasoning_tokens")
+        parts.append(f"{usage['output_tokens']:,} out" + (f" ({thought:,} reasoning)" if isinstance(thought, int) else ""))
     return " · ".join(parts) + " tokens" if parts else ""
 
 
+TOOL_ARGS_SHOWN = 400  # characters of a tool call's arguments shown in the chat
+RESULT_LINES_SHOWN = 5
+
+
+def parts_content(message: dict[str, Any]) -> Content | None:
+    """The typed parts of a saved reply as one literal block: the refusal, one line (plus its
+    result) per tool call, the cited sources. None when the reply has none."""
+    lines: list[Content] = []
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        lines.append(Content.assemble(("⊘ refused: ", "bold $warning"), (visible(refusal), "$warning")))
+    for call in message.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
+        name = one_line(str(call.get("name") or "?"), 60)
+        args = visible(str(call.get("arguments") or ""))
+        if len(args) > TOOL_ARGS_SHOWN:
+            args = args[: TOOL_ARGS_SHOWN - 1] + "…"
+        who = " (run by the provider)" if call.get("server") else ""
+        lines.append(Content.assemble(("⚙ tool call ", "bold $accent"), (name, "bold"), (who, "dim"),
+                                      (" " + args if args else " (no arguments)", "")))
+        result = call.get("result")
+        if isinstance(result, str) and result:
+            rows = result.splitlines()
+            shown = [one_line(r, 100) for r in rows[:RESULT_LINES_SHOWN]]
+            if len(rows) > RESULT_LINES_SHOWN:
+                shown.append(f"… {len(rows) - RESULT_LINES_SHOWN} more")
+            lines.extend(Content.styled("  → " + r, "dim") for r in shown)
+    citations = [c for c in message.get("citations") or () if isinstance(c, dict) and c.get("url")]
+    if citations:
+        lines.append(Content.styled("sources:", "bold dim"))
+        for i, c in enumerate(citations[:10], 1):
+            title = one_line(str(c.get("title") or ""), 70)
+            lines.append(Content.styled(f"  {i}. " + (f"{title} <{one_line(c['url'], 100)}>" if title else one_line(c["url"], 100)), "dim"))
+    if message.get("tool_calls") and not message.get("content") and message.get("status") == "complete":
+        lines.append(Content.styled("muxtui does not run tools: the reply is only these calls", "dim"))
+    return Content("\n").join(lines) if lines else None
+
+
 class UserMessage(Static):
-    """What the user typed, shown literally (no Markdown, no markup)."""
+    """What the user typed, shown literally (no Markdown, no markup); a large paste collapsed to
+    its first lines, as laying out megabytes would stall the app (muxtui.ui.large_text)."""
 
     def __init__(self, message: dict[str, Any]) -> None:
         self.message_id: str = message.get("id", "")
         label = Content.styled("you", "bold $primary")
         if message.get("queue_ids"):
             label += Content.styled(" · sent from the queue", "dim")
-        super().__init__(label + Content("\n") + Content(visible(message.get("content", ""))), classes="message")
+        text = message.get("content", "")
+        if large_text.is_large(text):
+            body = Content(visible(large_text.preview(text))) + Content.styled(
+                f"\n… collapsed: {large_text.size_label(text)} in all, sent and saved in full", "dim italic")
+        else:
+            body = Content(visible(text))
+        super().__init__(label + Content("\n") + body, classes="message")
 
 
 class AssistantMessage(Vertical):
@@ -81,6 +132,7 @@ class AssistantMessage(Vertical):
         self.reasoning_box: Collapsible | None = None
         self.reasoning_text = Static(Content(self._reasoning), classes="reasoning-text")
         self.head = Static(classes="head")
+        self.parts = Static(classes="parts")  # refusal, tool calls, sources (from the saved message)
         self.status = Static(classes="status")
 
     def compose(self):
@@ -91,6 +143,7 @@ class AssistantMessage(Vertical):
             self.reasoning_box.display = bool(self._reasoning)
             yield self.reasoning_box
         yield self.body
+        yield self.parts
         yield self.status
 
     def on_mount(self) -> None:
@@ -141,6 +194,10 @@ class AssistantMessage(Vertical):
         if self.live:
             if self._notice:
                 lines.append(Content.styled(one_line(self._notice), "$warning"))
+        elif status == "interrupted" and m.get("finish_reason") == "pause_turn":
+            lines.append(Content.styled(
+                "⏸ the provider paused this turn before it finished — send “continue” to let it go on, "
+                "or ctrl+r to regenerate", "$warning"))
         elif status == "interrupted":
             if m.get("recovered"):
                 lines.append(Content.styled("↻ recovered after a crash — ctrl+r regenerates it", "$warning"))
@@ -153,8 +210,14 @@ class AssistantMessage(Vertical):
                 (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
             ))
             lines.append(Content.styled("  " + error_hint(error_type), "dim"))
+            if isinstance(m.get("retry_at"), (int, float)):  # a long Retry-After: the badge counts down
+                when = datetime.fromtimestamp(m["retry_at"]).strftime("%H:%M:%S")
+                lines.append(Content.styled(f"  the provider asks to wait until {when}", "dim"))
             if m.get("unsaved"):
                 lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
+        parts = None if self.live else parts_content(m)
+        self.parts.update(parts or "")
+        self.parts.display = parts is not None
         usage = usage_text(m.get("usage"))
         if usage and not self.live:
             lines.append(Content.styled(usage, "dim"))
@@ -162,6 +225,48 @@ class AssistantMessage(Vertical):
         self.status.display = bool(lines)
         self.set_class(status == "error", "-error")
         self.set_class(status == "interrupted", "-interrupted")
+
+    def source_text(self) -> str:
+        """The reply as the model wrote it (Markdown source), not as painted on screen."""
+        if self._message is not None and not self.live:
+            return str(self._message.get("content") or "")
+        return self.body.text
+
+
+def _covers_all(widget: Widget, selection: Selection) -> bool:
+    if selection == SELECT_ALL:
+        return True
+    whole = widget.get_selection(SELECT_ALL)
+    part = widget.get_selection(selection)
+    return whole is not None and part is not None and part[0].strip() == whole[0].strip()
+
+
+def selected_text(selections: dict[Widget, Selection]) -> str | None:
+    """What a mouse selection copies: like Textual's ``Screen.get_selected_text``, except that a
+    reply whose whole body is selected copies its Markdown source. The painted lines hold the
+    renderer's layout (hard newlines at wrap points, code blocks indented by their padding),
+    which is not what the user wants to paste."""
+    if not selections:
+        return None
+    parts: list[str] = []
+    done: set[Widget] = set()
+    for widget, selection in selections.items():
+        if not widget.is_attached:
+            continue  # removed since the text was selected
+        body = next((a for a in widget.ancestors if isinstance(a, StreamingMarkdown)), None)
+        message = body.parent if body is not None else None
+        if isinstance(message, AssistantMessage) and message.body is body:
+            if body in done:
+                continue
+            texts = [w for w in body.walk_children(Widget) if w.display and (w.get_selection(SELECT_ALL) or ("",))[0]]
+            if texts and all(w in selections and _covers_all(w, selections[w]) for w in texts):
+                done.add(body)
+                parts.append(message.source_text().rstrip("\n") + "\n")
+                continue
+        extracted = widget.get_selection(selection)
+        if extracted is not None:
+            parts.extend(extracted)
+    return "".join(parts).rstrip("\n")
 
 
 class EarlierMarker(Static):
@@ -201,6 +306,9 @@ class QueuedItem(Static, can_focus=True):
         super().__init__(self._label(), classes="queued-item")
 
     def _label(self) -> Content:
+        if large_text.is_large(self.text):
+            return Content.assemble((f"{self.number}. ", "bold $accent"), one_line(self.text[:200], 60),
+                                    (f" ({large_text.size_label(self.text)})", "dim"))
         return Content.assemble((f"{self.number}. ", "bold $accent"), visible(self.text))
 
     def action_edit(self) -> None:
@@ -228,6 +336,8 @@ class QueueList(Vertical):
         if same:
             return
         focused_index = next((n for n, w in enumerate(existing) if w.has_focus), None)
+        if focused_index is not None:
+            release_focus(self, existing)
         await self.remove_children(QueuedItem)
         widgets = [QueuedItem(item, n) for n, item in enumerate(items, 1)]
         if widgets:
@@ -245,6 +355,25 @@ class QueueList(Vertical):
         # by itself: it goes out with the next message.
         when = "sent together when this reply ends" if self.streaming else "sent with your next message (enter)"
         self.border_title = f"queued · {self.count} · {when}"
+
+
+def release_focus(node: Widget, doomed: Iterable[Widget]) -> None:
+    """Focus inside widgets about to be removed moves to the composer first.
+
+    Synchronously, before the removal awaits: keys typed meanwhile (a burst over SSH, or typing
+    while a queued message is sent) must land in the composer, not in whatever Textual picks
+    next in the focus chain (the chat pane, another message), where they would be dropped."""
+    try:
+        screen = node.screen
+    except Exception:  # not on a screen (yet / any more): nothing can be focused
+        return
+    focused = screen.focused
+    if focused is None:
+        return
+    doomed = set(doomed)
+    if focused in doomed or any(a in doomed for a in focused.ancestors):
+        for composer in screen.query("#composer"):
+            screen.set_focus(composer)
 
 
 class ChatView(VerticalScroll):
@@ -316,6 +445,7 @@ class ChatView(VerticalScroll):
         for w in drop:
             self._shown.discard(getattr(w, "message_id", ""))
         self._first += len(drop)
+        release_focus(self, drop)
         await self.remove_children(drop)
         self.marker.show_count(self._first)
 
@@ -333,6 +463,7 @@ class ChatView(VerticalScroll):
             self.queue.retitle(self.live is not None)
             self._workspace = workspace
             self._shown = set()
+            release_focus(self, self._message_widgets())
             await self.remove_children(self._message_widgets())
             messages = workspace.messages
             self._first = max(0, len(messages) - WINDOW)
@@ -458,3 +589,13 @@ class ChatView(VerticalScroll):
         # home at the very top asks for more history
         if event.key == "home" and self._first > 0:
             self.post_message(self.LoadEarlier())
+            return
+        # Text typed while something in the chat has focus (a queued message, a reasoning
+        # toggle, the pane itself) goes to the composer instead of being dropped. Keys bound
+        # where the focus is (e on a queued message, ...) are left to their bindings.
+        if event.is_printable and event.character and event.key not in self.app.active_bindings:
+            for composer in self.screen.query("#composer"):
+                event.stop()
+                event.prevent_default()
+                self.screen.set_focus(composer)
+                composer.insert(event.character)

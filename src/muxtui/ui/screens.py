@@ -1,4 +1,5 @@
-"""Modal screens: name a workspace, confirm, pick a model, and the errors view."""
+"""The main screen (its mouse selection copies message source), and the modal screens: name a
+workspace, confirm, pick a model, restore a deleted workspace, and the errors view."""
 
 from __future__ import annotations
 
@@ -11,13 +12,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
 from textual.await_complete import AwaitComplete
 from textual.screen import ScreenResultType
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from muxtui.ui.chat import selected_text
 from muxtui.ui.safe import one_line, visible
+
+
+class MainScreen(Screen):
+    """The app's default screen. Copying a selection that covers whole replies copies their
+    Markdown source (chat.selected_text), not the painted lines."""
+
+    def get_selected_text(self) -> str | None:
+        return selected_text(self.selections)
 
 
 class OnceModal(ModalScreen[ScreenResultType]):
@@ -63,18 +74,23 @@ class NameScreen(OnceModal[str | None]):
 
 
 class ConfirmScreen(OnceModal[bool]):
-    """A yes/no question: y or enter confirms, n or escape cancels."""
+    """A yes/no question: y confirms, n or escape cancels, enter gives `default`.
+
+    A question whose yes loses something (delete) passes default=False, so an enter typed
+    ahead (or pressed out of habit) never confirms it."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", id="confirm-yes"),
+        Binding("y", "answer(True)", "Yes", id="confirm-yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm-no"),
+        Binding("enter", "default", "Default", id="confirm-default", show=False),
     ]
 
-    def __init__(self, question: str, detail: str = "", title: str = "confirm") -> None:
+    def __init__(self, question: str, detail: str = "", title: str = "confirm", default: bool = True) -> None:
         super().__init__(classes="modal")
         self._question = question
         self._detail = detail
         self._title = title
+        self.default = default
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
@@ -82,10 +98,14 @@ class ConfirmScreen(OnceModal[bool]):
             yield Static(Content(one_line(self._question)), classes="dialog-question")
             if self._detail:
                 yield Static(Content.styled(visible(self._detail), "dim"))
-            yield Static(Content.styled("y / enter: yes · n / esc: no", "dim"), classes="dialog-help")
+            help = "y / enter: yes · n / esc: no" if self.default else "y: yes · n / esc / enter: no"
+            yield Static(Content.styled(help, "dim"), classes="dialog-help")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+    def action_default(self) -> None:
+        self.dismiss(self.default)
 
 
 class ModelPicker(OnceModal[str | None]):
@@ -153,6 +173,37 @@ class ModelPicker(OnceModal[str | None]):
         self.dismiss(None)
 
 
+class TrashPicker(OnceModal[str | None]):
+    """Deleted workspaces, most recent first: enter restores the highlighted one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal-cancel")]
+
+    def __init__(self, entries: list[tuple[str, str, str]], keep_days: int) -> None:
+        """`entries`: (key, name, detail) per trashed workspace."""
+        super().__init__(classes="modal")
+        self.entries = entries
+        self.keep_days = keep_days
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog model-dialog") as dialog:
+            dialog.border_title = "restore deleted workspace"
+            options = [Option(Content(one_line(name, 50)) + Content.styled(f"  {one_line(detail)}", "dim"))
+                       for _, name, detail in self.entries]
+            yield OptionList(*options, id="trash-list")
+            yield Static(Content.styled(f"enter restores · esc cancels · kept {self.keep_days} days", "dim"),
+                         classes="dialog-help")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.entries[event.option_index][0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 def ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
@@ -170,29 +221,60 @@ def _when(ts: Any, now: float) -> str:
     return f"{datetime.fromtimestamp(ts).strftime('%Y-%m-%d %H:%M')} ({ago(now - ts)})"
 
 
-class ErrorsScreen(OnceModal[None]):
-    """The error log grouped by signature: count, first/last seen, one sample with details."""
+def is_own_interrupt(group: dict[str, Any]) -> bool:
+    """A group of streams the user stopped (esc, quit, delete): not an error of the provider."""
+    return str(group.get("signature", "")).startswith("interrupted/")
 
-    BINDINGS = [Binding("escape,q", "close", "Close", id="errors-close")]
+
+class ErrorsScreen(OnceModal[None]):
+    """The error log grouped by signature: count, first/last seen, one sample with details.
+
+    The user's own interrupts are logged too (the log is complete) but hidden by default:
+    i shows or hides them."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="errors-close"),
+        Binding("i", "toggle_interrupts", "Interrupts", id="errors-toggle-interrupts"),
+    ]
+
+    show_interrupts: reactive[bool] = reactive(False, recompose=True)
 
     def __init__(self, groups: list[dict[str, Any]], workspace_names: dict[str, str],
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(classes="modal")
-        self.groups = groups
+        self.all_groups = groups
         self.names = workspace_names
         self.clock = clock
 
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        """The groups shown."""
+        if self.show_interrupts:
+            return self.all_groups
+        return [g for g in self.all_groups if not is_own_interrupt(g)]
+
     def compose(self) -> ComposeResult:
         now = self.clock()
+        groups = self.groups
+        hidden = sum(g["count"] for g in self.all_groups if is_own_interrupt(g)) if not self.show_interrupts else 0
+        key = self.app.key_for("errors-toggle-interrupts", "i") if hasattr(self.app, "key_for") else "i"
         with VerticalScroll(classes="dialog errors-dialog") as box:
-            total = sum(g["count"] for g in self.groups)
-            box.border_title = f"errors · {total} in {len(self.groups)} group{'s' if len(self.groups) != 1 else ''}"
-            box.border_subtitle = "esc closes"
-            if not self.groups:
+            total = sum(g["count"] for g in groups)
+            box.border_title = f"errors · {total} in {len(groups)} group{'s' if len(groups) != 1 else ''}"
+            if hidden:
+                box.border_subtitle = f"{hidden} of your own interrupts hidden ({key} shows) · esc closes"
+            elif self.show_interrupts:
+                box.border_subtitle = f"your own interrupts shown ({key} hides) · esc closes"
+            else:
+                box.border_subtitle = "esc closes"
+            if not groups:
                 yield Static(Content.styled("No errors logged. Every stream closed cleanly.", "$success"))
-            for g in self.groups:
+            for g in groups:
                 yield Static(self._group(g, now), classes="error-group")
             yield Static(Content.styled("the full log: muxtui logs --errors", "dim"), classes="dialog-help")
+
+    def action_toggle_interrupts(self) -> None:
+        self.show_interrupts = not self.show_interrupts
 
     def _group(self, g: dict[str, Any], now: float) -> Content:
         s = g.get("sample") or {}

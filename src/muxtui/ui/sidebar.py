@@ -8,7 +8,9 @@ the first line of the streaming rows that are on screen. Rendered rows are cache
 and reused until their state, number, highlight, spinner frame, width or the theme changes.
 
 Row look (CSS component classes, see app.tcss): ``sidebar--row`` (left edge, padding),
-``sidebar--row-hover`` (under the mouse), ``sidebar--row-current`` (the open workspace).
+``sidebar--row-hover`` (under the mouse), ``sidebar--row-current`` (the open workspace). In a
+narrow terminal the app's CSS makes the sidebar one column wide: each row is then a number and
+one badge (``strip_content``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.visual import Visual
 
+from muxtui.engine.errors import countdown
 from muxtui.ui.safe import one_line
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 
@@ -51,9 +54,33 @@ def _fit(text: str, width: int) -> str:
     return "".join(out) + "…"
 
 
+STRIP_WIDTH = 3  # at most this many columns: the badge strip (narrow terminals)
+
+
+def strip_content(state: WorkspaceState, index: int, frame: int, current: bool) -> Content:
+    """The badge strip's two lines: the number (alt+N), then one badge, the most urgent first."""
+    s = state
+    number = Content.styled(str(index) if index <= 9 else "·", "bold" if current else "dim")
+    if s.streaming:
+        badge = (SPINNER[frame % len(SPINNER)], "bold $accent")
+    elif s.error_type:
+        badge = ("✗", "bold $error")
+    elif s.unread:
+        badge = ("●", "bold $accent")
+    elif s.recovered or s.interrupted:
+        badge = ("↻", "$warning")
+    elif s.queued:
+        badge = ("+", "$secondary")
+    else:
+        badge = (" ", "")
+    return Content("\n").join([number, Content.styled(*badge)])
+
+
 def row_content(state: WorkspaceState, index: int, width: int, frame: int, current: bool) -> Content:
     """Two lines: name + activity (spinner, unread dot); model + state (error, resumable, queued)."""
     s = state
+    if width <= STRIP_WIDTH:
+        return strip_content(state, index, frame, current)
     width = max(1, width)
     # line 1: [n] name ........ spinner/unread
     marks: list[tuple[str, str]] = []
@@ -74,7 +101,8 @@ def row_content(state: WorkspaceState, index: int, width: int, frame: int, curre
     # line 2: model ........ state badges (these win over the model name when space is short)
     badges: list[tuple[str, str]] = []
     if s.error_type:
-        badges.append((f"✗ {one_line(s.error_type)}", "bold $error"))
+        wait = f" {countdown(s.retry_in)}" if s.retry_in else ""  # the provider's Retry-After, ticking
+        badges.append((f"✗ {one_line(s.error_type)}{wait}", "bold $error"))
     elif s.recovered:
         badges.append(("↻ recovered", "$warning"))
     elif s.interrupted:

@@ -1,13 +1,16 @@
 """The one source of truth for sidebar badges: a tracker fed by engine events.
 
 Every workspace has a small immutable ``WorkspaceState`` (streaming, queued count, error,
-interrupted/resumable, unread). The tracker folds engine events into it and publishes the new
-state on a Textual ``Signal`` only when it actually changed, so a sidebar row re-renders when its
-badge changes and never per token.
+interrupted/resumable, unread, rate-limit countdown). The tracker folds engine events into it and
+publishes the new state on a Textual ``Signal`` only when it actually changed, so a sidebar row
+re-renders when its badge changes and never per token. The countdown (``retry_in``) changes once
+a second, when the app's one countdown timer calls ``tick_retries``; that timer runs only while
+some workspace waits for its ``retry_at``.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
@@ -25,11 +28,13 @@ class WorkspaceState:
     model: str
     streaming: bool = False
     queued: int = 0
-    error_type: str | None = None  # the last turn failed; stays until a good turn or dismissed
+    error_type: str | None = None  # the last reply failed; stays until another reply ends or dismissed
     interrupted: bool = False  # the last reply was cut short: ctrl+r resumes it
     recovered: bool = False  # ... by a crash, found and committed at start-up
     unread: bool = False  # activity since the user last looked at this workspace
     deleted: bool = False
+    retry_at: float | None = None  # the provider asked to wait until then (a long Retry-After)
+    retry_in: int | None = None  # whole seconds left until retry_at, for the countdown badge
 
 
 def short_model(model: str) -> str:
@@ -44,6 +49,7 @@ class WorkspaceTracker:
         self.changed: Signal[WorkspaceState] = Signal(owner, "workspace-state")
         self._states: dict[str, WorkspaceState] = {}
         self.current: str | None = None
+        self.clock = time.time  # the app's clock (tests fake it)
 
     # ---- reading ----------------------------------------------------------------------
     def __contains__(self, ws_id: object) -> bool:
@@ -62,11 +68,17 @@ class WorkspaceTracker:
     def any_streaming(self) -> bool:
         return any(s.streaming for s in self._states.values())
 
+    @property
+    def any_countdown(self) -> bool:
+        return any(s.retry_at is not None for s in self._states.values())
+
     # ---- writing ----------------------------------------------------------------------
     def _set(self, ws_id: str, **changes: Any) -> None:
         old = self._states.get(ws_id)
         if old is None:
             return
+        if "retry_at" in changes:
+            changes.update(self._countdown(changes["retry_at"]))
         new = replace(old, **changes)
         if new != old:
             self._states[ws_id] = new
@@ -94,9 +106,24 @@ class WorkspaceTracker:
             streaming=streaming,
             queued=len(queue),
             error_type=(last.get("error_type") or "error") if status == "error" else None,
+            retry_at=last.get("retry_at") if status == "error" else None,
             interrupted=status == "interrupted",
             recovered=bool(status == "interrupted" and last.get("recovered")),
         )
+
+    def _countdown(self, retry_at: Any) -> dict[str, Any]:
+        if not isinstance(retry_at, (int, float)) or isinstance(retry_at, bool):
+            return {"retry_at": None, "retry_in": None}
+        left = retry_at - self.clock()
+        if left <= 0:
+            return {"retry_at": None, "retry_in": None}
+        return {"retry_at": float(retry_at), "retry_in": int(-(-left // 1))}
+
+    def tick_retries(self) -> None:
+        """Advance every countdown to the clock (called once a second while any runs)."""
+        for state in list(self._states.values()):
+            if state.retry_at is not None:
+                self._set(state.id, retry_at=state.retry_at)
 
     def set_current(self, ws_id: str | None) -> None:
         self.current = ws_id
@@ -104,7 +131,7 @@ class WorkspaceTracker:
             self._set(ws_id, unread=False)
 
     def dismiss_error(self, ws_id: str) -> None:
-        self._set(ws_id, error_type=None)
+        self._set(ws_id, error_type=None, retry_at=None)
 
     def on_delta(self, ws_id: str) -> None:
         """Called for every token: O(1) and publishes at most once (the unread flag)."""
@@ -132,7 +159,7 @@ class WorkspaceTracker:
         elif t == ev.QUEUE_CHANGED:
             self._set(ws_id, queued=len(data.get("items") or ()))
         elif t == ev.STREAM_STARTED:
-            self._set(ws_id, streaming=True, interrupted=False, recovered=False)
+            self._set(ws_id, streaming=True, interrupted=False, recovered=False, retry_at=None)
         elif t == ev.MESSAGE_ADDED:
             if ws_id != self.current:
                 self._set(ws_id, unread=True)
@@ -141,12 +168,15 @@ class WorkspaceTracker:
             unread = ws_id != self.current
             if t == ev.STREAM_COMPLETE:
                 self._set(ws_id, streaming=False, error_type=None, interrupted=False, recovered=False,
-                          **({"unread": True} if unread else {}))
+                          retry_at=None, **({"unread": True} if unread else {}))
             elif t == ev.STREAM_INTERRUPTED:
-                self._set(ws_id, streaming=False, interrupted=True, **({"unread": True} if unread else {}))
+                # The interrupted reply is now the last one: an earlier turn's error no longer
+                # describes the workspace (and `seed`, which reads the last reply, agrees).
+                self._set(ws_id, streaming=False, interrupted=True, error_type=None,
+                          **({"unread": True} if unread else {}))
             else:
-                self._set(ws_id, streaming=False, interrupted=False,
+                self._set(ws_id, streaming=False, interrupted=False, retry_at=message.get("retry_at"),
                           error_type=message.get("error_type") or "error", **({"unread": True} if unread else {}))
         elif t == ev.HISTORY_TRUNCATED:
             # retry/resume: the failed or cut reply is gone; a new turn is starting
-            self._set(ws_id, interrupted=False, recovered=False)
+            self._set(ws_id, interrupted=False, recovered=False, retry_at=None)

@@ -2,6 +2,8 @@
 
 A theme file holds: name, dark, primary, secondary, accent, foreground, background, surface,
 panel, success, warning, error. A file that cannot be used is reported, never fatal.
+
+Also here: ``selection_colors``, the mouse selection made opaque for every theme (see there).
 """
 
 from __future__ import annotations
@@ -80,3 +82,30 @@ def load_themes(*folders: Path) -> tuple[list[Theme], list[ThemeProblem]]:
                 continue
             themes[theme.name] = theme
     return list(themes.values()), problems
+
+
+def selection_colors(variables: dict[str, str]) -> dict[str, str]:
+    """Opaque mouse-selection colours for a theme's CSS variables.
+
+    Textual's default selection is the primary colour at 50% over a "transparent" text colour.
+    Widgets that paint their own lines (the chat's Markdown blocks, the sidebar) turn those into
+    plain Rich styles, where the alpha is lost: the text came out in the selection colour on
+    the selection colour, i.e. invisible. Here the background is blended over the theme's
+    background and the text gets the theme's foreground (or black/white when that is too close
+    to the background), so every widget shows the same readable selection."""
+    try:
+        base = Color.parse(variables["background"])
+        background = Color.parse(variables["screen-selection-background"])
+        foreground = Color.parse(variables["screen-selection-foreground"])
+        text = Color.parse(variables["foreground"])
+    except (KeyError, ColorParseError):
+        return {}
+    if background.ansi is not None or base.ansi is not None:
+        return {}  # an ANSI theme: the terminal's own palette decides
+    if background.a < 1:
+        background = base + background
+    if foreground.a < 1:
+        foreground = text.with_alpha(1)
+    if abs(foreground.brightness - background.brightness) < 0.35:
+        foreground = background.get_contrast_text(1.0)
+    return {"screen-selection-background": background.hex6, "screen-selection-foreground": foreground.hex6}

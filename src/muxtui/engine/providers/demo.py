@@ -212,6 +212,9 @@ class DemoProvider:
                 await asyncio.sleep(0)  # stay cancellable and fair at full speed
 
         count = 0
+        if request.prefill and reply.startswith(request.prefill):
+            # Continue: the same deterministic reply, from where the text so far stops.
+            reply, reasoning = reply[len(request.prefill):], ""
         for chunk in _tokens(reasoning):
             count += 1
             await pace(chunk, count)

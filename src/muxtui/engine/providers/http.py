@@ -75,6 +75,13 @@ _QUOTA_WORDS = (
     "payment required",
 )
 _MODEL_WORDS = ("model_not_found", "does not exist", "no such model", "unknown model", "model not found")
+# Said of a model in a 400 body (OpenRouter "x is not a valid model ID", Ollama "model 'x' not
+# found, try pulling it first", vLLM "The model `x` does not exist.").
+_MODEL_MISSING = ("does not exist", "not found", "not a valid model", "no such model", "unknown model",
+                  "invalid model", "model_not_found")
+
+# Error "type" values that blame the request (OpenAI/Groq, vLLM, Anthropic spellings).
+_CLIENT_ERROR_TYPES = ("invalid_request_error", "badrequesterror", "bad_request", "invalid_request")
 
 # Provider error "type"/"code" values, Anthropic's and OpenAI's (and close cousins').
 _PAYLOAD_TYPES: dict[str, ErrorType] = {
@@ -258,6 +265,11 @@ def _has(words: tuple[str, ...], *texts: str | None) -> bool:
     return any(w in hay for w in words)
 
 
+def _model_missing(message: str | None) -> bool:
+    text = (message or "").lower()
+    return "model" in text and any(w in text for w in _MODEL_MISSING)
+
+
 def _status_label(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
@@ -285,6 +297,8 @@ def classify_error_payload(
     if status is not None and not (200 <= status < 300):
         return _classify(status, message, etype, code, None, provider, secrets)
     kind = _kind_from_payload(message, etype, code)
+    if kind is None and _has(_CLIENT_ERROR_TYPES, etype):
+        kind = ErrorType.API  # the request itself was refused: sending it again cannot help
     if kind is None:
         kind = ErrorType.SERVER_ERROR if mid_stream else ErrorType.API
     what = etype or code or "error"
@@ -300,6 +314,8 @@ def _kind_from_payload(message: str | None, etype: str | None, code: str | None)
             return _PAYLOAD_TYPES[key.lower()]
     if _has(_CONTEXT_WORDS, message, etype, code):
         return ErrorType.CONTEXT_EXCEEDED
+    if _has(("overloaded",), message, etype):
+        return ErrorType.SERVER_ERROR
     if _has(("insufficient_quota", "billing", "credit balance", "exceeded your current quota"), message, etype, code):
         return ErrorType.QUOTA
     if etype in ("tokens", "requests") or _has(("rate limit",), message):
@@ -339,8 +355,16 @@ def _classify(
         kind = ErrorType.AUTHENTICATION
     elif status == 402:
         kind = ErrorType.QUOTA
+    elif status == 413:
+        kind = ErrorType.CONTEXT_EXCEEDED  # the request is too large: retrying cannot help
     elif status == 429:
-        kind = ErrorType.QUOTA if _has(_QUOTA_WORDS, message, etype, code) else ErrorType.RATE_LIMIT
+        if _has(_QUOTA_WORDS, message, etype, code):
+            kind = ErrorType.QUOTA
+        elif _has(("request too large", "request_too_large"), message, etype, code):
+            # OpenAI: one request larger than the tokens-per-minute limit never fits
+            kind = ErrorType.CONTEXT_EXCEEDED
+        else:
+            kind = ErrorType.RATE_LIMIT
     elif status == 404:
         if _has(("model",), message, etype, code) or etype == "not_found_error":
             kind = ErrorType.MODEL_NOT_FOUND
@@ -359,7 +383,7 @@ def _classify(
             kind = ErrorType.CONTEXT_EXCEEDED
         elif _has(("insufficient_quota", "billing_error", "credit balance", "exceeded your current quota"), message, etype, code):
             kind = ErrorType.QUOTA
-        elif _has(_MODEL_WORDS, code) or (etype == "not_found_error"):
+        elif _has(_MODEL_WORDS, code) or (etype == "not_found_error") or _model_missing(message):
             kind = ErrorType.MODEL_NOT_FOUND
         else:
             kind = ErrorType.API
@@ -668,6 +692,19 @@ class HTTPProvider:
                 raise error from None  # the original text holds the key: do not chain it
             raise error from exc
 
+    def json_instead(self, head: bytes, request: Any) -> list[Any] | None:
+        """The events of a 2xx body labelled as an event stream that holds one JSON document
+        instead (a server or proxy that ignored ``stream: true`` whatever its content type),
+        or None when it is not one."""
+        text = head.strip()
+        if not text.startswith(b"{") or len(head) >= JSON_HEAD_LIMIT:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return self._events_from_json(data, request)
+
     def malformed(self, data: str) -> StreamError:
         return StreamError(
             ErrorType.API,
@@ -684,3 +721,4 @@ class HTTPProvider:
 
 
 DEFAULT_JSON_LIMIT = 32 * 1024 * 1024
+JSON_HEAD_LIMIT = 1024 * 1024  # bytes of an event-stream body kept in case it is JSON instead

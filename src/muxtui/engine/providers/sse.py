@@ -155,6 +155,25 @@ class SSEDecoder:
         if self._error is not None:
             raise self._error
 
+    def pending(self) -> SSEEvent | None:
+        """At the end of input: the event that was cut off before its blank line (its last line
+        may lack its end of line too), or None. The format says to drop it; a provider may
+        accept it when its payload proves it whole (complete JSON such as ``message_stop``),
+        since some servers close the connection right after the last event's data line."""
+        if self._error is not None:
+            return None
+        events: list[SSEEvent] = []
+        try:
+            if self._parts:
+                line = b"".join(self._parts)
+                self._parts.clear()
+                self._parts_len = 0
+                self._line(line, events)
+            self._line(b"", events)
+        except SSEError:
+            return None
+        return events[0] if events else None
+
     def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
         if not raw:
             if self._data:
