@@ -474,10 +474,13 @@ async def test_own_client_is_closed_and_recreated(provider):
 
 
 def test_provider_types_and_signatures():
-    assert PROVIDER_TYPES == {"openai": OpenAIProvider, "anthropic": AnthropicProvider, "demo": DemoProvider}
+    from muxtui.engine.providers import OpenAIResponsesProvider
+
+    assert PROVIDER_TYPES == {"openai": OpenAIProvider, "anthropic": AnthropicProvider,
+                              "openai-responses": OpenAIResponsesProvider, "demo": DemoProvider}
     import inspect
 
-    for cls in (OpenAIProvider, AnthropicProvider, DemoProvider):
+    for cls in (OpenAIProvider, AnthropicProvider, OpenAIResponsesProvider, DemoProvider):
         assert inspect.isasyncgenfunction(cls.stream)
     a = AnthropicProvider("a", "http://x", "k", anthropic_version="2024-01-01", default_max_tokens=10)
     assert (a.anthropic_version, a.default_max_tokens, a.name) == ("2024-01-01", 10, "a")

@@ -1,4 +1,4 @@
-"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / doctor.
+"""The `muxtui` command: the app by default, plus send / workspaces / history / export / logs / models / doctor.
 
 Output: everything a command prints goes through ``sys.stdout``/``sys.stderr``, which ``main``
 fronts with ``muxtui.safetext.TerminalText`` when they are terminals, so model text, names and
@@ -28,6 +28,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shell tools do
+SAVE_WAIT = 10.0  # how long `send` waits for a full disk to take the reply (MUXTUI_SAVE_WAIT)
 
 
 def _silence_stdout() -> None:
@@ -75,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("-n", type=_positive, default=50, help="last N records")
     lg.add_argument("--json", action="store_true", help="one JSON record per line instead of a table")
     sub.add_parser("doctor", help="check config, folders and providers")
+    md = sub.add_parser("models", help="list the models each provider offers (configured first, then the server's)")
+    md.add_argument("provider", nargs="?", help="only this provider")
+    md.add_argument("--json", action="store_true", help="print one JSON document")
+    md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
     r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
     r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
     for command in sub.choices.values():
@@ -82,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
                              help="write control characters as they are, even to a terminal "
                                   "(by default a terminal shows them as stand-ins such as ␛)")
     return p
+
+
+def _save_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get("MUXTUI_SAVE_WAIT", SAVE_WAIT)))
+    except ValueError:
+        return SAVE_WAIT
 
 
 def _positive(text: str) -> int:
@@ -170,6 +182,7 @@ def _main(argv: list[str] | None) -> int:
         "import": _import,
         "search": _search,
         "logs": _logs,
+        "models": _models,
         "restore": _restore,
     }[args.command]
     try:
@@ -244,6 +257,8 @@ async def _send(args, paths: Paths, cfg) -> int:
             print(f"{_break(outcome)}[falling back to {event.data['to_model']}]", file=sys.stderr)
         elif event.type in ev.STREAM_CLOSED:
             outcome["last"] = event
+        elif event.type == ev.MESSAGE_SAVED:
+            outcome["saved"] = event
 
     manager.subscribe(on_event)
     loop = asyncio.get_running_loop()
@@ -283,6 +298,14 @@ async def _send(args, paths: Paths, cfg) -> int:
             except WorkspaceBusy as exc:
                 print(f"muxtui: {exc}", file=sys.stderr)
                 return EXIT_ERROR
+        if manager.has_unsaved():  # a reply (or only a log record) the disk refused
+            wait = _save_wait()
+            if manager.unsaved():
+                print(f"\nmuxtui: the disk refused the reply (full?): retrying for up to {wait:g} s", file=sys.stderr)
+            else:
+                wait = min(wait, 1.0)  # only audit records: not worth a long silent wait
+            outcome["unsaved"] = await manager.flush_unsaved(wait)
+            manager.shutdown_save_wait = 0.0  # tried just now
         note = await _undo_model_not_found(manager, info, outcome.get("last"), created, previous_model)
     finally:
         await manager.shutdown()
@@ -299,10 +322,21 @@ async def _send(args, paths: Paths, cfg) -> int:
     if event is None:
         return EXIT_ERROR
     message = event.data["message"]
-    if event.type == ev.STREAM_INTERRUPTED:
+    if outcome.get("unsaved"):
+        store = manager.storage.store(info.id)
+        kept = ("; the part saved while it streamed is recovered from partial.json by the next muxtui command"
+                if store.partial.exists() else "")
+        print(f"muxtui: error: write_failed: {message.get('error')}: the reply ({len(message.get('content') or ''):,} "
+              f"characters, printed above) is not in the history; free some disk space{kept}", file=sys.stderr)
+        return EXIT_ERROR
+    saved = outcome.get("saved")
+    if saved is not None and saved.data["message"].get("id") == message.get("id"):
+        message = saved.data["message"]  # what is on disk now, with its real status
+        print("muxtui: the reply was saved once the disk had room again", file=sys.stderr)
+    if message.get("status") == "interrupted":
         print("muxtui: interrupted (the reply so far is saved)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if event.type == ev.STREAM_ERROR:
+    if message.get("status") == "error":
         print(f"muxtui: {_error_line(message)}", file=sys.stderr)
         if note:
             print(f"muxtui: {note}", file=sys.stderr)
@@ -564,6 +598,64 @@ async def _logs(args, paths: Paths, cfg) -> int:
     return 0
 
 
+async def _models(args, paths: Paths, cfg) -> int:
+    """`muxtui models [PROVIDER] [--json] [--refresh]`: configured models first, then the server's."""
+    from muxtui.config import split_model
+    from muxtui.engine.catalog import LISTABLE_TYPES, ModelCatalog
+
+    catalog = ModelCatalog(cfg, paths.data_dir / "cache")
+    names = catalog.providers()
+    if args.provider:
+        if args.provider not in cfg.providers:
+            print(f"muxtui: no provider {args.provider!r} (configured: {', '.join(names)})", file=sys.stderr)
+            return EXIT_USAGE
+        names = [args.provider]
+    lists = await catalog.fetch_all(names, refresh=args.refresh)
+    now = time.time()
+    report = []
+    for sm in lists:
+        pc = cfg.providers[sm.provider]
+        configured = [m for m in cfg.models() if split_model(m)[0] == sm.provider]
+        server = [f"{sm.provider}:{m}" for m in sm.models]
+        if pc.type not in LISTABLE_TYPES:
+            why = "configured models only"
+        elif not catalog.can_list(sm.provider):
+            why = f"no key (set {pc.api_key_env})"
+        else:
+            why = sm.error
+        report.append({"name": sm.provider, "type": pc.type, "models": list(dict.fromkeys(configured + server)),
+                       "configured": configured, "server": server, "fetched_at": sm.fetched_at,
+                       "checked_at": sm.checked_at, "supported": sm.supported, "note": why})
+    if args.json:
+        print(json.dumps({"providers": report}, ensure_ascii=False, indent=1))
+        return 0
+    for entry in report:
+        head = f"# {entry['name']} ({entry['type']})"
+        if entry["server"]:
+            head += f": {len(entry['server'])} from the server"
+            if entry["fetched_at"]:
+                head += f", fetched {_ago(now - entry['fetched_at'])}"
+        if entry["note"]:
+            head += (": " if not entry["server"] else "; ") + entry["note"]
+            if not entry["server"] and entry["type"] in LISTABLE_TYPES:
+                head += " (configured models only)"
+        print(head)
+        for model in entry["models"]:
+            print(model + ("  (configured)" if model in entry["configured"] else ""))
+    return 0
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
 async def _restore(args, paths: Paths, cfg) -> int:
     """`muxtui restore`: list the trash; `muxtui restore NAME`: move that workspace back."""
     from muxtui.engine import trash
@@ -669,22 +761,66 @@ async def _doctor(paths: Paths) -> int:
         key = pc.resolve_key()
         if pc.needs_key and not key:
             print(f"provider {pc.name}: no key (set {pc.api_key_env}) — skipped")
+            await _doctor_features(pc, paths, cfg)
             continue
-        url = pc.base_url.rstrip("/") + ("/models" if pc.type == "openai" else "/v1/models")
+        openai_like = pc.type in ("openai", "openai-responses")
+        url = pc.base_url.rstrip("/") + ("/models" if openai_like else "/v1/models")
         headers = {}
         if key:
-            headers = {"Authorization": f"Bearer {key}"} if pc.type == "openai" else {
+            headers = {"Authorization": f"Bearer {key}"} if openai_like else {
                 "x-api-key": key, "anthropic-version": "2023-06-01"}
         try:
             async with httpx.AsyncClient(timeout=cfg.stream.connect_timeout) as client:
                 r = await client.get(url, headers=headers)
-            state = "ok" if r.status_code < 400 else f"HTTP {r.status_code}"
-            ok = ok and r.status_code < 400
+            # A server without a models endpoint is reachable and fine: chat works without it.
+            fine = r.status_code < 400 or r.status_code in (404, 405, 501)
+            state = "ok" if r.status_code < 400 else "ok (no models endpoint)" if fine else f"HTTP {r.status_code}"
+            ok = ok and fine
         except Exception as exc:  # httpx errors, and e.g. idna errors for odd host names
             state = f"unreachable ({type(exc).__name__}: {exc})"
             ok = False
         print(f"provider {pc.name}: {redact_url(pc.base_url)} {redact(state)}")
+        await _doctor_features(pc, paths, cfg)
     return 0 if ok else EXIT_ERROR
+
+
+async def _doctor_features(pc, paths: Paths, cfg) -> None:
+    """Per provider: what its server was seen to support. The models endpoint is asked now;
+    the rest comes from the provider's recent replies (engine.features), never guessed."""
+    from muxtui.engine.catalog import LISTABLE_TYPES, ModelCatalog
+    from muxtui.engine.features import FEATURES, load_features
+
+    cache = paths.data_dir / "cache"
+    catalog = ModelCatalog(cfg, cache)
+    if pc.type not in LISTABLE_TYPES:
+        models = "not probed (this provider type has no models endpoint)"
+    elif not catalog.can_list(pc.name):
+        models = "not probed (no key)"
+    else:
+        sm = await catalog.fetch(pc.name, refresh=True)
+        if sm.supported:
+            models = f"yes ({len(sm.models)} models)"
+        elif sm.supported is False:
+            models = f"no: {sm.error}; the picker shows the configured models"
+        else:
+            models = f"not probed: {sm.error}"
+    print(f"  models endpoint: {models}")
+    record = load_features(cache, pc.name) or {}
+    replies = record.get("replies") or 0
+    seen = record.get("seen") or {}
+    now = time.time()
+    for name, label in FEATURES.items():
+        when = seen.get(name)
+        if isinstance(when, (int, float)):
+            text = f"yes (seen {_ago(now - when)})"
+        elif replies:
+            text = f"not seen in {replies} repl{'y' if replies == 1 else 'ies'}"
+        else:
+            text = "not probed (no reply yet)"
+        print(f"  {label}: {text}")
+    last = record.get("last_error")
+    if isinstance(last, dict) and isinstance(last.get("at"), (int, float)):
+        print(f"  last error: {last.get('type')} ({_ago(now - last['at'])})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,9 @@ from muxtui.engine.errors import ErrorType
 from muxtui.engine.redact import redact_url
 
 DEMO_MODEL = "demo:muxtui-demo"
-PROVIDER_TYPES = ("openai", "anthropic", "demo")
+PROVIDER_TYPES = ("openai", "anthropic", "openai-responses", "demo")
+REASONING_SUMMARIES = ("auto", "concise", "detailed")  # openai-responses: reasoning.summary
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 # Sensible fallbacks for error types that another model might not hit.
 DEFAULT_FALLBACK_ON = (ErrorType.MODEL_NOT_FOUND, ErrorType.SERVER_ERROR, ErrorType.RATE_LIMIT, ErrorType.QUOTA)
@@ -48,6 +50,8 @@ class ProviderConfig:
     headers: dict[str, str] = field(default_factory=dict)
     max_tokens: int | None = None
     chars_per_second: float = 300.0  # demo only
+    reasoning_summary: str | None = None  # openai-responses only: "auto" asks for reasoning summaries
+    reasoning_effort: str | None = None  # openai-responses only
 
     def resolve_key(self) -> str | None:
         """The API key from the environment (or config); None when the provider needs none."""
@@ -201,7 +205,7 @@ def load(path: Path | None) -> Config:
         ptype = p.get("type")
         if ptype not in PROVIDER_TYPES:
             raise fail(f"type must be one of {', '.join(PROVIDER_TYPES)}, got {ptype!r}", "type", table) if "type" in p \
-                else ConfigError(path, f"provider '{name}' needs type = \"openai\" | \"anthropic\" | \"demo\"",
+                else ConfigError(path, f"provider '{name}' needs type = " + " | ".join(f'"{t}"' for t in PROVIDER_TYPES),
                                  line=_line_of(text, "", table), key=f"{table}.type")
         base = builtin_providers().get(name)
         pc = ProviderConfig(name, ptype, base_url=base.base_url if base and base.type == ptype else None)
@@ -243,6 +247,14 @@ def load(path: Path | None) -> Config:
             pc.max_tokens = expect(p["max_tokens"], int, "max_tokens", table)
         if "chars_per_second" in p:
             pc.chars_per_second = float(expect(p["chars_per_second"], (int, float), "chars_per_second", table))
+        for key, allowed in (("reasoning_summary", REASONING_SUMMARIES), ("reasoning_effort", REASONING_EFFORTS)):
+            if key in p:
+                value = expect(p[key], str, key, table)
+                if ptype != "openai-responses":
+                    raise fail(f'only providers of type "openai-responses" take {key}', key, table)
+                if value not in allowed:
+                    raise fail(f"must be one of {', '.join(allowed)}, got {value!r}", key, table)
+                setattr(pc, key, value)
         cfg.providers[name] = pc
 
     if "default_model" in data:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from muxtui.config import ProviderConfig
 from muxtui.testing.replay import fixture_names, fixtures_dir, load_fixture
 
 from .conftest import TEST_KEY, closed
@@ -66,7 +67,12 @@ async def test_replay(name, make_manager, fake_server):
         waits.append(delay)
 
     manager.sleep = no_wait
-    provider = "fake" if fx.protocol == "openai" else "fakeanth"
+    provider = {"openai": "fake", "anthropic": "fakeanth", "responses": "fakeresp"}[fx.protocol]
+    if provider == "fakeresp":  # OpenAI's Responses API on the same server, reasoning summaries asked
+        fake = manager.config.providers["fake"]
+        manager.config.providers[provider] = ProviderConfig(
+            provider, "openai-responses", base_url=fake.base_url, api_key_env=fake.api_key_env,
+            reasoning_summary="auto")
     model = f"replay:{name}#{uuid.uuid4().hex[:8]}"  # unique: "next" chains count per model string
     seen_before = 0
     info = await manager.create_workspace(name, f"{provider}:{model}")

@@ -54,9 +54,11 @@ async def test_a_2mb_paste_keeps_the_app_responsive_and_arrives_whole(paths, fak
         await settle(app, pilot)
         freeze = ticks.longest_gap()
         ticks.timer.stop()
-        # The old code froze for 3-6 s here (TextArea wrap on paste, Static wrap on send).
+        # The old code froze for 3-6 s here on a quiet machine (TextArea wrap on paste, Static
+        # wrap on send); now it is what a one-line send costs (~0.1 s quiet, ~1 s at load 7).
+        # The bound only has to catch the old behaviour: the figure itself belongs to a bench.
         print(f"longest freeze: {freeze * 1000:.0f} ms")
-        assert freeze < 1.0, f"the event loop was blocked for {freeze:.2f} s"
+        assert freeze < 2.5, f"the event loop was blocked for {freeze:.2f} s"
         sent = [r for r in fake_server.requests if (r["json"] or {}).get("model") == model][-1]
         assert sent["json"]["messages"][-1]["content"] == text + "x"
         assert disk_history(paths, ws_id)[0]["content"] == text + "x"

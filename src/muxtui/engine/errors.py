@@ -52,7 +52,8 @@ HINTS: dict[ErrorType, str] = {
     ErrorType.MODEL_REFUSAL: "the model refused or was filtered",
     ErrorType.ABORTED: "ctrl+r to retry",
     ErrorType.CONFIG: "fix config.toml (muxtui doctor shows the problem)",
-    ErrorType.WRITE_FAILED: "the disk write failed (full or read-only?): the text is kept in memory",
+    ErrorType.WRITE_FAILED: ("the disk write failed (full or read-only?): the text is kept in memory and saved "
+                             "as soon as the disk has room"),
     ErrorType.API: "the provider rejected the request",
     ErrorType.UNKNOWN: "ctrl+r to retry",
 }

@@ -12,6 +12,7 @@ WORKSPACE_UPDATED = "workspace.updated"  # renamed, model changed
 WORKSPACE_DELETED = "workspace.deleted"
 WORKSPACE_RECOVERED = "workspace.recovered"  # a leftover partial was committed as interrupted
 MESSAGE_ADDED = "message.added"  # a user message was committed (typed, or merged from the queue)
+MESSAGE_SAVED = "message.saved"  # a reply the disk refused at its close is now written (with its seq)
 HISTORY_TRUNCATED = "history.truncated"
 HISTORY_RELOADED = "history.reloaded"  # another process wrote this workspace; memory was re-read
 QUEUE_CHANGED = "queue.changed"

@@ -2,11 +2,16 @@
 
 audit.jsonl has one record per stream close (clean or not); errors.jsonl one per close that is
 not a clean finish, grouped in the UI by a signature of close kind + error type + provider.
+A record the disk refuses (full) is kept in memory, in order, and written by the next append or
+``flush_pending`` (the stream manager's save loop), so a disk-full episode is still on record
+once space returns. Appends are all-or-nothing: never a torn line.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import re
 import threading
@@ -15,6 +20,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from muxtui.engine import atomic
+
+log = logging.getLogger("muxtui.logs")
+MAX_PENDING = 1000  # records held while the disk is full; the oldest are dropped beyond this
 
 # Values that look like credentials, whatever the provider.
 _SECRET_PATTERNS = [
@@ -76,22 +84,59 @@ class EventLog:
         self.audit_file = self.dir / "audit.jsonl"
         self.redact = redactor or Redactor()
         self._lock = threading.Lock()
+        self._pending: list[tuple[Path, bytes]] = []
+        self._warned = False
+        self.dropped = 0
 
-    def _append(self, path: Path, record: dict[str, Any]) -> None:
-        line = json.dumps(self.redact.scrub(record), ensure_ascii=False, separators=(",", ":")) + "\n"
+    def _append(self, path: Path, record: dict[str, Any]) -> bool:
+        """Write one record, after any held back; on failure hold it too. True if written."""
+        line = atomic.encode_json(self.redact.scrub(record)) + b"\n"
         with self._lock:
-            atomic.make_private_dir(self.dir)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, atomic.FILE_MODE)
-            try:
-                os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
+            self._pending.append((path, line))
+            if len(self._pending) > MAX_PENDING:
+                del self._pending[0]
+                self.dropped += 1
+            return self._flush_locked()
 
-    def record_close(self, record: dict[str, Any]) -> None:
-        """One stream closed: always audited; anything but a clean finish is also an error."""
-        self._append(self.audit_file, record)
+    def _flush_locked(self) -> bool:
+        while self._pending:
+            path, line = self._pending[0]
+            try:
+                atomic.make_private_dir(self.dir)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, atomic.FILE_MODE)
+                try:
+                    # Another muxtui process may append too: cutting back a failed append must
+                    # never cut its record.
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    atomic.append_all(fd, line, "log", sync=False)  # as before: logs are not fsynced
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                if not self._warned:
+                    log.warning("cannot write %s (%s): %d record(s) held in memory", path, exc, len(self._pending))
+                self._warned = True
+                return False
+            self._pending.pop(0)
+        self._warned = False
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Records held in memory because the disk refused them."""
+        return len(self._pending)
+
+    def flush_pending(self) -> bool:
+        """Write the records held back; True when none is left."""
+        with self._lock:
+            return self._flush_locked()
+
+    def record_close(self, record: dict[str, Any]) -> bool:
+        """One stream closed: always audited; anything but a clean finish is also an error.
+        False if the disk refused it (it is held and written later, never raised)."""
+        ok = self._append(self.audit_file, record)
         if record.get("close_kind") != "complete":
-            self._append(self.errors_file, {**record, "signature": signature(record)})
+            ok = self._append(self.errors_file, {**record, "signature": signature(record)}) and ok
+        return ok
 
     @staticmethod
     def read(path: Path, limit: int | None = None) -> list[dict[str, Any]]:

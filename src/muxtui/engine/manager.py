@@ -22,6 +22,14 @@ The contract, point by point (numbers match the engine issue and the tests):
    error message, and the client counts down (the app) or waits when asked (``send --wait``).
 9. Opening a workspace commits a leftover partial (crash, kill -9) as ``interrupted`` unless a
    live process holds the workspace's stream lock.
+10. Whatever fails while writing (disk full, read-only, a bug), the turn still ends in a close
+    event with its text and a typed error. A reply the disk refused stays in memory (and its
+    partial file stays on disk) and a save loop retries it with bounded backoff until the disk
+    takes it (``message.saved``); nothing new starts in that workspace meanwhile, and shutdown
+    tries once more, bounded. The audit and error logs say ``write_failed`` and, once it is
+    written, ``written_after_retry``.
+11. Model text is valid Unicode before anything keeps it: a surrogate pair split across chunks
+    is joined, a lone surrogate becomes U+FFFD (muxtui.engine.surrogates).
 
 No Textual here: events are plain data (muxtui.engine.events).
 """
@@ -41,6 +49,7 @@ from urllib.parse import urlsplit
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
 from muxtui.engine import settings as settings_mod
+from muxtui.engine.features import FeatureRecorder
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
@@ -57,6 +66,7 @@ from muxtui.engine.providers.base import (
     UsageUpdate,
 )
 from muxtui.engine.redact import StreamRedactor, configured_secrets
+from muxtui.engine.surrogates import SurrogateJoiner, fix_surrogates
 from muxtui.engine.storage import (
     FORMAT_VERSION,
     Storage,
@@ -70,6 +80,14 @@ from muxtui.engine.storage import (
 )
 
 log = logging.getLogger("muxtui.manager")
+
+# The save loop for replies the disk refused: first retry after SAVE_RETRY_FIRST s, doubling up
+# to SAVE_RETRY_MAX s, for at most SAVE_RETRY_ROUNDS rounds (about an hour); after that, at the
+# next send and at quit.
+SAVE_RETRY_FIRST = 0.25
+SAVE_RETRY_MAX = 5.0
+SAVE_RETRY_ROUNDS = 720
+SHUTDOWN_SAVE_WAIT = 3.0  # how long shutdown keeps trying to save them (bounded: quit must end)
 
 Listener = Callable[[Event], None]
 
@@ -116,7 +134,7 @@ class PartialWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self.writes = 0
-        self.failed: OSError | None = None
+        self.failed: Exception | None = None
 
     def poke(self) -> None:
         if self._closing or self.failed:
@@ -137,13 +155,15 @@ class PartialWriter:
                 if self._closing:
                     return
             self._dirty = False
-            await self._write_now(self._snapshot())
+            await self._write_now(None)
 
-    async def _write_now(self, snap: dict) -> None:
+    async def _write_now(self, snap: dict | None) -> None:
         try:
+            if snap is None:
+                snap = self._snapshot()
             await asyncio.to_thread(self._write, snap)
             self.writes += 1
-        except OSError as exc:
+        except Exception as exc:  # any failure, not only OSError: the turn ends with write_failed
             self.failed = exc
         finally:
             self._last = time.monotonic()
@@ -186,6 +206,9 @@ class Run:
     text_filter: StreamRedactor = field(default_factory=StreamRedactor)
     reasoning_filter: StreamRedactor = field(default_factory=StreamRedactor)
     prefill: str | None = None  # continuing a reply: its text so far (already in `content`)
+    text_fix: SurrogateJoiner = field(default_factory=SurrogateJoiner)
+    reasoning_fix: SurrogateJoiner = field(default_factory=SurrogateJoiner)
+    closed: bool = False  # its close event went out
 
     @property
     def text(self) -> str:
@@ -249,6 +272,8 @@ class Workspace:
     run: Run | None = None
     warnings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # settings.json (request settings)
+    # Replies the disk refused, by message id: the record to write once it has room.
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def streaming(self) -> bool:
@@ -268,6 +293,8 @@ def default_provider_factory(pc: ProviderConfig, cfg: Config) -> Any:
     kwargs: dict[str, Any] = dict(
         connect_timeout=cfg.stream.connect_timeout, read_timeout=cfg.stream.read_timeout, headers=pc.headers or None
     )
+    if pc.type == "openai-responses":
+        kwargs.update(reasoning_summary=pc.reasoning_summary, reasoning_effort=pc.reasoning_effort)
     return cls(pc.name, pc.base_url, key, **kwargs)
 
 
@@ -292,6 +319,9 @@ class StreamManager:
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
         self._closed = False
         self._secrets = configured_secrets(config)
+        self._saver: asyncio.Task | None = None
+        self.shutdown_save_wait = SHUTDOWN_SAVE_WAIT
+        self.subscribe(FeatureRecorder(storage.root / "cache"))  # what each server showed, for doctor
         for pc in config.providers.values():
             if pc.api_key:
                 event_log.redact.add(pc.api_key)
@@ -361,7 +391,7 @@ class StreamManager:
             ws.opened = True
         if recovered is not None:
             self._emit(ev.WORKSPACE_RECOVERED, ws_id, message=recovered)
-            self.log.record_close(
+            self._record_close(
                 {"ts": now(), "request_id": recovered.get("request_id"), "workspace": ws_id,
                  "model": recovered.get("model"), "provider": _provider_of(recovered.get("model")),
                  "close_kind": "crash_recovered", "error_type": None, "events": None,
@@ -562,6 +592,7 @@ class StreamManager:
         """Send a user message: 'started' a stream, or 'queued' it behind the running one."""
         if not text.strip():
             raise ValueError("refusing to send an empty message")
+        text = fix_surrogates(text)  # e.g. argv bytes that are not UTF-8 (surrogateescape)
         ws = await self.open_workspace(ws_id)
         if ws.streaming:
             await self._queue_add(ws, text)
@@ -715,6 +746,14 @@ class StreamManager:
         self._closed = True  # no stream starts from here on (a start waiting on a lock is refused)
         while streaming := [ws for ws in self._workspaces.values() if ws.streaming]:
             await asyncio.gather(*(self._stop_task(ws) for ws in streaming), return_exceptions=True)
+        if self.has_unsaved():
+            left = await self.flush_unsaved(self.shutdown_save_wait)
+            for rec in left:
+                log.error("quitting with a reply not saved (%d chars, workspace %s): the disk refused it",
+                          len(rec.get("content") or ""), rec.get("workspace"))
+        if self._saver is not None and not self._saver.done():
+            self._saver.cancel()
+            await asyncio.wait({self._saver})
         for provider in self._providers.values():
             try:
                 await provider.aclose()
@@ -776,22 +815,104 @@ class StreamManager:
     async def _save_unsaved(self, ws: Workspace) -> None:
         """A reply whose commit failed (disk full) is saved before anything else may overwrite
         its partial; if the disk still refuses, nothing new starts."""
-        if not any(m.get("unsaved") for m in ws.messages):
+        if not ws.pending:
             return
         async with ws.io:
-            for i, m in enumerate(ws.messages):
-                if not m.get("unsaved"):
-                    continue
-                record = {k: v for k, v in m.items() if k not in ("unsaved", "seq")}
+            for mid, record in list(ws.pending.items()):
                 try:
-                    ws.messages[i] = await asyncio.to_thread(ws.store.append, record)
-                except OSError as exc:
-                    raise StorageError(f"cannot save the previous reply ({exc.strerror or exc}): free some disk "
-                                       "space and try again; the text is still on screen") from None
-            await asyncio.to_thread(ws.store.clear_partial)
+                    committed = await asyncio.to_thread(self._commit_pending, ws.store, record)
+                except Exception as exc:
+                    raise StorageError(f"cannot save the previous reply ({_why(exc)}): free some disk space; "
+                                       "it is saved as soon as the disk has room, and the text is still on "
+                                       "screen") from None
+                # Memory changes only now, after the partial is gone too: a start that sees
+                # nothing pending may write a new partial at once.
+                del ws.pending[mid]
+                for i, m in enumerate(ws.messages):
+                    if m.get("id") == mid:
+                        ws.messages[i] = committed
+                        break
+                try:  # bookkeeping only: the message is durable
+                    info = await asyncio.to_thread(
+                        self.storage.update_workspace, ws.info.id, last_activity=now(),
+                        last_status=committed.get("status"), last_error_type=committed.get("error_type"))
+                    ws.info.last_activity = info.last_activity
+                    ws.info.last_status = info.last_status
+                    ws.info.last_error_type = info.last_error_type
+                except Exception:
+                    log.exception("updating the registry after a late save failed")
+                self._record_close({
+                    "ts": now(), "request_id": committed.get("request_id"), "workspace": ws.info.id,
+                    "model": committed.get("model"), "provider": _provider_of(committed.get("model")),
+                    "close_kind": "written_after_retry", "error_type": committed.get("error_type"),
+                    "status": committed.get("status"), "seq": committed.get("seq"),
+                    "chars": len(committed.get("content") or ""), "format": FORMAT_VERSION,
+                })
+                self._emit(ev.MESSAGE_SAVED, ws.info.id, message=committed)
+
+    @staticmethod
+    def _commit_pending(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
+        committed = store.append({k: v for k, v in record.items() if k not in ("unsaved", "seq")})
+        partial = store.read_partial()
+        if partial is not None and partial.get("request_id") in (None, record.get("request_id")):
+            store.clear_partial()
+        return committed
+
+    # ---- the save loop (point 10) -------------------------------------------------------
+    def has_unsaved(self) -> bool:
+        """Replies or log records the disk refused, still only in memory."""
+        return bool(self.log.pending) or any(ws.pending for ws in self._workspaces.values())
+
+    def unsaved(self) -> list[dict[str, Any]]:
+        """The replies still only in memory (each record with its workspace id)."""
+        return [{**rec, "workspace": ws.info.id} for ws in self._workspaces.values() for rec in ws.pending.values()]
+
+    def _ensure_saver(self) -> None:
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.get_running_loop().create_task(self._save_loop(), name="save-retry")
+
+    async def _save_loop(self) -> None:
+        delay = SAVE_RETRY_FIRST
+        for _ in range(SAVE_RETRY_ROUNDS):
+            await asyncio.sleep(delay)  # backoff: no event says "the disk has room again"
+            if await self._save_all():
+                return
+            delay = min(delay * 2, SAVE_RETRY_MAX)
+        for ws in self._workspaces.values():
+            if ws.pending:
+                self._emit(ev.WARNING, ws.info.id, text="a reply still cannot be saved (disk full?): it is "
+                           "retried at the next send and at quit")
+
+    async def _save_all(self) -> bool:
+        """One attempt at everything the disk refused; True when nothing is left."""
+        done = True
+        for ws in list(self._workspaces.values()):
+            if not ws.pending:
+                continue
+            if ws.deleted:
+                log.warning("workspace %s was deleted: dropping %d unsaved replies", ws.info.id, len(ws.pending))
+                ws.pending.clear()
+                continue
+            try:
+                await self._save_unsaved(ws)
+            except StorageError:
+                done = False
+        return await asyncio.to_thread(self.log.flush_pending) and done
+
+    async def flush_unsaved(self, timeout: float) -> list[dict[str, Any]]:
+        """Try to save what the disk refused, every SAVE_RETRY_FIRST s for at most `timeout` s
+        (quit, `muxtui send`); returns the replies still unsaved."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout)
+        while not await self._save_all():
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(SAVE_RETRY_FIRST, left))
+        return self.unsaved()
 
     async def _add_user_message(self, ws: Workspace, text: str, queue_ids: list[str]) -> dict:
-        msg = {"id": new_id("m"), "role": "user", "content": text, "created_at": now()}
+        msg = {"id": new_id("m"), "role": "user", "content": fix_surrogates(text), "created_at": now()}
         if queue_ids:
             msg["queue_ids"] = queue_ids
         async with ws.io:
@@ -860,16 +981,42 @@ class StreamManager:
                 # Point 7: the turn completed, so the queue goes out as one merged message. The
                 # commit runs to the end even if a stop arrives, so memory and disk agree.
                 items = list(ws.queue)
-                await _finish_regardless(
-                    self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items]))
+                try:
+                    await _finish_regardless(
+                        self._add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items]))
+                except OSError as exc:  # disk full: the queue stays as it is, on disk and on screen
+                    self._emit(ev.WARNING, ws.info.id, text=f"cannot send the queued messages: {_why(exc)}; "
+                               "they stay queued")
+                    return
                 if run.interrupted or self._closed:
                     return
                 run = self._new_run(ws)
                 run.entered = True
                 ws.run = run
                 self._emit_started(ws, run)
+        except Exception:  # a bug: the turn still ends (below), and the task ends quietly
+            log.exception("stream task failed")
         finally:
             ws.store.unlock_stream()
+            if not run.closed:
+                self._close_fallback(ws, run)
+
+    def _close_fallback(self, ws: Workspace, run: Run) -> None:
+        """Last resort, for a bug in the close path: the UI still stops its spinner, and the
+        text goes to the save loop like a reply the disk refused."""
+        run.closed = True
+        message = {"id": run.message_id, "role": "assistant", "content": run.text, "created_at": now(),
+                   "model": run.model, "status": "error", "request_id": run.request_id,
+                   "error_type": str(ErrorType.UNKNOWN), "error": "internal error while closing the reply"}
+        current = not ws.deleted and run.epoch == ws.epoch
+        if current and not any(m.get("id") == run.message_id for m in ws.messages):
+            ws.pending[run.message_id] = dict(message)
+            message["unsaved"] = True
+            ws.messages.append(message)
+            with contextlib.suppress(RuntimeError):
+                self._ensure_saver()
+        self._emit(ev.STREAM_ERROR, ws.info.id, request_id=run.request_id, message=message, persisted=False,
+                   stale=not current)
 
     async def _run_turn(self, ws: Workspace, run: Run) -> str:
         run.partial = PartialWriter(
@@ -1021,20 +1168,17 @@ class StreamManager:
                 async with contextlib.aclosing(provider.stream(request)) as items:
                     async for item in items:
                         if isinstance(item, TextDelta):
-                            text = run.text_filter.feed(item.text)
+                            text = run.text_fix.feed(item.text) if item.text else ""
+                            text = run.text_filter.feed(text) if text else ""
                             if not text:
                                 continue
-                            run.content.append(text)
-                            run.content_len += len(text)
-                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=text)
-                            run.partial.poke()
+                            self._add_text(ws_id, run, text)
                         elif isinstance(item, ReasoningDelta):
-                            text = run.reasoning_filter.feed(item.text)
+                            text = run.reasoning_fix.feed(item.text) if item.text else ""
+                            text = run.reasoning_filter.feed(text) if text else ""
                             if not text:
                                 continue
-                            run.reasoning.append(text)
-                            self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=text)
-                            run.partial.poke()
+                            self._add_reasoning(ws_id, run, text)
                         elif isinstance(item, UsageUpdate):
                             for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
                                 value = getattr(item, name)
@@ -1062,7 +1206,7 @@ class StreamManager:
                                 run.citations.append({"url": item.url, **({"title": item.title} if item.title else {})})
                         if run.partial.failed is not None:
                             raise StreamError(ErrorType.WRITE_FAILED,
-                                              f"cannot write the partial reply: {run.partial.failed.strerror or run.partial.failed}",
+                                              f"cannot write the partial reply: {_why(run.partial.failed)}",
                                               retryable=False)
         except TimeoutError:
             raise StreamError(ErrorType.TIMEOUT, f"the reply took longer than total_timeout ({cfg.total_timeout:g} s)",
@@ -1102,6 +1246,24 @@ class StreamManager:
         if not run.content_len and not run.reasoning and not run.tool_calls and not run.prefill:
             raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty reply", provider=pc.name)
 
+    def _add_text(self, ws_id: str, run: Run, text: str) -> None:
+        run.content.append(text)
+        run.content_len += len(text)
+        self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, text=text)
+        run.partial.poke()
+
+    def _add_reasoning(self, ws_id: str, run: Run, text: str) -> None:
+        run.reasoning.append(text)
+        self._emit(ev.STREAM_DELTA, ws_id, request_id=run.request_id, reasoning=text)
+        run.partial.poke()
+
+    def _flush_held(self, ws_id: str, run: Run) -> None:
+        """A high surrogate held back at the end of the stream has no partner: U+FFFD."""
+        if (tail := run.reasoning_fix.flush()) and (tail := run.reasoning_filter.feed(tail)):
+            self._add_reasoning(ws_id, run, tail)
+        if (tail := run.text_fix.flush()) and (tail := run.text_filter.feed(tail)):
+            self._add_text(ws_id, run, tail)
+
     # ---- durability ---------------------------------------------------------------------
     def _flush_filters(self, ws_id: str, run: Run) -> None:
         """The stream has ended: the tail held back in case it began a secret is text after all."""
@@ -1138,14 +1300,20 @@ class StreamManager:
         ws.store.write_partial(snap)
 
     async def _close(self, ws: Workspace, run: Run, status: str, err: StreamError | None) -> None:
-        """Points 2-4: await the pending partial write, make the state durable, then emit."""
+        """Points 2-4 and 10: await the pending partial write, make the state durable, then
+        emit. Whatever fails on the way, the close event goes out with the text."""
         ws_id = ws.info.id
+        self._flush_held(ws_id, run)
         self._flush_filters(ws_id, run)
         stale = ws.deleted or run.epoch != ws.epoch
         final = None if stale else self._partial_snapshot(run, status=status)
         if final is not None and err is not None:
             final.update(error_type=str(err.error_type), error=self._clean(err.message), finish_reason=run.finish_reason)
-        await run.partial.close(final)
+        try:
+            await run.partial.close(final)
+        except Exception as exc:  # the writer keeps its own failures; a bug here must not skip the commit
+            log.exception("closing the partial writer failed")
+            run.partial.failed = run.partial.failed or exc
         message: dict[str, Any] = {
             "id": run.message_id,
             "role": "assistant",
@@ -1170,30 +1338,39 @@ class StreamManager:
                 message.update(retry_after=err.retry_after, retry_at=round(now() + err.retry_after, 3))
         if run.partial.failed is not None and status == "complete":
             # The last partial write failed after the final chunk; the commit below decides.
-            self._emit(ev.WARNING, ws_id, text=f"could not write the partial reply: {run.partial.failed}")
+            self._emit(ev.WARNING, ws_id, text=f"could not write the partial reply: {_why(run.partial.failed)}")
         persisted = False
-        async with ws.io:
-            stale = ws.deleted or run.epoch != ws.epoch
-            if stale:
-                await asyncio.to_thread(self._clear_stale_partial, ws, run)
-            else:
-                try:
-                    committed = await asyncio.to_thread(ws.store.append, message)
-                    await asyncio.to_thread(ws.store.clear_partial)
-                    message = committed
-                    persisted = True
-                except OSError as exc:
-                    # Disk full or read-only: the text stays in memory and on screen, nothing
-                    # already on disk is touched.
-                    write_err = StreamError(ErrorType.WRITE_FAILED, f"cannot save the reply: {exc.strerror or exc}",
-                                            retryable=False)
-                    if err is None:
-                        err = write_err
-                        status = "error"
-                    message.update(status="error", error_type=str(err.error_type), error=self._clean(err.message))
-                    message["unsaved"] = True
-                ws.messages.append(message)
+        unsaved = False
         try:
+            async with ws.io:
+                stale = ws.deleted or run.epoch != ws.epoch
+                try:
+                    if stale:
+                        await asyncio.to_thread(self._clear_stale_partial, ws, run)
+                    else:
+                        try:
+                            committed = await asyncio.to_thread(ws.store.append, message)
+                        except Exception as exc:
+                            # Disk full, read-only, or a bug: the text stays in memory and on
+                            # screen, the partial file stays, nothing already on disk is touched,
+                            # and the save loop writes it as soon as the disk takes it.
+                            ws.pending[message["id"]] = dict(message)
+                            unsaved = True
+                            write_err = StreamError(ErrorType.WRITE_FAILED, f"cannot save the reply: {_why(exc)}",
+                                                    retryable=False)
+                            if err is None:
+                                err = write_err
+                                status = "error"
+                            message.update(status="error", error_type=str(err.error_type),
+                                           error=self._clean(err.message))
+                            message["unsaved"] = True
+                            self._ensure_saver()
+                        else:
+                            message = committed
+                            persisted = True
+                            await asyncio.to_thread(ws.store.clear_partial)
+                finally:
+                    ws.messages.append(message)
             if persisted:
                 info = await asyncio.to_thread(
                     self.storage.update_workspace, ws_id, last_activity=now(), last_status=message["status"],
@@ -1202,11 +1379,15 @@ class StreamManager:
                 ws.info.last_activity = info.last_activity
                 ws.info.last_status = info.last_status
                 ws.info.last_error_type = info.last_error_type
-            if not getattr(err, "audited", False) or status != "error":
-                self._audit(ws, run, status, err, run.model)
-        except Exception:  # bookkeeping only: the message is already durable
-            log.exception("updating the registry after a stream failed")
+        except Exception:  # bookkeeping only (the message is durable), or a bug: still emit
+            log.exception("closing a stream failed after its commit")
         finally:
+            try:
+                if not getattr(err, "audited", False) or status != "error" or unsaved:
+                    self._audit(ws, run, status, err, run.model, unsaved=unsaved)
+            except Exception:
+                log.exception("auditing a stream close failed")
+            run.closed = True
             type_ = {"complete": ev.STREAM_COMPLETE, "interrupted": ev.STREAM_INTERRUPTED}.get(status, ev.STREAM_ERROR)
             self._emit(type_, ws_id, request_id=run.request_id, message=message, persisted=persisted, stale=stale)
 
@@ -1218,7 +1399,15 @@ class StreamManager:
     def _clean(self, text: str) -> str:
         return self.log.redact(text or "")
 
-    def _audit(self, ws: Workspace, run: Run, status: str, err: StreamError | None, model: str) -> None:
+    def _record_close(self, record: dict[str, Any]) -> None:
+        """Audit one close; a record the disk refuses is held by the log and the save loop
+        writes it once there is room."""
+        if not self.log.record_close(record):
+            with contextlib.suppress(RuntimeError):  # no running loop: the next append retries it
+                self._ensure_saver()
+
+    def _audit(self, ws: Workspace, run: Run, status: str, err: StreamError | None, model: str, *,
+               unsaved: bool = False) -> None:
         stats = getattr(run, "stats", None)
         if status == "complete":
             kind = "complete"
@@ -1226,7 +1415,7 @@ class StreamManager:
             kind = "interrupted"
         elif err is not None and err.error_type == ErrorType.STREAM_TRUNCATED:
             kind = "premature_close"
-        elif err is not None and err.error_type == ErrorType.WRITE_FAILED:
+        elif unsaved or (err is not None and err.error_type == ErrorType.WRITE_FAILED):
             kind = "write_failed"
         elif (stats is None or stats.upstream_status is None) and not run.content_len and not getattr(stats, "events", 0):
             kind = "bootstrap_failure"
@@ -1251,10 +1440,16 @@ class StreamManager:
             "attempt": run.attempt,
             "format": FORMAT_VERSION,
         }
-        try:
-            self.log.record_close(record)
-        except OSError as exc:
-            log.warning("cannot write the audit log: %s", exc)
+        if unsaved:
+            record["unsaved"] = True
+        self._record_close(record)
+
+
+def _why(exc: BaseException) -> str:
+    """A write failure in a user's words: "No space left on device", not a repr."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

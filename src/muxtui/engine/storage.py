@@ -324,7 +324,7 @@ class WorkspaceStore:
             record.setdefault("v", FORMAT_VERSION)
             record.setdefault("kind", "message")
             record["seq"] = self._max_seq + 1
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            line = atomic.encode_json(record) + b"\n"
             out = os.open(self.chat, os.O_WRONLY | os.O_APPEND | os.O_CREAT, atomic.FILE_MODE)
             try:
                 size = os.fstat(out).st_size
@@ -334,11 +334,8 @@ class WorkspaceStore:
                         f.seek(size - 1)
                         if f.read(1) != b"\n":
                             line = b"\n" + line
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(out, view):]
-                os.fsync(out)
-                self._known_size = os.fstat(out).st_size
+                # All or nothing: a full disk leaves the file exactly as it was (no torn line).
+                self._known_size = atomic.append_all(out, line, "append")
             finally:
                 os.close(out)
             self._max_seq = record["seq"]
@@ -351,7 +348,7 @@ class WorkspaceStore:
 
     # ---- partial ------------------------------------------------------------------------
     def write_partial(self, partial: dict[str, Any]) -> None:
-        atomic.write_json(self.partial, {"v": FORMAT_VERSION, **partial})
+        atomic.write_json(self.partial, {"v": FORMAT_VERSION, **partial}, "partial")
 
     def read_partial(self) -> dict[str, Any] | None:
         try:

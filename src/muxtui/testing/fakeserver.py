@@ -7,6 +7,7 @@ async tests on another loop, subprocesses and benchmarks can all use one instanc
     srv = FakeServer().start()
     srv.openai_base_url      # client POSTs {that}/chat/completions
     srv.anthropic_base_url   # client POSTs {that}/v1/messages
+    srv.openai_base_url      # also {that}/responses (OpenAI's Responses API) and GET {that}/models
     ...
     srv.stop()
 
@@ -23,6 +24,10 @@ subprocess or the real app can drive every fault with no in-process control. Exa
     fake?status=503&fail_first=2        503 twice (for this exact model string), then OK
     replay:<fixture>                    a recorded response from tests/fixtures/streams, byte
                                         for byte (see muxtui.testing.replay)
+
+A request without a model name (``GET /v1/models``) takes its options from a URL prefix:
+``{base_url}/x/models_status=404/v1`` answers 404 there and serves chat requests as usual
+(see ``FakeServer._models``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,13 @@ _REASONS = {
     500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
     504: "Gateway Timeout", 529: "Overloaded",
 }
+# Content chunks for surrogate=...: json.dumps writes each surrogate as a "\uXXXX" escape,
+# exactly the bytes such servers send (a Python str may hold a lone surrogate; UTF-8 may not).
+SURROGATE_CHUNKS = {
+    "split": ("Smile ", "\ud83d", "\ude00 done"),
+    "lone": ("bad ", "\udc80", " byte, then done"),
+    "high": ("half ", "\ud83d", " an emoji, then done"),
+}
 _HUGE_BLOCK = (
     "This is a very large single chunk of streamed text, used to test that every layer copes "
     "with one enormous delta without quadratic behaviour or unbounded buffering. "
@@ -77,7 +89,9 @@ class Scenario:
     text=T              literal reply, in chunks of 4 characters (instead of chunks/seed)
     delay_ms=D (0)      pause between chunks; first_delay_ms=D before the first one
     reasoning=N (0)     N reasoning chunks first (reasoning_content / thinking_delta)
-    usage=0|1 (1)       report token usage; finish=stop|length|content_filter (stop)
+    usage=0|1 (1)       report token usage; finish=stop|length|content_filter (stop);
+                        on /v1/responses also finish=refusal (response.refusal.delta)
+                        and finish=failed (response.failed)
     done=0|1 (1)        0: omit the end marker ([DONE] / message_stop), after the finish
     status=CODE         answer with that HTTP status and the provider's real error body;
                         quota=1 (quota/billing wording), retry_after=S (header, seconds
@@ -96,6 +110,11 @@ class Scenario:
     huge=BYTES          one content chunk of that many characters
     empty=1             a well-formed stream with no content
     pause_after=K&gate=NAME   after K chunks, wait for FakeServer.release(NAME)
+    surrogate=S         UTF-16 surrogates as JSON escapes, as some servers send them:
+                        split (an emoji's pair cut across two chunks: high half
+                        D83D in one, low half DE00 at the start of the next), lone (a lone
+                        low half DC80), high (a high half with no low half after it); see
+                        SURROGATE_CHUNKS
     """
 
     model: str  # the whole model string, as sent
@@ -122,6 +141,7 @@ class Scenario:
     pause_after: int | None = None
     gate: str | None = None
     received_key: str | None = None  # set by the server from the request, for echo_key
+    surrogate: str | None = None
 
     def content_chunks(self) -> list[str]:
         if self.empty:
@@ -129,6 +149,8 @@ class Scenario:
         if self.huge is not None:
             reps = self.huge // len(_HUGE_BLOCK) + 1
             chunks = [(_HUGE_BLOCK * reps)[: self.huge]]
+        elif self.surrogate is not None:
+            chunks = list(SURROGATE_CHUNKS[self.surrogate])
         elif self.text is not None:
             chunks = [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
         else:
@@ -159,7 +181,7 @@ def parse_scenario(model: str) -> Scenario:
     ints = {"chunks", "seed", "reasoning", "status", "fail_first", "after", "huge", "pause_after"}
     floats = {"delay_ms", "first_delay_ms"}
     bools = {"usage", "quota", "context", "empty", "echo_key", "done"}
-    strs = {"text", "finish", "retry_after", "fault", "gate"}
+    strs = {"text", "finish", "retry_after", "fault", "gate", "surrogate"}
     for key, values in params.items():
         value = values[-1]
         try:
@@ -179,6 +201,8 @@ def parse_scenario(model: str) -> Scenario:
             raise ScenarioError(f"bad value {value!r} for scenario key {key!r}") from None
     if sc.fault is not None and sc.fault not in FAULTS:
         raise ScenarioError(f"unknown fault {sc.fault!r}; one of {sorted(FAULTS)}")
+    if sc.surrogate is not None and sc.surrogate not in SURROGATE_CHUNKS:
+        raise ScenarioError(f"unknown surrogate case {sc.surrogate!r}; one of {sorted(SURROGATE_CHUNKS)}")
     if sc.pause_after is not None and not sc.gate:
         raise ScenarioError("pause_after needs gate=NAME")
     if sc.chunks < 0 or sc.reasoning < 0 or sc.after < 0 or (sc.huge is not None and sc.huge < 0):
@@ -373,6 +397,129 @@ class _AnthropicWire:
 
     def malformed(self) -> bytes:
         return b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_del\n\n'
+
+
+class _ResponsesWire:
+    """OpenAI's Responses API stream: typed events, no [DONE]; the terminal event follows
+    ``finish``: stop -> response.completed, length -> response.incomplete (max_output_tokens),
+    content_filter -> response.incomplete (content_filter), refusal -> the text streams as
+    response.refusal.delta, then response.completed; failed -> response.failed."""
+
+    def __init__(self, sc: Scenario, request_json: dict, rid: str) -> None:
+        self.sc = sc
+        self.resp_id = "resp_" + rid[4:28]
+        self.msg_id = "msg_" + rid[4:28]
+        self.rs_id = "rs_" + rid[4:28]
+        self.seq = 0
+        self.request_json = request_json
+        self.text: list[str] = []
+        self.refusal = sc.finish == "refusal"
+
+    def _ev(self, name: str, payload: dict) -> bytes:
+        payload = {"type": name, **payload, "sequence_number": self.seq}
+        self.seq += 1
+        return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+    def _response(self, status: str, **extra: Any) -> dict:
+        body: dict[str, Any] = {
+            "id": self.resp_id, "object": "response", "created_at": int(time.time()), "status": status,
+            "error": None, "incomplete_details": None, "instructions": self.request_json.get("instructions"),
+            "max_output_tokens": self.request_json.get("max_output_tokens"), "model": self.sc.name,
+            "output": [], "reasoning": self.request_json.get("reasoning") or {"effort": None, "summary": None},
+            "store": True, "usage": None,
+        }
+        body.update(extra)
+        return body
+
+    def _message_start(self) -> list[bytes]:
+        item = {"id": self.msg_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
+        part = {"type": "refusal", "refusal": ""} if self.refusal else {"type": "output_text", "annotations": [], "text": ""}
+        return [
+            self._ev("response.output_item.added", {"output_index": 1 if self.sc.reasoning else 0, "item": item}),
+            self._ev("response.content_part.added", {"item_id": self.msg_id, "output_index": 1 if self.sc.reasoning else 0,
+                                                     "content_index": 0, "part": part}),
+        ]
+
+    def start(self, usage: dict[str, int] | None) -> list[bytes]:
+        out = [
+            self._ev("response.created", {"response": self._response("in_progress")}),
+            self._ev("response.in_progress", {"response": self._response("in_progress")}),
+        ]
+        if self.sc.reasoning:
+            out.append(self._ev("response.output_item.added", {
+                "output_index": 0, "item": {"id": self.rs_id, "type": "reasoning", "summary": []}}))
+            out.append(self._ev("response.reasoning_summary_part.added", {
+                "item_id": self.rs_id, "output_index": 0, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}))
+        else:
+            out.extend(self._message_start())
+        return out
+
+    def reasoning(self, text: str) -> bytes:
+        return self._ev("response.reasoning_summary_text.delta",
+                        {"item_id": self.rs_id, "output_index": 0, "summary_index": 0, "delta": text})
+
+    def reasoning_end(self) -> list[bytes]:
+        return [
+            self._ev("response.reasoning_summary_part.done", {"item_id": self.rs_id, "output_index": 0, "summary_index": 0}),
+            self._ev("response.output_item.done", {"output_index": 0, "item": {"id": self.rs_id, "type": "reasoning"}}),
+            *self._message_start(),
+        ]
+
+    def content(self, text: str) -> bytes:
+        self.text.append(text)
+        index = 1 if self.sc.reasoning else 0
+        name = "response.refusal.delta" if self.refusal else "response.output_text.delta"
+        return self._ev(name, {"item_id": self.msg_id, "output_index": index, "content_index": 0, "delta": text})
+
+    def tail(self, usage: dict[str, int] | None) -> list[bytes]:
+        text = "".join(self.text)
+        index = 1 if self.sc.reasoning else 0
+        if self.refusal:
+            part = {"type": "refusal", "refusal": text}
+            done = self._ev("response.refusal.done", {"item_id": self.msg_id, "output_index": index,
+                                                      "content_index": 0, "refusal": text})
+        else:
+            part = {"type": "output_text", "annotations": [], "text": text}
+            done = self._ev("response.output_text.done", {"item_id": self.msg_id, "output_index": index,
+                                                          "content_index": 0, "text": text})
+        item = {"id": self.msg_id, "type": "message", "status": "completed", "content": [part], "role": "assistant"}
+        out = [
+            done,
+            self._ev("response.content_part.done", {"item_id": self.msg_id, "output_index": index,
+                                                    "content_index": 0, "part": part}),
+            self._ev("response.output_item.done", {"output_index": index, "item": item}),
+        ]
+        if not self.sc.done:
+            return out
+        u = None
+        if usage is not None:
+            u = {
+                "input_tokens": usage["input_tokens"],
+                "input_tokens_details": {"cached_tokens": usage["input_tokens"] // 2},
+                "output_tokens": usage["output_tokens"],
+                "output_tokens_details": {"reasoning_tokens": self.sc.reasoning},
+                "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+            }
+        finish = self.sc.finish
+        if finish in ("length", "content_filter"):
+            reason = "max_output_tokens" if finish == "length" else "content_filter"
+            resp = self._response("incomplete", incomplete_details={"reason": reason}, output=[item], usage=u)
+            out.append(self._ev("response.incomplete", {"response": resp}))
+        elif finish == "failed":
+            resp = self._response("failed", error={"code": "server_error", "message": "The model failed to generate a response."},
+                                  usage=u)
+            out.append(self._ev("response.failed", {"response": resp}))
+        else:
+            resp = self._response("completed", output=[item], usage=u)
+            out.append(self._ev("response.completed", {"response": resp}))
+        return out
+
+    def error_event(self) -> bytes:
+        return self._ev("error", {"code": "server_error", "message": "The server had an error while processing your request.",
+                                  "param": None})
+
+    def malformed(self) -> bytes:
+        return b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"cut sh\n\n'
 
 
 # --------------------------------------------------------------------------- error bodies
@@ -827,42 +974,15 @@ class FakeServer:
     async def _dispatch(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; False when the connection must not be reused."""
         rid = "req_" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
+        opts = _route_options(req)
         if req.path == "/v1/models":
-            self._record(req, None, None, None, rid)
-            if req.method != "GET":
-                await self._json(writer, 405, {"error": {"message": "Method not allowed", "type": "invalid_request_error"}})
-                return True
-            if not self._authorized(req):
-                await self._json(
-                    writer, 401, _openai_error(Scenario(model="", name=""), 401, _key_of(req)), {"x-request-id": rid}
-                )
-                return True
-            now = int(time.time())
-            data = [
-                {
-                    "id": m,
-                    "object": "model",
-                    "type": "model",
-                    "created": now,
-                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-                    "display_name": m.replace("-", " ").title(),
-                    "owned_by": "muxtui-fakeserver",
-                }
-                for m in MODELS
-            ]
-            await self._json(
-                writer,
-                200,
-                {"object": "list", "data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]},
-                {"x-request-id": rid, "request-id": rid},
-            )
-            return True
-        if req.path not in ("/v1/chat/completions", "/v1/messages"):
+            return await self._models(req, reader, writer, rid, opts)
+        protocol = _PROTOCOLS.get(req.path)
+        if protocol is None:
             self._record(req, None, None, None, rid)
             await self._simple(writer, 404, "text/plain; charset=utf-8", b"404 page not found\n")
             return True
-        protocol = "openai" if req.path == "/v1/chat/completions" else "anthropic"
-        id_header = {"x-request-id": rid} if protocol == "openai" else {"request-id": rid}
+        id_header = {"request-id": rid} if protocol == "anthropic" else {"x-request-id": rid}
         if req.method != "POST":
             self._record(req, protocol, None, None, rid)
             await self._json(writer, 405, {"error": {"message": "Method not allowed", "type": "invalid_request_error"}})
@@ -893,7 +1013,7 @@ class FakeServer:
         if not self._authorized(req):
             body = (
                 _openai_error(sc, 401, _key_of(req))
-                if protocol == "openai"
+                if protocol != "anthropic"
                 else _anthropic_error(sc, 401, _key_of(req), rid)
             )
             await self._json(writer, 401, body, id_header)
@@ -915,7 +1035,7 @@ class FakeServer:
             if sc.first_delay_ms:
                 await asyncio.sleep(sc.first_delay_ms / 1000)
             key = _key_of(req)
-            body = _openai_error(sc, status, key) if protocol == "openai" else _anthropic_error(sc, status, key, rid)
+            body = _openai_error(sc, status, key) if protocol != "anthropic" else _anthropic_error(sc, status, key, rid)
             extra = dict(id_header)
             if sc.retry_after is not None:
                 extra["retry-after"] = sc.retry_after
@@ -927,6 +1047,55 @@ class FakeServer:
             await self._complete(protocol, sc, payload, rec, writer, id_header)
             return True
         return await self._stream(protocol, sc, payload, rec, reader, writer, id_header, fault)
+
+    async def _models(
+        self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rid: str,
+        opts: dict[str, str],
+    ) -> bool:
+        """GET /v1/models in the dialect the client speaks: Anthropic's (``anthropic-version``
+        header: ``limit``/``after_id`` pages, ``has_more``) or the OpenAI list.
+
+        Options from a ``/x/<opts>/`` URL prefix: ``models=a,b`` (the ids),
+        ``models_status=404`` (no such endpoint, as Ollama-era and many proxies answer),
+        ``models_gate=NAME`` (wait for ``release(NAME)`` before answering).
+        """
+        self._record(req, "models", None, None, rid)
+        if opts.get("models_gate"):
+            await self._pause(opts["models_gate"], reader)
+        status = int(opts.get("models_status") or 200)
+        if status == 404:
+            await self._simple(writer, 404, "text/plain; charset=utf-8", b"404 page not found\n")
+            return True
+        if req.method != "GET":
+            await self._json(writer, 405, {"error": {"message": "Method not allowed", "type": "invalid_request_error"}})
+            return True
+        if not self._authorized(req) or status != 200:
+            code = status if status != 200 else 401
+            await self._json(
+                writer, code, _openai_error(Scenario(model="", name=""), code, _key_of(req)), {"x-request-id": rid}
+            )
+            return True
+        ids = [m for m in opts["models"].split(",") if m] if "models" in opts else list(MODELS)
+        now = int(time.time())
+        if req.headers.get("anthropic-version"):
+            query = {k: v[-1] for k, v in parse_qs(req.target.partition("?")[2]).items()}
+            limit = max(1, min(1000, int(query.get("limit") or 20)))
+            start = ids.index(query["after_id"]) + 1 if query.get("after_id") in ids else 0
+            page = ids[start : start + limit]
+            data: list[dict[str, Any]] = [
+                {"type": "model", "id": m, "display_name": m.replace("-", " ").title(),
+                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
+                for m in page
+            ]
+            body: dict[str, Any] = {
+                "data": data, "has_more": start + limit < len(ids),
+                "first_id": page[0] if page else None, "last_id": page[-1] if page else None,
+            }
+            await self._json(writer, 200, body, {"request-id": rid})
+            return True
+        data = [{"id": m, "object": "model", "created": now, "owned_by": "muxtui-fakeserver"} for m in ids]
+        await self._json(writer, 200, {"object": "list", "data": data}, {"x-request-id": rid})
+        return True
 
     async def _replay(
         self, req: _Request, protocol: str, payload: dict, model: str, writer: asyncio.StreamWriter, rid: str
@@ -976,6 +1145,8 @@ class FakeServer:
         """The checks the real APIs make that a buggy client would trip."""
         if not isinstance(payload, dict):
             return "request body must be a JSON object"
+        if protocol == "responses":
+            return _validate_responses(payload)
         messages = payload.get("messages")
         if not isinstance(messages, list) or not messages:
             return "messages: at least one message is required"
@@ -1006,12 +1177,12 @@ class FakeServer:
         if not sc.usage:
             return None
         chars = 0
-        for m in payload.get("messages", []):
+        for m in [*payload.get("messages", []), *(payload.get("input") or [])]:
             content = m.get("content") if isinstance(m, dict) else None
             chars += len(content) if isinstance(content, str) else len(json.dumps(content))
-        system = payload.get("system")
-        if isinstance(system, str):
-            chars += len(system)
+        for system in (payload.get("system"), payload.get("instructions")):
+            if isinstance(system, str):
+                chars += len(system)
         return {"input_tokens": max(1, chars // 4), "output_tokens": n_content + n_reasoning}
 
     async def _complete(
@@ -1022,7 +1193,9 @@ class FakeServer:
         text, reasoning = "".join(text_chunks), "".join(reasoning_chunks)
         usage = self._usage(sc, payload, len(text_chunks), len(reasoning_chunks)) or {"input_tokens": 0, "output_tokens": 0}
         rid = rec.data["request_id"]
-        if protocol == "openai":
+        if protocol == "responses":
+            body = _responses_body(sc, rid, text, reasoning, usage)
+        elif protocol == "openai":
             message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
             if reasoning:
                 message["reasoning_content"] = reasoning
@@ -1071,7 +1244,7 @@ class FakeServer:
         fault: str | None,
     ) -> bool:
         rid = rec.data["request_id"]
-        wire: Any = _OpenAIWire(sc, payload, rid) if protocol == "openai" else _AnthropicWire(sc, payload, rid)
+        wire: Any = _WIRES[protocol](sc, payload, rid)
         reasoning = sc.reasoning_chunks()
         content = sc.content_chunks()
         usage = self._usage(sc, payload, len(content), len(reasoning))
@@ -1244,6 +1417,62 @@ def _key_of(req: _Request) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return req.headers.get("x-api-key")
+
+
+# --------------------------------------------------------------------------- routes
+
+_PROTOCOLS = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic", "/v1/responses": "responses"}
+_WIRES: dict[str, Any] = {"openai": _OpenAIWire, "anthropic": _AnthropicWire, "responses": _ResponsesWire}
+
+
+def _route_options(req: _Request) -> dict[str, str]:
+    """``/x/<k=v&k=v>/rest``: options for requests that carry no model name to put a scenario
+    in (GET /v1/models); the prefix is stripped, so a base_url of ``{base}/x/<opts>/v1`` also
+    serves chat requests as usual."""
+    if not req.path.startswith("/x/"):
+        return {}
+    _, _, opts, rest = (req.path + "/").split("/", 3)
+    req.path = "/" + rest.rstrip("/") if rest.strip("/") else "/"
+    return {k: v[-1] for k, v in parse_qs(opts, keep_blank_values=True).items()}
+
+
+def _validate_responses(payload: dict) -> str | None:
+    if "messages" in payload:
+        return "messages: unknown parameter (the Responses API takes input)"
+    items = payload.get("input")
+    if isinstance(items, str):
+        return None if items else "input: must not be empty"
+    if not isinstance(items, list) or not items:
+        return "input: at least one item is required"
+    for i, m in enumerate(items):
+        if not isinstance(m, dict) or "content" not in m:
+            return f"input.{i}: content is required"
+        if m.get("role") not in ("system", "developer", "user", "assistant"):
+            return f"input.{i}.role: invalid role {m.get('role')!r}"
+    return None
+
+
+def _responses_body(sc: Scenario, rid: str, text: str, reasoning: str, usage: dict[str, int]) -> dict:
+    """A non-streaming Responses API reply."""
+    output: list[dict[str, Any]] = []
+    if reasoning:
+        output.append({"id": "rs_" + rid[4:28], "type": "reasoning",
+                       "summary": [{"type": "summary_text", "text": reasoning}]})
+    part = {"type": "refusal", "refusal": text} if sc.finish == "refusal" else \
+        {"type": "output_text", "annotations": [], "text": text}
+    output.append({"id": "msg_" + rid[4:28], "type": "message", "status": "completed", "role": "assistant",
+                   "content": [part]})
+    status, details = "completed", None
+    if sc.finish in ("length", "content_filter"):
+        status, details = "incomplete", {"reason": "max_output_tokens" if sc.finish == "length" else "content_filter"}
+    return {
+        "id": "resp_" + rid[4:28], "object": "response", "created_at": int(time.time()), "status": status,
+        "error": None, "incomplete_details": details, "model": sc.name, "output": output,
+        "usage": {"input_tokens": usage["input_tokens"], "input_tokens_details": {"cached_tokens": 0},
+                  "output_tokens": usage["output_tokens"],
+                  "output_tokens_details": {"reasoning_tokens": len(sc.reasoning_chunks())},
+                  "total_tokens": usage["input_tokens"] + usage["output_tokens"]},
+    }
 
 
 # --------------------------------------------------------------------------- command line

@@ -9,12 +9,13 @@ A fixture is two files in the fixtures folder (``tests/fixtures/streams/`` by de
 
     {
       "provider": "Groq",               who recorded it (SOURCES.md says where it comes from)
-      "protocol": "openai",             "openai" (/v1/chat/completions) or "anthropic" (/v1/messages)
+      "protocol": "openai",             "openai" (/v1/chat/completions), "anthropic" (/v1/messages)
+                                        or "responses" (OpenAI's /v1/responses)
       "status": 200,                    HTTP status (default 200)
       "headers": {"retry-after": "2"},  extra response headers (content-type has a default)
       "gzip": false,                    send the body gzip-compressed (content-encoding: gzip)
       "framing": "raw",                 "raw": the body as is; "jsonl": each non-empty line becomes
-                                        "data: <line>\\n\\n" (anthropic: with "event: <type>")
+                                        "data: <line>\\n\\n" (anthropic, responses: with "event: <type>")
       "done": true,                     jsonl only: end with "data: [DONE]\\n\\n"
       "next": "other-fixture",          what the next request for the same model string gets
       "expect": {...}                   read by the replay test only
@@ -65,7 +66,7 @@ class Fixture:
             for line in self.body.split(b"\n"):
                 if not line.strip():
                     continue
-                if self.protocol == "anthropic":
+                if self.protocol in ("anthropic", "responses"):
                     try:
                         kind = json.loads(line).get("type", "message")
                     except ValueError:
@@ -113,8 +114,8 @@ def load_fixture(name: str, folder: Path | None = None) -> Fixture:
     except ValueError as exc:
         raise ReplayError(f"fixture {name!r}: bad JSON in {meta_path.name}: {exc}") from None
     protocol = meta.get("protocol")
-    if protocol not in ("openai", "anthropic"):
-        raise ReplayError(f"fixture {name!r}: protocol must be 'openai' or 'anthropic'")
+    if protocol not in ("openai", "anthropic", "responses"):
+        raise ReplayError(f"fixture {name!r}: protocol must be 'openai', 'anthropic' or 'responses'")
     if meta.get("framing", "raw") not in ("raw", "jsonl"):
         raise ReplayError(f"fixture {name!r}: framing must be 'raw' or 'jsonl'")
     return Fixture(

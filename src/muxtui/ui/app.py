@@ -15,6 +15,7 @@ How engine events reach the screen:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -38,6 +39,7 @@ from textual.widgets import Footer, Header, TextArea
 from muxtui import config as config_mod
 from muxtui.config import Config
 from muxtui.engine import events as ev
+from muxtui.engine.catalog import ModelCatalog, ServerModels
 from muxtui.engine import trash
 from muxtui.engine.errors import countdown
 from muxtui.engine.events import Event
@@ -155,6 +157,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self._buffer = DeltaBuffer()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._unsubscribe = None
+        self._catalog: ModelCatalog | None = None
+        self._server_models: dict[str, ServerModels] = {}  # the servers' model lists seen this run
         self._shutting_down = False
         self._frame_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
@@ -439,6 +443,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             pass
 
     async def action_quit(self) -> None:
+        if self.manager.has_unsaved() and await self._ask_quit_unsaved():
+            return
         streaming = [s for s in self.tracker.states() if s.streaming]
         if not streaming:
             await self.shutdown_and_exit()
@@ -453,6 +459,25 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.push_screen(ConfirmScreen(
             f"{n} {'reply is' if n == 1 else 'replies are'} still streaming ({names}). Quit?",
             "What arrived so far is saved as interrupted (ctrl+r regenerates it later).", title="quit"), answer)
+
+    async def _ask_quit_unsaved(self) -> bool:
+        """Text the disk refused (full): wait a moment for the save loop, then ask. True if asked."""
+        unsaved = await self.manager.flush_unsaved(1.0)
+        if not unsaved:
+            return False
+        n = len(unsaved)
+        size = sum(len(m.get("content") or "") for m in unsaved)
+
+        async def answer(yes: bool | None) -> None:
+            if yes:
+                await self.shutdown_and_exit()
+
+        self.push_screen(ConfirmScreen(
+            f"{n} {'reply is' if n == 1 else 'replies are'} not saved yet ({size:,} characters): the disk refused "
+            "the write (full?). Quit and lose it?",
+            "Saving is retried every few seconds: free some disk space and it is written, then quit. "
+            "n / esc keeps muxtui open.", title="quit"), answer)
+        return True
 
     # ---- engine events ----------------------------------------------------------------------
     def _on_engine_event(self, event: Event) -> None:
@@ -574,6 +599,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self._save_ui_soon()
         elif t == ev.WARNING:
             self.notify(str(data.get("text", "")), severity="warning", markup=False)
+        elif t == ev.MESSAGE_SAVED:  # a reply the disk refused is written now: badge and label follow
+            if current:
+                await self._show(ws_id)
+            else:
+                with contextlib.suppress(KeyError):
+                    ws = self.manager.workspace(ws_id)
+                    self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
 
     # ---- workspaces -------------------------------------------------------------------------
     async def select_workspace(self, ws_id: str) -> None:
@@ -755,9 +787,18 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         state = self.tracker.get(ws_id)
         if state is None:
             return
-        models = self.config.models()
-        if state.model not in models:
-            models.append(state.model)
+        catalog = self._model_catalog()
+
+        def listing() -> list[str]:
+            models = catalog.listing(self._server_models.values())
+            if state.model not in models:
+                models.append(state.model)
+            return models
+
+        async def fetch(refresh: bool) -> list[str]:
+            lists = await catalog.fetch_all(refresh=refresh)
+            self._server_models.update({sm.provider: sm for sm in lists})
+            return listing()
 
         async def pick(model: str | None) -> None:
             if not model or ws_id not in self.tracker or model == state.model:
@@ -769,7 +810,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             except (KeyError, OSError) as exc:
                 self.notify(f"cannot change the model: {exc}", severity="error", markup=False)
 
-        self.push_screen(ModelPicker(models, state.model), pick)
+        self.push_screen(ModelPicker(listing(), state.model, fetch=fetch), pick)
+
+    def _model_catalog(self) -> ModelCatalog:
+        """What the servers list, cached in the data folder; made on first use."""
+        if self._catalog is None:
+            self._catalog = ModelCatalog(self.config, self.paths.data_dir / "cache")
+        return self._catalog
 
     async def action_errors(self) -> None:
         groups = await asyncio.to_thread(self.event_log.grouped_errors)
@@ -907,7 +954,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
             await self.manager.send(ws_id, text)
-        except (WorkspaceBusy, ValueError, KeyError, OSError) as exc:
+        except (StorageError, ValueError, KeyError, OSError) as exc:  # StorageError: busy, or a reply not saved
             if here:
                 composer.refused(text)  # back in the composer; elsewhere it is in that draft already
             reason = str(exc) if isinstance(exc, WorkspaceBusy) else f"not sent: {exc}"

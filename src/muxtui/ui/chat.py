@@ -214,7 +214,7 @@ class AssistantMessage(Vertical):
                 when = datetime.fromtimestamp(m["retry_at"]).strftime("%H:%M:%S")
                 lines.append(Content.styled(f"  the provider asks to wait until {when}", "dim"))
             if m.get("unsaved"):
-                lines.append(Content.styled("  (not saved to disk: kept in memory only)", "dim"))
+                lines.append(Content.styled("  (not saved to disk yet: kept in memory, retried every few seconds)", "dim"))
         parts = None if self.live else parts_content(m)
         self.parts.update(parts or "")
         self.parts.display = parts is not None

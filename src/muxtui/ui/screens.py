@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -109,17 +109,28 @@ class ConfirmScreen(OnceModal[bool]):
 
 
 class ModelPicker(OnceModal[str | None]):
-    """The models from the config, filtered as you type; enter on free text uses it as typed."""
+    """The models from the config, then the ones the servers list, filtered as you type;
+    enter on free text uses it as typed.
+
+    It opens at once with what is known (the config and the cached server lists); ``fetch``
+    (from the app) asks the servers in a worker and the list fills in when they answer. f5
+    asks them again now. A server without a models endpoint changes nothing: no toast.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="modal-cancel"),
         Binding("down", "focus_list", show=False),
+        Binding("f5", "refresh_models", "Refresh", id="models-refresh"),
     ]
 
-    def __init__(self, models: list[str], current: str) -> None:
+    def __init__(self, models: list[str], current: str,
+                 fetch: Callable[[bool], Awaitable[list[str]]] | None = None) -> None:
         super().__init__(classes="modal")
         self.models = models
         self.current = current
+        self.fetch = fetch
+        self.asking = False  # True while the servers are being asked (not `loading`: that is a Widget reactive)
+        self._asks = 0
         self._shown: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -127,14 +138,45 @@ class ModelPicker(OnceModal[str | None]):
             dialog.border_title = "model"
             yield Input(placeholder="filter, or type provider:model", id="model-input")
             yield OptionList(id="model-list")
-            yield Static(Content.styled("enter picks · ↓ list · esc cancels", "dim"), classes="dialog-help")
+            yield Static("", id="model-status", classes="dialog-help")
+            yield Static(Content.styled("enter picks · ↓ list · f5 asks the servers · esc cancels", "dim"),
+                         classes="dialog-help")
 
     def on_mount(self) -> None:
         self._fill("")
         self.query_one(Input).focus()
+        self._load(refresh=False)
 
-    def _fill(self, query: str) -> None:
+    def _load(self, *, refresh: bool) -> None:
+        if self.fetch is None:
+            return
+        self._status("asking the servers for their models…" if refresh else "")
+        self.asking = True
+        self._asks += 1
+        self.run_worker(self._fetch(refresh, self._asks), group="model-list", exclusive=True)
+
+    async def _fetch(self, refresh: bool, ask: int) -> None:
+        assert self.fetch is not None
+        try:
+            models = await self.fetch(refresh)
+        except Exception as exc:  # noqa: BLE001 - a listing problem must never close the picker
+            self._status(f"could not list the servers' models: {exc}")
+            return
+        finally:
+            if ask == self._asks:  # an older ask, cancelled by a newer one, must not clear it
+                self.asking = False
+        if models != self.models:
+            self.models = models
+            self._fill(self.query_one(Input).value, keep=True)
+        self._status(f"{len(models)} models · the servers were asked just now" if refresh else "")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#model-status", Static).update(Content.styled(one_line(text), "dim"))
+
+    def _fill(self, query: str, *, keep: bool = False) -> None:
         q = query.strip().lower()
+        ol = self.query_one(OptionList)
+        before = self._shown[ol.highlighted] if keep and ol.highlighted is not None and self._shown else None
         self._shown = [m for m in self.models if q in m.lower()] if q else list(self.models)
         options = []
         for m in self._shown:
@@ -142,10 +184,10 @@ class ModelPicker(OnceModal[str | None]):
             if m == self.current:
                 label += Content.styled("  (current)", "dim")
             options.append(Option(label))
-        ol = self.query_one(OptionList)
         ol.set_options(options)
         if self._shown:
-            ol.highlighted = self._shown.index(self.current) if self.current in self._shown else 0
+            target = before if before in self._shown else self.current
+            ol.highlighted = self._shown.index(target) if target in self._shown else 0
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
@@ -168,6 +210,9 @@ class ModelPicker(OnceModal[str | None]):
 
     def action_focus_list(self) -> None:
         self.query_one(OptionList).focus()
+
+    def action_refresh_models(self) -> None:
+        self._load(refresh=True)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -19,9 +19,11 @@ from muxtui.engine.providers.base import (
 )
 from muxtui.engine.providers.demo import DemoProvider
 from muxtui.engine.providers.openai import OpenAIProvider
+from muxtui.engine.providers.openai_responses import OpenAIResponsesProvider
 
 PROVIDER_TYPES: dict[str, type] = {
     "openai": OpenAIProvider,
+    "openai-responses": OpenAIResponsesProvider,
     "anthropic": AnthropicProvider,
     "demo": DemoProvider,
 }
@@ -33,6 +35,7 @@ __all__ = [
     "DemoProvider",
     "Finish",
     "OpenAIProvider",
+    "OpenAIResponsesProvider",
     "Provider",
     "ProviderEvent",
     "ReasoningDelta",

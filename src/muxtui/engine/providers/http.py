@@ -309,6 +309,10 @@ def classify_error_payload(
 
 
 def _kind_from_payload(message: str | None, etype: str | None, code: str | None) -> ErrorType | None:
+    if _has(("request too large",), message):
+        # OpenAI labels it rate_limit_exceeded, but more tokens than the per-minute limit can
+        # never pass: as over HTTP (_classify), it is not worth a retry.
+        return ErrorType.CONTEXT_EXCEEDED
     for key in (code, etype):
         if key and key.lower() in _PAYLOAD_TYPES:
             return _PAYLOAD_TYPES[key.lower()]
