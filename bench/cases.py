@@ -371,7 +371,72 @@ async def app_folder(args: argparse.Namespace) -> None:
         result(rss=peak_rss_mb(), ok=True, **figures)
 
 
+SEARCH_QUERIES = ["zanzibarquux", "the", "function error", "python", "pyth", "functi", "code value",
+                  "ws:project the", 'ws:"project 500" data', "role:user model:model-3 code", "AND OR NOT",
+                  '"unbalanced', "request server test"]
+
+
+async def search_big(args: argparse.Namespace) -> None:
+    """6. Search on a big folder: the app builds the index in the background (event-loop lag and
+    key latency meanwhile), then query latency over a fixed set of queries, and an incremental
+    update after one more message."""
+    from muxtui.engine.search import SearchIndex
+
+    app, paths = _make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.started.wait()
+        t0 = time.perf_counter()
+        ticker = LagTicker()
+        ticker.start()
+        keys: list[float] = []
+        composer = app.composer
+        while not app.indexer.ready.is_set():  # bounded by the build; typing meanwhile
+            k = time.perf_counter()
+            _press(app, "x", "x")
+            await pilot.pause()
+            keys.append(time.perf_counter() - k)
+            if time.perf_counter() - t0 > 900:
+                raise TimeoutError("index build took over 15 minutes")
+        build = time.perf_counter() - t0
+        lag = await ticker.stop()
+        typed = composer.text.count("x")
+        # The same app with the index idle, as a baseline for what the build costs the UI.
+        ticker = LagTicker()
+        ticker.start()
+        idle_keys: list[float] = []
+        t1 = time.perf_counter()
+        while time.perf_counter() - t1 < min(10.0, build):
+            k = time.perf_counter()
+            _press(app, "x", "x")
+            await pilot.pause()
+            idle_keys.append(time.perf_counter() - k)
+        idle_lag = await ticker.stop()
+        idle_keys.sort()
+        idle_p99 = idle_keys[min(len(idle_keys) - 1, int(round(0.99 * (len(idle_keys) - 1))))]
+        index = app.indexer.index
+        count = await asyncio.to_thread(index.count)
+        reader = SearchIndex(paths.data_dir)
+        latencies: dict[str, float] = {}
+        for q in SEARCH_QUERIES:
+            best = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                hits = await asyncio.to_thread(reader.search, q, 50)
+                best = min(best, time.perf_counter() - t)
+            latencies[q] = best
+        needle = await asyncio.to_thread(reader.search, "zanzibarquux")
+        keys.sort()
+        p99 = keys[min(len(keys) - 1, int(round(0.99 * (len(keys) - 1))))] if keys else None
+        result(messages=count, build_s=build, lag_ms=lag * 1000, idle_lag_ms=idle_lag * 1000,
+               idle_key_p99_ms=idle_p99 * 1000, idle_keys=len(idle_keys), key_p99_ms=None if p99 is None else p99 * 1000,
+               keys=len(keys), typed=typed, query_max_ms=max(latencies.values()) * 1000,
+               query_p50_ms=statistics.median(latencies.values()) * 1000,
+               slowest=max(latencies, key=latencies.get), index_mb=index.path.stat().st_size / 1e6,
+               ok=len(needle) == 1, rss=peak_rss_mb())
+
+
 CASES = {
+    "search_big": search_big,
     "raw_httpx": raw_httpx,
     "static_markdown": static_markdown,
     "get_stream_markdown": get_stream_markdown,

@@ -58,8 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="print a workspace's messages")
     h.add_argument("-w", "--workspace", required=True)
     h.add_argument("--json", action="store_true", help='print {"workspace": ..., "messages": [...]}')
-    e = sub.add_parser("export", help="print a workspace as Markdown")
+    e = sub.add_parser("export", help="print a workspace as Markdown or JSON")
     e.add_argument("-w", "--workspace", required=True)
+    e.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json (for import)")
+    im = sub.add_parser("import", help="import a JSON export or an OpenAI-style messages array as a new workspace")
+    im.add_argument("file", help="the JSON file ('-' reads stdin)")
+    im.add_argument("-w", "--workspace", help="name of the new workspace (default: the exported name)")
+    sr = sub.add_parser("search", help="search the messages of every workspace")
+    sr.add_argument("query", nargs="+", help="words; filters ws:NAME role:user|assistant|system model:NAME")
+    sr.add_argument("-w", "--workspace", help="only this workspace (name or id)")
+    sr.add_argument("--json", action="store_true", help="one JSON array of hits")
+    sr.add_argument("-n", type=_positive, default=20, help="at most N hits (default 20)")
     lg = sub.add_parser("logs", help="print the error or audit log")
     group = lg.add_mutually_exclusive_group()
     group.add_argument("--errors", action="store_true", help="the error log (default)")
@@ -170,6 +179,8 @@ def _main(argv: list[str] | None) -> int:
         "workspaces": _workspaces,
         "history": _history,
         "export": _export,
+        "import": _import,
+        "search": _search,
         "logs": _logs,
         "models": _models,
         "restore": _restore,
@@ -493,11 +504,73 @@ async def _export(args, paths: Paths, cfg) -> int:
     manager = _engine(paths, cfg)
     info = await _resolve(manager, args.workspace)
     ws = await manager.open_workspace(info.id)
-    text = export_markdown(ws)
+    if args.format == "json":
+        from muxtui.engine.transfer import export_json
+
+        text = export_json(ws.info, ws.messages)
+    else:
+        text = export_markdown(ws)
     # In slices: when the reader goes away during one big write, Python reports the short write
     # as success and drops the rest; the next slice then meets the closed pipe and says so.
     for start in range(0, len(text), 16384):
         sys.stdout.write(text[start:start + 16384])
+    return 0
+
+
+async def _import(args, paths: Paths, cfg) -> int:
+    from muxtui.engine.storage import Storage
+    from muxtui.engine.transfer import ImportError_, import_workspace
+
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        data = json.loads(raw)
+    except OSError as exc:
+        print(f"muxtui: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, UnicodeDecodeError) as exc:
+        print(f"muxtui: {args.file} is not JSON ({exc}); nothing imported", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        info = await asyncio.to_thread(import_workspace, Storage(paths.data_dir), data, args.workspace,
+                                       cfg.default_model)
+    except ImportError_ as exc:
+        print(f"muxtui: cannot import {args.file}: {exc}; nothing imported", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"imported into workspace {info.name!r} ({info.id})")
+    return 0
+
+
+async def _search(args, paths: Paths, cfg) -> int:
+    from muxtui.engine.search import SearchIndex, split_snippet
+
+    ws_id = None
+    if args.workspace:
+        manager = _engine(paths, cfg)
+        ws_id = (await _resolve(manager, args.workspace)).id
+    index = SearchIndex(paths.data_dir)
+
+    def run():
+        import sqlite3
+
+        try:
+            index.sync_all()  # cheap when current: one stat per workspace
+        except sqlite3.OperationalError as exc:  # e.g. the app's indexer holds it for long
+            print(f"muxtui: warning: search index not updated ({exc}); results may be incomplete",
+                  file=sys.stderr)
+        index.close()
+        return index.search(" ".join(args.query), limit=args.n, workspace=ws_id)
+
+    hits = await asyncio.to_thread(run)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        return 0
+    for h in hits:
+        text, _spans = split_snippet(h.snippet)
+        who = h.role if h.role != "assistant" else (h.model or "assistant")
+        print(f"{h.workspace_name} #{h.seq} · {who} · {_when(h.created_at)}")
+        print("  " + " ".join(text.split()))
+    if not hits:
+        print("no matches", file=sys.stderr)
     return 0
 
 

@@ -45,6 +45,7 @@ from muxtui.engine.errors import countdown
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
+from muxtui.engine.search import Indexer
 from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
 from muxtui.engine.usage import usage_total
 from muxtui.paths import Paths
@@ -55,6 +56,7 @@ from muxtui.ui.composer import Composer
 from muxtui.ui.navigation import MessageChatView
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker, ago
+from muxtui.ui.search import SearchScreen
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes, selection_colors
@@ -70,7 +72,8 @@ WATCH_INTERVAL = 0.5  # how often the workspaces folder's mtime is compared (one
 MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "new_named_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
-    "scroll_chat", "dismiss_error", "restore_workspace",
+    "scroll_chat", "dismiss_error", "restore_workspace", "search", "export_workspace", "find_in_workspace",
+    "find_next",
 }) | conversation.MAIN_SCREEN_ACTIONS
 
 
@@ -112,6 +115,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         Binding("f6", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
+        Binding("ctrl+f", "search", "Search", id="search", show=False, priority=True),
+        Binding("f7", "find_in_workspace", "Find here", id="find-in-workspace", show=False, priority=True),
         Binding("ctrl+t", "change_theme", "Theme", id="theme", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f3", "toggle_sidebar", "Sidebar", id="toggle-sidebar", show=False, priority=True),
@@ -140,6 +145,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.storage = Storage(paths.data_dir)
         self.event_log = EventLog(paths.log_dir)
         self.manager = StreamManager(config, self.storage, self.event_log)
+        self.indexer = Indexer(paths.data_dir)  # search index, kept current in its own thread
+        self.indexer.attach(self.manager)
         self.tracker = WorkspaceTracker(self)
         self.tracker.clock = clock
         self.ui_file = persist.ui_file(paths.data_dir)
@@ -162,6 +169,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self._theme_dirty = False
         self._save_lock = asyncio.Lock()
         self._after_delete: dict[str, str | None] = {}
+        self._find: tuple[str, list[str], int] | None = None  # workspace, hit message ids (oldest first), position
         self._folders_seen: int | None = None
         self._watching = False
         self._signals: list[int] = []
@@ -287,6 +295,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
         self._folders_seen = self._workspaces_mtime()
         self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
+        self.indexer.start()  # builds or catches up in the background; search works meanwhile
 
     def _workspaces_mtime(self) -> int | None:
         try:
@@ -336,6 +345,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         known |= {b.id for b in QueuedItem.BINDINGS if isinstance(b, Binding) and b.id}
         known |= {b.id for b in (*ConfirmScreen.BINDINGS, *ErrorsScreen.BINDINGS) if isinstance(b, Binding) and b.id}
         known |= conversation.binding_ids()
+        known |= {b.id for b in ChatView.BINDINGS if isinstance(b, Binding) and b.id}
         unknown = sorted(set(keys) - known)
         if unknown:
             self.notify(f"[keys] in config.toml: unknown action id(s) {', '.join(unknown)}; known: "
@@ -417,6 +427,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        await asyncio.to_thread(self.indexer.stop)
         try:
             await self.manager.shutdown()
         except Exception:
@@ -812,6 +823,81 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         names = {s.id: s.name for s in self.tracker.states()}
         self.push_screen(ErrorsScreen(groups, names, clock=self.clock))
 
+    def action_search(self) -> None:
+        async def opened(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                await self.open_message(*choice)
+
+        self.push_screen(SearchScreen(self.indexer), opened)
+
+    async def open_message(self, ws_id: str, message_id: str) -> None:
+        """Show a workspace scrolled to one of its messages, highlighted (a search hit)."""
+        if ws_id not in self.tracker:
+            self.notify("that workspace no longer exists", severity="warning")
+            return
+        await self.select_workspace(ws_id)
+        if not await self.chat.reveal(message_id):
+            self.notify("that message is no longer in the conversation", severity="warning")
+
+    def action_find_in_workspace(self) -> None:
+        """Words to find in the current workspace; its newest hit is shown, n / N step through."""
+        ws_id = self.current_id
+        if ws_id is None:
+            return
+
+        async def find(text: str | None) -> None:
+            if not text or ws_id != self.current_id:
+                return
+            hits = await asyncio.to_thread(self.indexer.index.search, text, 1000, ws_id)
+            ids = [h.message_id for h in sorted(hits, key=lambda h: h.seq)]
+            if not ids:
+                self._find = None
+                self.notify(f"no match for {text!r} in this workspace", severity="warning", markup=False)
+                return
+            self._find = (ws_id, ids, len(ids))
+            self.chat.focus()  # n and N are the chat's keys
+            await self.action_find_next(1)
+
+        self.push_screen(NameScreen("find in this workspace", placeholder="words (n older · N newer hit)"), find)
+
+    async def action_find_next(self, step: int) -> None:
+        if self._find is None or self._find[0] != self.current_id:
+            self.notify(f"{self.key_for('find-in-workspace', 'f7')} (or / in the chat) finds in this workspace")
+            return
+        ws_id, ids, pos = self._find
+        pos = (pos - step) % len(ids)  # n goes up to older messages, like a backward search
+        self._find = (ws_id, ids, pos)
+        if await self.chat.reveal(ids[pos]):
+            self.chat.select_message(ids[pos])  # the message cursor too: y copies it, e edits it
+            self.notify(f"hit {pos + 1} of {len(ids)} · n older · N newer", timeout=3)
+        else:
+            self.notify("that message is no longer in the conversation", severity="warning")
+
+    async def action_export_workspace(self, fmt: str = "md") -> None:
+        """Write the current workspace to a file in the current folder (else the data folder)."""
+        from muxtui.cli import export_markdown
+        from muxtui.engine.transfer import export_json
+
+        if self.current_id is None:
+            return
+        ws = await self.manager.open_workspace(self.current_id)
+        text = export_json(ws.info, ws.messages) if fmt == "json" else export_markdown(ws)
+        stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in ws.info.name).strip("-")[:60] or "workspace"
+        name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.clock()))}.{fmt}"
+        from muxtui.engine import atomic
+
+        errors = []
+        for folder in (Path.cwd(), self.paths.data_dir / "exports"):
+            try:
+                atomic.make_private_dir(folder)
+                await asyncio.to_thread(atomic.write_text, folder / name, text)
+            except OSError as exc:
+                errors.append(f"{folder}: {exc.strerror or exc}")
+                continue
+            self.notify(f"exported to {folder / name}", title="export", markup=False)
+            return
+        self.notify("could not export: " + "; ".join(errors), severity="error", markup=False)
+
     def action_toggle_sidebar(self) -> None:
         self.sidebar.display = not self.sidebar.display
         self.ui_state.sidebar = bool(self.sidebar.display)
@@ -1064,6 +1150,18 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         yield cmd("Change theme", "pick a theme (saved to config.toml)", "change_theme", "theme", "ctrl+t")
         yield cmd("Quit", "quit muxtui (asks while replies stream)", "quit", "quit", "ctrl+q")
         yield from self.conversation_commands(cmd)
+        # Found by typing (not in the discovery list, which keeps its length and snapshot).
+        for command in (
+                cmd("Find in workspace", "find words in this workspace; n / N step through the hits",
+                    "find_in_workspace", "find-in-workspace", "f7"),
+                cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search",
+                    "ctrl+f"),
+                cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",
+                    "export_workspace('md')"),
+                cmd("Export workspace as JSON", "write this workspace to a .json file (muxtui import reads it)",
+                    "export_workspace('json')")):
+            command.discover = False
+            yield command
         for command in self.get_system_commands(screen or self.screen):
             yield PaletteCommand(command.title, command.help, command.callback, discover=command.discover)
         for n, state in enumerate(self.tracker.states(), 1):

@@ -387,6 +387,13 @@ def release_focus(node: Widget, doomed: Iterable[Widget]) -> None:
 class ChatView(VerticalScroll):
     """Messages of one workspace at a time; see the module docstring for the rules."""
 
+    # Find in this workspace: "/" asks for words; n / N step to the older / newer hit.
+    BINDINGS = [
+        Binding("slash", "app.find_in_workspace", "Find", id="chat-find", show=False),
+        Binding("n", "app.find_next(1)", "Older hit", id="find-older", show=False),
+        Binding("N", "app.find_next(-1)", "Newer hit", id="find-newer", show=False),
+    ]
+
     class LoadEarlier(Message):
         pass
 
@@ -555,6 +562,29 @@ class ChatView(VerticalScroll):
 
             self.call_after_refresh(keep_position)
             return len(widgets)
+
+    async def reveal(self, message_id: str) -> bool:
+        """Mount history back to a message if needed, scroll to it and mark it (a search hit)."""
+        async with self.lock:
+            messages = self._workspace.messages if self._workspace is not None else []
+            index = next((n for n, m in enumerate(messages) if m.get("id") == message_id), None)
+            if index is None:
+                return False
+            if index < self._first:
+                self.release_anchor()
+                await self._mount([self._widget_for(m) for m in messages[index:self._first]], top=True)
+                self._first = index
+                self.marker.show_count(self._first)
+            target = None
+            for widget in self._message_widgets():
+                hit = getattr(widget, "message_id", None) == message_id
+                widget.set_class(hit, "-hit")
+                target = widget if hit else target
+            if target is None:
+                return False
+            self.release_anchor()
+            self.call_after_refresh(lambda: self.scroll_to_widget(target, animate=False, top=True, immediate=True))
+            return True
 
     def notice(self, workspace_id: str, request_id: str, text: str) -> None:
         if workspace_id == self.workspace_id and self.live is not None and self.live.request_id == request_id:
