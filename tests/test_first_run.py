@@ -24,3 +24,8 @@ def test_new_workspace_name_from_the_first_message():
     name = name_from_message(long)
     assert name.endswith("…") and len(name) <= 41 and long.startswith(name[:-1])
     assert name_from_message("   \n ") == ""
+    # Markdown syntax is not part of the name.
+    assert name_from_message("## Title line with **bold**\nmore") == "Title line with bold"
+    assert name_from_message("- `grep` vs ~~awk~~") == "grep vs awk"
+    assert name_from_message("1. first step") == "first step"
+    assert name_from_message("**") == "**"  # nothing but markup: kept as typed

@@ -151,7 +151,7 @@ async def test_fork_copies_up_to_a_message(make_manager, fake_server):
         await manager.wait_idle(info.id)
     source = manager.workspace(info.id).messages
     fork = await manager.fork_workspace(info.id, source[1]["seq"])
-    assert fork.name == "origin (fork)" and fork.model == info.model
+    assert fork.name == "fork: origin" and fork.model == info.model
     assert rec.of(ev.WORKSPACE_CREATED)[-1].workspace == fork.id
     ws = await manager.open_workspace(fork.id)
     assert [(m["role"], m["content"]) for m in ws.messages] == [(m["role"], m["content"]) for m in source[:2]]

@@ -192,10 +192,10 @@ async def test_fork_at_a_message(paths):
         await pilot.press("f")
         await until(pilot, lambda: app.current_id != source, "the fork selected")
         await settle(app, pilot)
-        assert app.tracker.get(app.current_id).name == "scratch (fork)"
+        assert app.tracker.get(app.current_id).name == "fork: scratch"
         assert [m["content"] for m in ws_messages(app)] == ["one", "ok"]
         assert len(ws_messages(app, source)) == 4
-        assert "scratch (fork)" in screen_text(app)
+        assert "fork: scratch" in screen_text(app)
 
 
 async def test_retry_from_an_earlier_reply_asks_then_regenerates(paths):

@@ -188,7 +188,7 @@ async def test_interrupt_with_escape(paths, fake_server):
         state = app.tracker.get(ws_id)
         assert state.interrupted and not state.streaming
         text = screen_text(app)
-        assert "interrupted — ctrl+r regenerates it" in text
+        assert "interrupted — ctrl+g continues it, ctrl+r regenerates it" in text
         assert "resumable" in text  # the sidebar badge
     assert disk_history(paths, ws_id)[-1]["status"] == "interrupted"
 
@@ -437,7 +437,7 @@ async def test_restart_finds_history_and_recovered_partial(paths):
         await settle(app2, pilot)
         text = screen_text(app2)
         assert "half an answer" in text
-        assert "recovered after a crash — ctrl+r regenerates it" in text
+        assert "recovered after a crash — ctrl+g continues it" in text
         last = app2.manager.workspace(crashed.id).messages[-1]
         assert last["status"] == "interrupted" and last["recovered"]
     assert not store.partial.exists()

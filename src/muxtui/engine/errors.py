@@ -36,6 +36,19 @@ RETRYABLE: frozenset[ErrorType] = frozenset(
     }
 )
 
+# A reply that stopped short for one of these reasons, with text, reads on where it stopped
+# (continue: ctrl+g); the others (a refusal, a full context) would only fail again.
+CONTINUABLE_ERRORS: frozenset[ErrorType] = frozenset(
+    {
+        ErrorType.MAX_OUTPUT_TOKENS,
+        ErrorType.STREAM_TRUNCATED,
+        ErrorType.NETWORK,
+        ErrorType.TIMEOUT,
+        ErrorType.SERVER_ERROR,
+        ErrorType.RATE_LIMIT,
+    }
+)
+
 # What a user can do about each error, shown under the failed message.
 HINTS: dict[ErrorType, str] = {
     ErrorType.AUTHENTICATION: "check the API key (api_key_env in config.toml)",

@@ -552,7 +552,7 @@ class StreamManager:
         source = ws.info
 
         def copy() -> WorkspaceInfo:
-            info = self.storage.create_workspace(name or f"{source.name} (fork)", source.model)
+            info = self.storage.create_workspace(name or f"fork: {source.name}", source.model)
             store = self.storage.store(info.id)
             for m in messages:
                 record = {k: v for k, v in m.items() if k not in ("seq", "v", "kind", "unsaved")}

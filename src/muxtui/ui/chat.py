@@ -24,7 +24,7 @@ from textual.selection import SELECT_ALL, Selection
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
-from muxtui.engine.errors import HINTS, ErrorType
+from muxtui.engine.errors import CONTINUABLE_ERRORS, HINTS, ErrorType
 from muxtui.ui import large_text
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
@@ -199,10 +199,8 @@ class AssistantMessage(Vertical):
                 "⏸ the provider paused this turn before it finished — send “continue” to let it go on, "
                 "or ctrl+r to regenerate", "$warning"))
         elif status == "interrupted":
-            if m.get("recovered"):
-                lines.append(Content.styled("↻ recovered after a crash — ctrl+r regenerates it", "$warning"))
-            else:
-                lines.append(Content.styled("↻ interrupted — ctrl+r regenerates it", "$warning"))
+            what = "recovered after a crash" if m.get("recovered") else "interrupted"
+            lines.append(Content.styled(f"↻ {what} — {self._continue_hint(m)}", "$warning"))
         elif status == "error":
             error_type = m.get("error_type") or "error"
             lines.append(Content.assemble(
@@ -210,6 +208,8 @@ class AssistantMessage(Vertical):
                 (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
             ))
             lines.append(Content.styled("  " + error_hint(error_type), "dim"))
+            if error_type in CONTINUABLE_ERRORS and m.get("content"):
+                lines.append(Content.styled("  " + self._continue_hint(m), "dim"))
             if isinstance(m.get("retry_at"), (int, float)):  # a long Retry-After: the badge counts down
                 when = datetime.fromtimestamp(m["retry_at"]).strftime("%H:%M:%S")
                 lines.append(Content.styled(f"  the provider asks to wait until {when}", "dim"))
@@ -226,6 +226,15 @@ class AssistantMessage(Vertical):
         self.set_class(status == "error", "-error")
         self.set_class(status == "interrupted", "-interrupted")
 
+
+    def _continue_hint(self, m: dict[str, Any]) -> str:
+        """What the keys do for a reply that stopped short (keys from the live keymap)."""
+        key_for = getattr(self.app, "key_for", None)
+        cont = key_for("continue", "ctrl+g") if key_for else "ctrl+g"
+        retry = key_for("retry", "ctrl+r") if key_for else "ctrl+r"
+        if not m.get("content"):
+            return f"{retry} regenerates it"
+        return f"{cont} continues it, {retry} regenerates it"
     def source_text(self) -> str:
         """The reply as the model wrote it (Markdown source), not as painted on screen."""
         if self._message is not None and not self.live:

@@ -51,9 +51,16 @@ _AUTO_NAME = re.compile(r"^new workspace( \d+)?$")
 AUTO_NAME_LENGTH = 40
 
 
+_LEADING_MARKUP = re.compile(r"^(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|```\S*\s*)+")
+_INLINE_MARKUP = re.compile(r"\*\*|__|`+|~~")
+
+
 def name_from_message(text: str) -> str:
     """A workspace name from a first message: its first non-empty line, cut at a word."""
     line = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    # Markdown syntax is not part of a name: "## **Plan** `x`" is named "Plan x".
+    line = _LEADING_MARKUP.sub("", line)
+    line = _INLINE_MARKUP.sub("", line).strip() or line
     line = " ".join(line.split())
     if len(line) <= AUTO_NAME_LENGTH:
         return line
