@@ -1358,6 +1358,34 @@ class StreamingMarkdown(Markdown):
             await self._reset()  # a link definition can change links in frozen blocks
         await self._render_rest()
 
+    @property
+    def styled(self) -> bool:
+        """Rendered, and every block shown plain first has been styled (or never will be)."""
+        return self.rendered and all(
+            child.style_done.is_set() for child in self.children if isinstance(child, _PlainBlock)
+        )
+
+    async def wait_styled(self) -> None:
+        """Wait until the blocks shown plain first are styled (tests, benchmarks)."""
+        for child in list(self.children):
+            if isinstance(child, _PlainBlock) and child.is_attached:
+                await child.style_done.wait()
+
+    def painted_text(self) -> str:
+        """Everything painted so far, as plain text, top to bottom (tests, benchmarks)."""
+        out: list[str] = []
+        for child in self.children:
+            if isinstance(child, _Blocks):
+                width = child.size.width or self.size.width
+                if width:
+                    child._ensure(width)
+                out.extend("".join(text for text, _ in line) for line in child._lines + child._live_lines)
+            elif isinstance(child, _PlainBlock):
+                out.append(child.plain_text())
+            elif isinstance(child, _FallbackMarkdown):
+                out.append(child.source)
+        return "\n".join(out)
+
     async def flush(self) -> None:
         """Render everything appended so far now, and keep streaming (tests, benchmarks)."""
         await self._stop_flushing()
