@@ -23,7 +23,7 @@ from muxtui.testing import hostile_markdown
 from muxtui.ui import streaming_markdown as sm_module
 from muxtui.ui.streaming_markdown import StreamingMarkdown
 
-BOUND = 90.0  # seconds: far above a healthy run on a loaded 2-core machine
+BOUND = float(os.environ.get("MUXTUI_RENDER_BOUND", 90))  # seconds: far above a healthy run on a loaded 2-core machine
 SCALE = 0.02  # the big shapes at 2 % here (1,000-line fence, 100-row table...)
 MAX_EXAMPLES = 200 if os.environ.get("MUXTUI_STRESS") == "full" else 20
 
@@ -109,8 +109,13 @@ async def test_streamed_shape_renders_completely(name):
     await render_streamed(text, last, chunk=max(20, len(text) // 300))
 
 
+@pytest.mark.parametrize("path", ["compose", "worker"])
 @pytest.mark.parametrize("name", SHAPES)
-async def test_finished_shape_renders_completely(name):
+async def test_finished_shape_renders_completely(name, path, monkeypatch):
+    """`worker`: a finished message of PARSE_IN_THREAD or more renders in steps after mounting
+    (scaled down here with the threshold): the path that spun on every restart."""
+    if path == "worker":
+        monkeypatch.setattr(sm_module, "PARSE_IN_THREAD", 1_000)
     _, text, last = hostile_markdown.shape(name, SCALE)
     await render_finished(text, last)
 
