@@ -44,6 +44,28 @@ def screen_text(app: App) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
+def painted(widget: StreamingMarkdown) -> str:
+    """What the widget painted, top to bottom, as text (read from its children directly, so
+    the same check runs against older versions of the widget)."""
+    out = []
+    for child in widget.children:
+        if hasattr(child, "plain_text"):
+            out.append(child.plain_text())
+        elif hasattr(child, "_live_lines"):
+            if widget.size.width:
+                child._ensure(child.size.width or widget.size.width)
+            out.extend("".join(text for text, _ in line) for line in child._lines + child._live_lines)
+        else:
+            out.append(getattr(child, "source", ""))
+    return "\n".join(out)
+
+
+async def styled(widget: StreamingMarkdown) -> None:
+    wait = getattr(widget, "wait_styled", None)
+    if wait is not None:
+        await asyncio.wait_for(wait(), BOUND)
+
+
 def squeezed(text: str) -> str:
     return "".join(text.split())
 
@@ -70,7 +92,7 @@ async def stream_in(pilot, widget: StreamingMarkdown, text: str, chunk: int, pac
 async def check_end(app: Host, pilot, widget: StreamingMarkdown, text: str, last: str) -> None:
     assert widget.rendered
     assert widget.text == text
-    assert last in squeezed(widget.painted_text())
+    assert last in squeezed(painted(widget))
     scroll = app.query_one(VerticalScroll)
     scroll.scroll_end(animate=False)
     await pilot.pause()
@@ -86,7 +108,7 @@ async def render_streamed(text: str, last: str, chunk: int = 20, pace: float | N
         await asyncio.wait_for(widget.finish(text), BOUND)
         await pilot.pause()
         await check_end(app, pilot, widget, text, last)
-        await asyncio.wait_for(widget.wait_styled(), BOUND)
+        await styled(widget)
 
 
 async def render_finished(text: str, last: str, size=(80, 24)) -> None:
@@ -97,7 +119,7 @@ async def render_finished(text: str, last: str, size=(80, 24)) -> None:
         await asyncio.wait_for(app.workers.wait_for_complete(), BOUND)
         await pilot.pause()
         await check_end(app, pilot, widget, text, last)
-        await asyncio.wait_for(widget.wait_styled(), BOUND)
+        await styled(widget)
 
 
 SHAPES = [name for name in hostile_markdown.SHAPES if name != "ordinary"]
@@ -139,10 +161,10 @@ async def test_code_block_at_a_models_pace_ends_styled_like_markdown():
     async with app.run_test(size=size) as pilot:
         await asyncio.wait_for(stream_in(pilot, widget, text, 20, 0.01), BOUND)
         await asyncio.wait_for(widget.finish(text), BOUND)
-        await asyncio.wait_for(widget.wait_styled(), BOUND)
+        await styled(widget)
         await pilot.pause()
         assert widget.rendered
-        assert last in widget.painted_text()
+        assert last in painted(widget)
         screen = cells(app)
     expected = await static_screen(text, size=size)
     assert_same_screen(expected, screen)
@@ -171,7 +193,7 @@ async def test_a_slow_machine_still_finishes(name, monkeypatch):
 async def test_a_faked_slow_clock_still_finishes(monkeypatch):
     """Each clock reading is a second later than the one before: every step looks slow."""
     ticks = iter(range(10**9))
-    monkeypatch.setattr(sm_module, "_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(sm_module, "_clock", lambda: float(next(ticks)), raising=False)
     for name in ("code_4k", "deep_list", "table"):
         _, text, last = hostile_markdown.shape(name, SCALE)
         await render_streamed(text, last, chunk=50)
@@ -189,7 +211,7 @@ async def test_steps_are_bounded_and_linear():
         await pilot.pause()
         assert widget.rendered
         assert widget.flushes <= 40
-        assert last in squeezed(widget.painted_text())
+        assert last in squeezed(painted(widget))
 
 
 async def test_a_big_fence_is_plain_first_then_styled():
@@ -204,10 +226,10 @@ async def test_a_big_fence_is_plain_first_then_styled():
         plain = [child for child in widget.children if isinstance(child, _PlainBlock)]
         assert plain and not plain[0].styled  # still open: shown plain
         await asyncio.wait_for(widget.finish(), BOUND)
-        await asyncio.wait_for(widget.wait_styled(), BOUND)
+        await styled(widget)
         await pilot.pause()
         assert plain[0].styled
-        assert last in widget.painted_text()
+        assert last in painted(widget)
 
 
 async def test_a_huge_table_stays_plain_but_whole():
@@ -218,12 +240,12 @@ async def test_a_huge_table_stays_plain_but_whole():
     app = Host(widget)
     async with app.run_test(size=(80, 24)) as pilot:
         await asyncio.wait_for(app.workers.wait_for_complete(), BOUND)
-        await asyncio.wait_for(widget.wait_styled(), BOUND)
+        await styled(widget)
         await pilot.pause()
         assert not list(widget.query(_FallbackMarkdown))
         plain = list(widget.query(_PlainBlock))
         assert plain and not plain[0].styled
-        assert "| 499 | row_499 |" in widget.painted_text()
+        assert "| 499 | row_499 |" in painted(widget)
 
 
 # ---- generated Markdown ---------------------------------------------------------------------
@@ -302,7 +324,8 @@ async def test_generated_markdown_always_completes_with_every_word(doc, cuts, li
         chunks.append(text[at : at + size])
         at += size
         n += 1
-    with mock.patch.object(sm_module, "LIVE_MAX", live_max), mock.patch.object(sm_module, "TABLE_MAX", live_max):
+    with mock.patch.object(sm_module, "LIVE_MAX", live_max, create=True), \
+            mock.patch.object(sm_module, "TABLE_MAX", live_max, create=True):
         widget = StreamingMarkdown(streaming=True)
         app = Host(widget)
         async with app.run_test(size=(60, 20)) as pilot:
@@ -311,10 +334,10 @@ async def test_generated_markdown_always_completes_with_every_word(doc, cuts, li
                 if pauses[n % len(pauses)]:
                     await pilot.pause()
             await asyncio.wait_for(widget.finish(), BOUND)
-            await asyncio.wait_for(widget.wait_styled(), BOUND)
+            await styled(widget)
             await pilot.pause()
             assert widget.rendered and widget.text == text
-            assert_words_in_order(words, widget.painted_text())
+            assert_words_in_order(words, painted(widget))
 
 
 def test_scanner_never_ends_a_block_inside_a_fence():

@@ -73,6 +73,9 @@ class Scenario:
 
     chunks=N (20)       content chunks of markdown_mix.generate(N, seed); seed=S (0)
     text=T              literal reply, in chunks of 4 characters (instead of chunks/seed)
+    shape=NAME          a hostile reply shape (muxtui.testing.hostile_markdown: code_4k,
+                        unclosed_fence, table...) in chunks of size=N characters (20);
+                        scale=F (1) shrinks or grows the big shapes
     delay_ms=D (0)      pause between chunks; first_delay_ms=D before the first one
     reasoning=N (0)     N reasoning chunks first (reasoning_content / thinking_delta)
     usage=0|1 (1)       report token usage; finish=stop|length|content_filter (stop)
@@ -99,6 +102,9 @@ class Scenario:
     chunks: int = 20
     seed: int = 0
     text: str | None = None
+    shape: str | None = None
+    size: int = 20
+    scale: float = 1.0
     delay_ms: float = 0.0
     first_delay_ms: float = 0.0
     reasoning: int = 0
@@ -126,6 +132,11 @@ class Scenario:
             return [(_HUGE_BLOCK * reps)[: self.huge]]
         if self.text is not None:
             return [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
+        if self.shape is not None:
+            from muxtui.testing import hostile_markdown
+
+            text = hostile_markdown.shape(self.shape, self.scale)[1]
+            return [text[i : i + self.size] for i in range(0, len(text), self.size)]
         return markdown_mix.generate(self.chunks, self.seed)
 
     def reasoning_chunks(self) -> list[str]:
@@ -146,10 +157,10 @@ def parse_scenario(model: str) -> Scenario:
         params = parse_qs(query, keep_blank_values=True, strict_parsing=False)
     except ValueError as exc:
         raise ScenarioError(f"bad scenario query {query!r}: {exc}") from None
-    ints = {"chunks", "seed", "reasoning", "status", "fail_first", "after", "huge", "pause_after"}
-    floats = {"delay_ms", "first_delay_ms"}
+    ints = {"chunks", "seed", "reasoning", "status", "fail_first", "after", "huge", "pause_after", "size"}
+    floats = {"delay_ms", "first_delay_ms", "scale"}
     bools = {"usage", "quota", "context", "empty", "echo_key", "done"}
-    strs = {"text", "finish", "retry_after", "fault", "gate"}
+    strs = {"text", "finish", "retry_after", "fault", "gate", "shape"}
     for key, values in params.items():
         value = values[-1]
         try:
@@ -169,6 +180,13 @@ def parse_scenario(model: str) -> Scenario:
             raise ScenarioError(f"bad value {value!r} for scenario key {key!r}") from None
     if sc.fault is not None and sc.fault not in FAULTS:
         raise ScenarioError(f"unknown fault {sc.fault!r}; one of {sorted(FAULTS)}")
+    if sc.shape is not None:
+        from muxtui.testing import hostile_markdown
+
+        if sc.shape not in hostile_markdown.SHAPES:
+            raise ScenarioError(f"unknown shape {sc.shape!r}; one of {list(hostile_markdown.SHAPES)}")
+        if sc.size < 1 or not 0 < sc.scale <= 10:
+            raise ScenarioError("shape needs size >= 1 and 0 < scale <= 10")
     if sc.pause_after is not None and not sc.gate:
         raise ScenarioError("pause_after needs gate=NAME")
     if sc.chunks < 0 or sc.reasoning < 0 or sc.after < 0 or (sc.huge is not None and sc.huge < 0):

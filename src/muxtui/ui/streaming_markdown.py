@@ -74,7 +74,7 @@ RESERVE = 4  # while streaming, a group's height grows in steps of this many lin
 STEP_TARGET = 0.020  # seconds of work per flush step; the character budget adapts to it
 BUDGET_START, BUDGET_MIN, BUDGET_MAX = 4_096, 1_024, 262_144  # characters per step
 LIVE_MAX = 4_096  # a larger block is shown plain first (_PlainBlock), styled once closed
-TABLE_MAX = LIVE_MAX  # a larger table stays plain (Textual's grid widget is too costly)
+TABLE_MAX = 2_048  # a larger table stays plain: Textual's grid costs ~10 ms a row to mount
 PLAIN_STEP = 262_144  # characters of a plain block read per step
 STYLE_MAX = 131_072  # a plain block up to this long is styled later, in a thread
 SLOW_FRAME = 1.0  # a slow step stretches the frame up to this (it never stops progress)
@@ -928,6 +928,7 @@ _FENCE_OPEN = re.compile(r" {0,3}(`{3,}(?=[^`\n]*$)|~{3,})")
 _FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$", re.M)
 _CONTINUES = re.compile(r"[ \t>]|[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*\|", re.M)  # a table's second line
 
 
 class _Scanner:
@@ -1208,7 +1209,9 @@ class _PlainBlock(Widget):
         if self._style_key == key:
             return
         self._style_key = key
-        if self.unstylable or len(self.source) > STYLE_MAX:
+        source = self.source
+        # A table stays plain (Textual's grid): do not even parse it.
+        if self.unstylable or len(source) > STYLE_MAX or _TABLE_DELIMITER.search(source):
             self.unstylable = True
             self.style_done.set()
             return
