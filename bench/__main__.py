@@ -39,7 +39,7 @@ SECTIONS = ("long", "many", "folder", "disk", "shapes")
 # (shape, scale) of section 6; --quick scales the big ones down
 SHAPE_ROWS = [("code_4k", 1), ("code_8k", 1), ("unclosed_fence", 1), ("table", 1), ("deep_list", 1),
               ("deep_quote", 1), ("wide_paragraph", 1), ("ordinary", 0.2), ("ordinary", 1)]
-SLOW_ROWS = [("code_4k", 1), ("unclosed_fence", 1), ("ordinary", 1)]
+SLOW_ROWS = [("code_4k", 1), ("unclosed_fence", 1), ("table", 1), ("ordinary", 0.2)]
 
 
 class Runner:

@@ -26,9 +26,19 @@ of widgets and the event loop stalls for seconds (numbers in bench/). Here:
   steps of ``RESERVE`` lines. Both matter because Textual repaints the whole chat pane on a
   layout change, and only the changed lines on a plain refresh.
 * **Appends are coalesced; bursts are bounded.** ``append`` only stores the chunk; one flush
-  per frame (``FRAME``) renders it. A flush takes at most a character budget (adapted to keep
-  each step near ``STEP_TARGET``), so a fast model or a long text at once is rendered over
-  several frames and the event loop never stalls; big tails are parsed in a thread.
+  per frame (``FRAME``) renders it. A flush takes a window of about a character budget
+  (adapted to keep each step near ``STEP_TARGET``), so a fast model or a long text at once is
+  rendered over several frames and the event loop never stalls; big tails are parsed in a
+  thread.
+* **Every step makes progress, whatever it cost** (a loaded machine only makes steps
+  smaller): it freezes a block, reaches the end, or, when the open block fills the window,
+  doubles the next window. An open block past ``LIVE_MAX`` (a table past ``TABLE_MAX``)
+  is not re-styled every frame: it becomes a ``_PlainBlock``, its Markdown source folded at
+  the width and extended by ``PLAIN_STEP`` characters a step; a line scanner (``_Scanner``)
+  finds where it ends without parsing it. Once closed, a plain block up to ``STYLE_MAX`` is
+  parsed and painted in a thread and then shown styled, exactly as a small block; tables
+  and longer blocks stay plain. So any reply renders completely, in time linear in its
+  length, and nothing is left out.
 
 The widget count is about blocks/64 + tables, whatever the reply length.
 """
