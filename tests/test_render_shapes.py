@@ -350,3 +350,19 @@ def test_scanner_never_ends_a_block_inside_a_fence():
     assert _Scanner(fence, 0).scan(fence, len(fence), final=True) == fence.index("after")
     listed = "- a\n\n  b\n\n- c\n\nend\n"
     assert _Scanner(listed, 0).scan(listed, len(listed), final=True) == listed.index("end")
+
+
+async def test_finish_with_another_text_while_a_block_is_plain():
+    """The committed text wins over what an open plain block was fed."""
+    _, text, _ = hostile_markdown.shape("unclosed_fence", 0.1)
+    widget = StreamingMarkdown(streaming=True)
+    app = Host(widget)
+    async with app.run_test(size=(80, 24)) as pilot:
+        widget.append(text)
+        await widget.flush()
+        final = "Log:\n\n```text\nreplaced_entirely\n```\n"
+        await asyncio.wait_for(widget.finish(final), BOUND)
+        await styled(widget)
+        await pilot.pause()
+        shown = painted(widget)
+        assert "replaced_entirely" in shown and "line 1 ok" not in shown

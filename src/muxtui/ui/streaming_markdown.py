@@ -1362,7 +1362,9 @@ class StreamingMarkdown(Markdown):
         self.streaming = False
         await self._stop_flushing()
         if full_text is not None and full_text != self.text:
-            frozen = self.text[: self._frozen_upto]
+            # What is on screen for good: frozen blocks, and what an open plain block was fed.
+            shown = self._rendered_upto if self._plain is not None else self._frozen_upto
+            frozen = self.text[:shown]
             self._parts = [full_text]
             self._length = len(full_text)
             if not full_text.startswith(frozen):
