@@ -1007,7 +1007,7 @@ class _Scanner:
                     self.fence = (opened.group(1)[0], len(opened.group(1)))
                 self.blank = False
             pos = eol + 1
-        self.pos = min(pos, upto) if pos > upto else pos
+        self.pos = min(pos, upto)
         return None
 
 
