@@ -53,7 +53,7 @@ def run_driver(tmp_path: Path, base_url: str, row: tuple) -> dict:
         env[var] = str(tmp_path / var.lower())
     shape, scale, size, delay = row
     proc = subprocess.run([sys.executable, "-m", "tests.stress.render_driver", shape, str(scale), str(size), str(delay)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800 if FULL else 300)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600 if FULL else 300)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[7:])

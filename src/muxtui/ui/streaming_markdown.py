@@ -50,6 +50,7 @@ import re
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Iterable
@@ -92,7 +93,13 @@ _clock = time.monotonic  # step costs are measured with this (tests fake a slow 
 _REFERENCE_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
 
 _tls = threading.local()
-_WARM_UP_TEXT = "# a\n\n- b **c** `d` https://example.com\n\n```python\nx = 1\n```\n"
+# One thread parses and paints off the loop for every widget: its allocator arena is reused
+# from reply to reply, where a pool of fresh threads would each keep one (RSS that stays).
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="muxtui-markdown")
+
+
+async def _off_loop(function: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_WORKER, function, *args)
 
 
 def _new_parser() -> MarkdownIt:
@@ -1262,7 +1269,7 @@ class _PlainBlock(Widget):
             return lines, table.styles, top, previous
 
         try:
-            parsed = await asyncio.to_thread(parse)
+            parsed = await _off_loop(parse)
             styler = painter.styler
             if parsed is None:
                 self.unstylable = True
@@ -1272,7 +1279,7 @@ class _PlainBlock(Widget):
             nodes, paths = parsed
             for path in paths:  # resolving touches the DOM: here, on the loop
                 styler.look(path)
-            lines, styles, top, bottom = await asyncio.to_thread(paint, nodes, styler.host_look())
+            lines, styles, top, bottom = await _off_loop(paint, nodes, styler.host_look())
         except asyncio.CancelledError:
             raise
         except Exception:  # styling is a nicety: the plain text stays
@@ -1440,7 +1447,7 @@ class StreamingMarkdown(Markdown):
         event.prevent_default()
         Widget._on_mount(self, event)
         if StreamingMarkdown._warming is None and self._parser_factory is None:
-            StreamingMarkdown._warming = asyncio.get_running_loop().run_in_executor(None, _warm_up)
+            StreamingMarkdown._warming = asyncio.get_running_loop().run_in_executor(_WORKER, _warm_up)
         self._painter.styler.check()
         if self._length and self._frozen_upto < self._length:
             if self.streaming:
@@ -1562,7 +1569,7 @@ class StreamingMarkdown(Markdown):
             return parse_pieces(parser, text, list(self.BULLETS), keep_last_open=keep_last_open)
 
         if len(text) >= PARSE_IN_THREAD:
-            return await asyncio.to_thread(run)
+            return await _off_loop(run)
         return run()
 
     async def _step(self, final: bool) -> bool:
