@@ -46,6 +46,7 @@ The widget count is about blocks/64 + tables, whatever the reply length.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import threading
 import time
@@ -99,7 +100,13 @@ _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="muxtui-markdown"
 
 
 async def _off_loop(function: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(_WORKER, function, *args)
+    # With this task's context, as asyncio.to_thread does: Textual resolves theme variables
+    # ("$text-accent" in highlighted code) through the active app's context variable.
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_WORKER, context.run, function, *args)
+
+
+_WARM_UP_TEXT = "# a\n\n- b **c** `d` https://example.com\n\n```python\nx = 1\n```\n"
 
 
 def _new_parser() -> MarkdownIt:
@@ -1446,7 +1453,8 @@ class StreamingMarkdown(Markdown):
         # Textual calls every class's handler unless the default is prevented.
         event.prevent_default()
         Widget._on_mount(self, event)
-        if StreamingMarkdown._warming is None and self._parser_factory is None:
+        warming = StreamingMarkdown._warming
+        if self._parser_factory is None and (warming is None or warming.get_loop() is not asyncio.get_running_loop()):
             StreamingMarkdown._warming = asyncio.get_running_loop().run_in_executor(_WORKER, _warm_up)
         self._painter.styler.check()
         if self._length and self._frozen_upto < self._length:
@@ -1560,9 +1568,11 @@ class StreamingMarkdown(Markdown):
         warming = StreamingMarkdown._warming
         if factory is None and warming is not None and not hasattr(_tls, "parser"):
             try:  # the warmed-up parser becomes this (the event loop's) thread's parser
+                if warming.get_loop() is not asyncio.get_running_loop():
+                    raise RuntimeError("warmed up under another event loop")
                 _tls.parser = await asyncio.shield(warming)
             except Exception:
-                _tls.parser = MarkdownIt("gfm-like")
+                _tls.parser = _new_parser()  # the same options: raw HTML stays text
 
         def run() -> tuple[list[Piece], int]:
             parser = factory() if factory is not None else _default_parser()  # one per thread
