@@ -90,6 +90,7 @@ TABLE_MAX = 2_048  # a larger table stays plain: Textual's grid costs ~10 ms a r
 PLAIN_STEP = 262_144  # characters of a plain block read per step
 STYLE_MAX = 131_072  # a plain block up to this long is styled later, in a thread
 SLOW_FRAME = 1.0  # a slow step stretches the frame up to this (it never stops progress)
+LAYOUT_EVERY = 0.25  # seconds between refreshes while catching up on a burst
 _clock = time.monotonic  # step costs are measured with this (tests fake a slow machine)
 _REFERENCE_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
 
@@ -1338,6 +1339,7 @@ class StreamingMarkdown(Markdown):
         self._plain: _PlainBlock | None = None  # the open block, when it is too big to style
         self._scanner: _Scanner | None = None  # where _plain ends
         self._stuck: tuple[int, int] = (-1, 0)  # (frozen point, window) of a step that froze nothing
+        self._last_commit = 0.0
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task | None = None
         self._flush_cost = 0.0
@@ -1600,7 +1602,7 @@ class StreamingMarkdown(Markdown):
             more = await self._plain_step(text, final)
         else:
             more = await self._styled_step(text, final)
-        self._commit()
+        self._commit(force=not more)
         self.flushes += 1
         self._behind = more
         self._last_flush = time.monotonic()
@@ -1775,7 +1777,14 @@ class StreamingMarkdown(Markdown):
             group.set_live(nodes, RESERVE if self.streaming else 0)
             self._dirty.add(group)
 
-    def _commit(self) -> None:
+    def _commit(self, force: bool = True) -> None:
+        """Refresh the changed groups. While catching up on a burst, at most every
+        LAYOUT_EVERY: each layout costs time proportional to the whole chat's height, so one
+        per step would make a long text quadratic."""
+        now = time.monotonic()
+        if not force and now - self._last_commit < LAYOUT_EVERY:
+            return
+        self._last_commit = now
         dirty, self._dirty = self._dirty, set()
         for group in dirty:
             if group.is_mounted:
