@@ -1340,6 +1340,7 @@ class StreamingMarkdown(Markdown):
         self._scanner: _Scanner | None = None  # where _plain ends
         self._stuck: tuple[int, int] = (-1, 0)  # (frozen point, window) of a step that froze nothing
         self._last_commit = 0.0
+        self._commit_handle: asyncio.TimerHandle | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task | None = None
         self._flush_cost = 0.0
@@ -1423,6 +1424,7 @@ class StreamingMarkdown(Markdown):
         if self.is_mounted:
             while await self._step(final=not self.streaming):
                 await asyncio.sleep(0)
+            self._commit()
 
     def update(self, markdown: str) -> AwaitComplete:  # type: ignore[override]
         """Replace the whole document (not streaming)."""
@@ -1466,6 +1468,9 @@ class StreamingMarkdown(Markdown):
                 self.run_worker(self._render_rest(), group="streaming-markdown")
 
     def on_unmount(self) -> None:
+        if self._commit_handle is not None:
+            self._commit_handle.cancel()
+            self._commit_handle = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -1564,6 +1569,7 @@ class StreamingMarkdown(Markdown):
             return
         while await self._step(final=True):
             await asyncio.sleep(0)
+        self._commit()
 
     async def _parse(self, text: str, keep_last_open: bool) -> tuple[list[Piece], int]:
         factory = self._parser_factory
@@ -1602,7 +1608,7 @@ class StreamingMarkdown(Markdown):
             more = await self._plain_step(text, final)
         else:
             more = await self._styled_step(text, final)
-        self._commit(force=not more)
+        self._commit(force=not more and not self.streaming)
         self.flushes += 1
         self._behind = more
         self._last_flush = time.monotonic()
@@ -1778,12 +1784,19 @@ class StreamingMarkdown(Markdown):
             self._dirty.add(group)
 
     def _commit(self, force: bool = True) -> None:
-        """Refresh the changed groups. While catching up on a burst, at most every
-        LAYOUT_EVERY: each layout costs time proportional to the whole chat's height, so one
-        per step would make a long text quadratic."""
+        """Refresh the changed groups: now when forced (rendering done), else at most once per
+        interval growing with the widget count up to LAYOUT_EVERY. A layout costs time
+        proportional to the whole chat's height, so one per step made a long text quadratic."""
         now = time.monotonic()
-        if not force and now - self._last_commit < LAYOUT_EVERY:
-            return
+        if not force:
+            due = self._last_commit + min(LAYOUT_EVERY, FRAME * (1 + len(self.children) / 8))
+            if now < due:
+                if self._commit_handle is None:
+                    self._commit_handle = asyncio.get_running_loop().call_later(due - now, self._commit_later)
+                return
+        if self._commit_handle is not None:
+            self._commit_handle.cancel()
+            self._commit_handle = None
         self._last_commit = now
         dirty, self._dirty = self._dirty, set()
         for group in dirty:
@@ -1791,6 +1804,11 @@ class StreamingMarkdown(Markdown):
                 group.commit()
             else:
                 group._apply_margins()
+
+    def _commit_later(self) -> None:
+        self._commit_handle = None
+        if self.is_mounted:
+            self._commit()
 
     def _paint_now(self, nodes: Iterable[_Node]) -> None:
         """Paint inside the (bounded, timed) flush step rather than in the next layout."""
