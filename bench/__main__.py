@@ -12,6 +12,9 @@ Sections (see the performance issue for the why):
   4. big data folder: 200 workspaces x 1,000 messages (+ one of 5,000) vs an empty folder
   5. disk: partial.json writes per second per streaming workspace, vs one per delta
   6. search: 1,000 workspaces x 200 messages: index build in the app's background, query latency
+  7. hostile shapes (one huge fence, 5,000-row table, deep nesting, wide text, 5 MB of
+     Markdown) streamed and opened finished, also with the step target forced down (a slow
+     machine), vs markdown-it parsing the same text once (the floor)
 Every case runs in its own subprocess (CPU and peak RSS are per case); the fake provider
 server runs in this process. All files live in a temp dir, removed at the end (--keep keeps it).
 """
@@ -33,7 +36,11 @@ from typing import Any
 from bench.common import child_env, make_big_folder, model, write_home
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("long", "many", "folder", "disk", "search")
+SECTIONS = ("long", "many", "folder", "disk", "search", "shapes")
+# (shape, scale) of section 7; --quick scales the big ones down
+SHAPE_ROWS = [("code_4k", 1), ("code_8k", 1), ("unclosed_fence", 1), ("table", 1), ("deep_list", 1),
+              ("deep_quote", 1), ("wide_paragraph", 1), ("ordinary", 0.2), ("ordinary", 1)]
+SLOW_ROWS = [("code_4k", 1), ("unclosed_fence", 1), ("table", 1), ("ordinary", 0.2)]
 
 
 class Runner:
@@ -194,6 +201,17 @@ def main() -> int:
             raw["search_gen"] = {"seconds": time.perf_counter() - t}
             print(f" {raw['search_gen']['seconds']:.1f} s", file=sys.stderr)
             raw["search"] = runner.run("search_big", home=home)
+        if "shapes" in only:
+            shrink = 0.1 if args.quick else 1.0
+            for shape, scale in SHAPE_ROWS:
+                for mode in ("streamed", "finished"):
+                    raw[f"shape:{shape}:{scale}:{mode}"] = runner.run(
+                        "shape_render", "--shape", shape, "--scale", str(scale * shrink), "--mode", mode)
+            for shape, scale in SLOW_ROWS:
+                for mode in ("streamed", "finished"):
+                    raw[f"slow:{shape}:{scale}:{mode}"] = runner.run(
+                        "shape_render", "--shape", shape, "--scale", str(scale * shrink), "--mode", mode,
+                        "--step-target", "1e-9")
     finally:
         server.stop()
         if args.keep:
@@ -331,6 +349,25 @@ def build_table(raw: dict[str, Any], sizes: list[int], only: set[str], quick: bo
         if w is not None:
             t.row("", "100 chunks/s, 8 workspaces (busiest one)", f"{w:.1f}/s",
                   f"1 per {100.0 / w:,.0f} deltas" if w else "", "<= 5/s", w <= 5)
+    if "shapes" in only:
+        t.section("7. hostile shapes: until the whole reply is rendered (big blocks plain first, then styled)")
+        for prefix, title, rows in (("shape", "", SHAPE_ROWS), ("slow", " [step target 1e-9 s]", SLOW_ROWS)):
+            for shape, scale in rows:
+                for mode in ("streamed", "finished"):
+                    r = raw.get(f"{prefix}:{shape}:{scale}:{mode}", {"error": "not run"})
+                    seconds, chars, floor = get(r, "seconds"), get(r, "chars"), get(r, "parse_floor")
+                    size = "n/a" if chars is None else (f"{chars / 1e6:.1f} MB" if chars >= 1e6 else f"{chars / 1e3:.0f} KB")
+                    ok = get(r, "ok")
+                    t.row("6" if (prefix, shape, mode) == ("shape", "code_4k", "streamed") else "",
+                          f"{shape} ({size}), {mode}{title}", secs(seconds),
+                          join(ratio(seconds, floor, "markdown-it parse"), f"lag {ms(get(r, 'lag_ms'))}",
+                               f"CPU {secs(get(r, 'cpu'))}", f"RSS {mb(get(r, 'rss'))}"),
+                          "completes", None if ok is None else bool(ok))
+        small = get(raw.get("shape:ordinary:0.2:streamed", {}), "seconds")
+        large = get(raw.get("shape:ordinary:1:streamed", {}), "seconds")
+        g = large / small if small and large else None
+        t.row("", "ordinary Markdown: time(5 MB) / time(1 MB), streamed", "n/a" if g is None else f"{g:.2f}",
+              "linear 5.00", "<= 6", None if g is None else g <= 6)
     return t
 
 

@@ -434,6 +434,74 @@ async def search_big(args: argparse.Namespace) -> None:
                slowest=max(latencies, key=latencies.get), index_mb=index.path.stat().st_size / 1e6,
                ok=len(needle) == 1, rss=peak_rss_mb())
 
+# ---- hostile reply shapes -----------------------------------------------------------------------
+
+
+async def shape_render(args: argparse.Namespace) -> None:
+    """6. One hostile shape (muxtui.testing.hostile_markdown) into a StreamingMarkdown in a bare
+    app: streamed (2,000-character chunks, as fast as the loop takes them) or finished (as a
+    workspace opens it). Until the whole text is rendered and the plain-first blocks styled.
+    Baseline in the same process: markdown-it parsing the whole text once (the floor)."""
+    from markdown_it import MarkdownIt
+    from textual.containers import VerticalScroll
+
+    from muxtui.testing import hostile_markdown
+    from muxtui.ui import streaming_markdown as sm
+
+    if args.step_target:
+        sm.STEP_TARGET = args.step_target  # a slow machine: every step costs more than this
+    _, text, last = hostile_markdown.shape(args.shape, args.scale)
+    p0 = time.perf_counter()
+    MarkdownIt("gfm-like", {"html": False}).parse(text)
+    parse_floor = time.perf_counter() - p0
+    finished = args.mode == "finished"
+    holder: dict[str, Any] = {}
+
+    def make():
+        widget = holder["w"] = sm.StreamingMarkdown(text if finished else "", streaming=not finished)
+        return widget
+
+    from textual.app import App
+
+    class Bare(App):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started = asyncio.Event()
+
+        def compose(self):
+            with VerticalScroll(id="scroll"):
+                if not finished:
+                    yield make()
+
+        def on_mount(self) -> None:
+            self.started.set()
+
+    app = Bare()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        scroll = app.query_one(VerticalScroll)
+        ticker = LagTicker()
+        ticker.start()
+        c0, t0 = time.process_time(), time.perf_counter()
+        if finished:
+            await scroll.mount(make())
+        widget = holder["w"]
+        if not finished:
+            for start in range(0, len(text), 2000):
+                widget.append(text[start : start + 2000])
+                await asyncio.sleep(0)
+            await widget.finish()
+        deadline = time.perf_counter() + 900
+        while not widget.rendered and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(widget.wait_styled(), max(1.0, deadline - time.perf_counter()))
+        seconds = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        lag = await ticker.stop()
+        ok = widget.rendered and widget.text == text and last in "".join(widget.painted_text().split())
+        result(seconds=seconds, cpu=cpu, rss=peak_rss_mb(), lag_ms=lag * 1000, ok=ok, chars=len(text),
+               parse_floor=parse_floor, flushes=widget.flushes)
+
 
 CASES = {
     "search_big": search_big,
@@ -443,6 +511,7 @@ CASES = {
     "app_long": app_long,
     "app_many": app_many,
     "app_folder": app_folder,
+    "shape_render": shape_render,
 }
 
 
@@ -455,6 +524,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--delay-ms", type=float, default=10.0)
     parser.add_argument("--folder-info", default="")
+    parser.add_argument("--shape", default="code_4k")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--mode", choices=["streamed", "finished"], default="streamed")
+    parser.add_argument("--step-target", type=float, default=0.0)
     args = parser.parse_args()
     stalls = os.environ.get("MUXTUI_BENCH_STALLS")
 

@@ -87,6 +87,9 @@ class Scenario:
 
     chunks=N (20)       content chunks of markdown_mix.generate(N, seed); seed=S (0)
     text=T              literal reply, in chunks of 4 characters (instead of chunks/seed)
+    shape=NAME          a hostile reply shape (muxtui.testing.hostile_markdown: code_4k,
+                        unclosed_fence, table...) in chunks of size=N characters (20);
+                        scale=F (1) shrinks or grows the big shapes
     delay_ms=D (0)      pause between chunks; first_delay_ms=D before the first one
     reasoning=N (0)     N reasoning chunks first (reasoning_content / thinking_delta)
     usage=0|1 (1)       report token usage; finish=stop|length|content_filter (stop);
@@ -122,6 +125,9 @@ class Scenario:
     chunks: int = 20
     seed: int = 0
     text: str | None = None
+    shape: str | None = None
+    size: int = 20
+    scale: float = 1.0
     delay_ms: float = 0.0
     first_delay_ms: float = 0.0
     reasoning: int = 0
@@ -153,6 +159,11 @@ class Scenario:
             chunks = list(SURROGATE_CHUNKS[self.surrogate])
         elif self.text is not None:
             chunks = [self.text[i : i + 4] for i in range(0, len(self.text), 4)]
+        elif self.shape is not None:
+            from muxtui.testing import hostile_markdown
+
+            text = hostile_markdown.shape(self.shape, self.scale)[1]
+            chunks = [text[i : i + self.size] for i in range(0, len(text), self.size)]
         else:
             chunks = markdown_mix.generate(self.chunks, self.seed)
         if self.echo_key and self.received_key:
@@ -178,10 +189,10 @@ def parse_scenario(model: str) -> Scenario:
         params = parse_qs(query, keep_blank_values=True, strict_parsing=False)
     except ValueError as exc:
         raise ScenarioError(f"bad scenario query {query!r}: {exc}") from None
-    ints = {"chunks", "seed", "reasoning", "status", "fail_first", "after", "huge", "pause_after"}
-    floats = {"delay_ms", "first_delay_ms"}
+    ints = {"chunks", "seed", "reasoning", "status", "fail_first", "after", "huge", "pause_after", "size"}
+    floats = {"delay_ms", "first_delay_ms", "scale"}
     bools = {"usage", "quota", "context", "empty", "echo_key", "done"}
-    strs = {"text", "finish", "retry_after", "fault", "gate", "surrogate"}
+    strs = {"text", "finish", "retry_after", "fault", "gate", "surrogate", "shape"}
     for key, values in params.items():
         value = values[-1]
         try:
@@ -203,6 +214,13 @@ def parse_scenario(model: str) -> Scenario:
         raise ScenarioError(f"unknown fault {sc.fault!r}; one of {sorted(FAULTS)}")
     if sc.surrogate is not None and sc.surrogate not in SURROGATE_CHUNKS:
         raise ScenarioError(f"unknown surrogate case {sc.surrogate!r}; one of {sorted(SURROGATE_CHUNKS)}")
+    if sc.shape is not None:
+        from muxtui.testing import hostile_markdown
+
+        if sc.shape not in hostile_markdown.SHAPES:
+            raise ScenarioError(f"unknown shape {sc.shape!r}; one of {list(hostile_markdown.SHAPES)}")
+        if sc.size < 1 or not 0 < sc.scale <= 10:
+            raise ScenarioError("shape needs size >= 1 and 0 < scale <= 10")
     if sc.pause_after is not None and not sc.gate:
         raise ScenarioError("pause_after needs gate=NAME")
     if sc.chunks < 0 or sc.reasoning < 0 or sc.after < 0 or (sc.huge is not None and sc.huge < 0):

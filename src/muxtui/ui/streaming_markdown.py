@@ -26,9 +26,19 @@ of widgets and the event loop stalls for seconds (numbers in bench/). Here:
   steps of ``RESERVE`` lines. Both matter because Textual repaints the whole chat pane on a
   layout change, and only the changed lines on a plain refresh.
 * **Appends are coalesced; bursts are bounded.** ``append`` only stores the chunk; one flush
-  per frame (``FRAME``) renders it. A flush takes at most a character budget (adapted to keep
-  each step near ``STEP_TARGET``), so a fast model or a long text at once is rendered over
-  several frames and the event loop never stalls; big tails are parsed in a thread.
+  per frame (``FRAME``) renders it. A flush takes a window of about a character budget
+  (adapted to keep each step near ``STEP_TARGET``), so a fast model or a long text at once is
+  rendered over several frames and the event loop never stalls; big tails are parsed in a
+  thread.
+* **Every step makes progress, whatever it cost** (a loaded machine only makes steps
+  smaller): it freezes a block, reaches the end, or, when the open block fills the window,
+  doubles the next window. An open block past ``LIVE_MAX`` (a table past ``TABLE_MAX``)
+  is not re-styled every frame: it becomes a ``_PlainBlock``, its Markdown source folded at
+  the width and extended by ``PLAIN_STEP`` characters a step; a line scanner (``_Scanner``)
+  finds where it ends without parsing it. Once closed, a plain block up to ``STYLE_MAX`` is
+  parsed and painted in a thread and then shown styled, exactly as a small block; tables
+  and longer blocks stay plain. So any reply renders completely, in time linear in its
+  length, and nothing is left out.
 
 The widget count is about blocks/64 + tables, whatever the reply length.
 """
@@ -36,16 +46,19 @@ The widget count is about blocks/64 + tables, whatever the reply length.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Iterable
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from rich.cells import cell_len, get_character_cell_size
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual._styles_cache import StylesCache
@@ -72,9 +85,28 @@ GROUP_BLOCKS = 64  # top-level blocks per frozen group
 RESERVE = 4  # while streaming, a group's height grows in steps of this many lines
 STEP_TARGET = 0.020  # seconds of work per flush step; the character budget adapts to it
 BUDGET_START, BUDGET_MIN, BUDGET_MAX = 4_096, 1_024, 262_144  # characters per step
+LIVE_MAX = 4_096  # a larger block is shown plain first (_PlainBlock), styled once closed
+TABLE_MAX = 2_048  # a larger table stays plain: Textual's grid costs ~10 ms a row to mount
+PLAIN_STEP = 262_144  # characters of a plain block read per step
+STYLE_MAX = 131_072  # a plain block up to this long is styled later, in a thread
+SLOW_FRAME = 1.0  # a slow step stretches the frame up to this (it never stops progress)
+LAYOUT_EVERY = 0.25  # seconds between refreshes while catching up on a burst
+_clock = time.monotonic  # step costs are measured with this (tests fake a slow machine)
 _REFERENCE_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
 
 _tls = threading.local()
+# One thread parses and paints off the loop for every widget: its allocator arena is reused
+# from reply to reply, where a pool of fresh threads would each keep one (RSS that stays).
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="muxtui-markdown")
+
+
+async def _off_loop(function: Any, *args: Any) -> Any:
+    # With this task's context, as asyncio.to_thread does: Textual resolves theme variables
+    # ("$text-accent" in highlighted code) through the active app's context variable.
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_WORKER, context.run, function, *args)
+
+
 _WARM_UP_TEXT = "# a\n\n- b **c** `d` https://example.com\n\n```python\nx = 1\n```\n"
 
 
@@ -270,6 +302,35 @@ def parse_pieces(
 # ---- styles -------------------------------------------------------------------------------
 
 
+class _NotResolved(LookupError):
+    """A style path met while painting in a thread that was not resolved beforehand."""
+
+
+def _style_paths(nodes: list["_Node"]) -> set[tuple]:
+    """Every style path _Painter._paint looks up for these top-level nodes (pure)."""
+    paths: set[tuple] = set()
+
+    def walk(node: _Node, path: tuple) -> None:
+        paths.add(path)
+        kind = node.kind
+        if kind == "fence":
+            paths.add(path + (("code", 0),))
+        elif kind in ("quote", "li"):
+            for child in node.children:
+                walk(child, path + ((child.kind, child.level),))
+        elif kind in ("ul", "ol"):
+            row = path + (("row", 0),)
+            column = row + (("col", 0),)
+            paths.update((row, row + (("bullet", 0),), column))
+            for item in node.children:
+                for child in item.children:
+                    walk(child, column + ((child.kind, child.level),))
+
+    for node in nodes:
+        walk(node, ((node.kind, node.level),))
+    return paths
+
+
 class _Resolved:
     """Resolved styles shared by every StreamingMarkdown in the same context (see _Styler)."""
 
@@ -303,6 +364,7 @@ class _Styler:
         self._resolved: _Resolved | None = None
         self._host_look: _Look | None = None
         self._fingerprint: Any = None
+        self._owner = threading.get_ident()  # resolving styles touches the DOM: this thread only
 
     def fingerprint(self) -> Any:
         host = self.host
@@ -345,6 +407,8 @@ class _Styler:
         resolved = self.resolved
         look = resolved.looks.get(path)
         if look is None:
+            if threading.get_ident() != self._owner:
+                raise _NotResolved(path)  # painting off the loop: see _PlainBlock._style
             look = resolved.looks[path] = _Look(self.node(path))
         return look
 
@@ -456,12 +520,12 @@ class _Look:
         """
         return Strip.blank(width, self.blank_rest if y else self.blank_first)
 
-    def text(self, content: Content, width: int) -> list[Strip]:
+    def text(self, content: Content, width: int, links: bool = True) -> list[Strip]:
         """Content wrapped to `width`, as ``Visual.to_strips`` renders a Static."""
         if not width:
             return []
         strips = content.render_strips(width, None, self.visual_style, RenderOptions(self.get_style, self.styles))
-        if self.link_style is not None:
+        if self.link_style is not None and links:
             strips = [strip._apply_link_style(self.link_style) for strip in strips]
         if self.align != ("left", "top") and strips:
             horizontal, vertical = self.align
@@ -690,11 +754,46 @@ class _Painter:
         gutter = label.gutter
         inner = max(0, width - gutter.width)
         content_width = label.fit(code.get_optimal_width(label.styles, inner), inner)
-        strips = label.box(label.text(code, content_width), content_width + gutter.width, content_width)
+        # Highlighted code holds no links: skip restyling every segment for them.
+        strips = label.box(label.text(code, content_width, links=False), content_width + gutter.width, content_width)
         return [strip.crop(0, width).adjust_cell_length(width) for strip in strips]
 
 
 # ---- widgets ------------------------------------------------------------------------------
+
+
+def _line_strip(widget: Widget, line: Line, styles: list, y: int, width: int) -> Strip:
+    """A painted line as a Strip, with offsets (and the selection) for mouse selection."""
+    # Offsets (character index in this line, line index) make mouse selection work over
+    # the whole widget; get_selection extracts from the same lines.
+    selection = widget.text_selection
+    span = selection.get_span(y) if selection is not None else None
+    start = end = 0
+    selected: RichStyle | None = None
+    if span is not None:
+        start, end = span
+        if end == -1:
+            end = width * 4
+        selected = VisualStyle.from_styles(widget.screen.get_component_styles("screen--selection")).rich_style
+    from_meta = RichStyle.from_meta
+    out: list[Segment] = []
+    x = 0
+    for text, number in line:
+        style = styles[number]
+        length = len(text)
+        if selected is None or x + length <= start or x >= end:
+            meta = from_meta({"offset": (x, y)})
+            out.append(Segment(text, style + meta if style else meta))
+        else:
+            cut1, cut2 = max(0, start - x), min(length, end - x)
+            for a, b, extra in ((0, cut1, None), (cut1, cut2, selected), (cut2, length, None)):
+                if a < b:
+                    part = from_meta({"offset": (x + a, y)})
+                    if extra is not None:
+                        part = extra + part
+                    out.append(Segment(text[a:b], style + part if style else part))
+        x += length
+    return Strip(out, width)
 
 
 class _Blocks(Widget):
@@ -835,37 +934,7 @@ class _Blocks(Widget):
         line = self._line(width, y) if y >= 0 else None
         if line is None:
             return self._painter.host_blank(width)
-        # Offsets (character index in this line, line index) make mouse selection work over
-        # the whole widget; get_selection extracts from the same lines.
-        selection = self.text_selection
-        span = selection.get_span(y) if selection is not None else None
-        start = end = 0
-        selected: RichStyle | None = None
-        if span is not None:
-            start, end = span
-            if end == -1:
-                end = width * 4
-            selected = VisualStyle.from_styles(self.screen.get_component_styles("screen--selection")).rich_style
-        from_meta = RichStyle.from_meta
-        styles = self._painter.table.styles
-        out: list[Segment] = []
-        x = 0
-        for text, number in line:
-            style = styles[number]
-            length = len(text)
-            if selected is None or x + length <= start or x >= end:
-                meta = from_meta({"offset": (x, y)})
-                out.append(Segment(text, style + meta if style else meta))
-            else:
-                cut1, cut2 = max(0, start - x), min(length, end - x)
-                for a, b, extra in ((0, cut1, None), (cut1, cut2, selected), (cut2, length, None)):
-                    if a < b:
-                        part = from_meta({"offset": (x + a, y)})
-                        if extra is not None:
-                            part = extra + part
-                        out.append(Segment(text[a:b], style + part if style else part))
-            x += length
-        return Strip(out, width)
+        return _line_strip(self, line, self._painter.table.styles, y, width)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         width = self.size.width
@@ -876,6 +945,362 @@ class _Blocks(Widget):
 
     async def action_link(self, href: str) -> None:
         self.post_message(Markdown.LinkClicked(self._painter.host, href))
+
+
+# ---- blocks too big to style in a frame -----------------------------------------------------
+
+_FENCE_OPEN = re.compile(r" {0,3}(`{3,}(?=[^`\n]*$)|~{3,})")
+_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$", re.M)
+_CONTINUES = re.compile(r"[ \t>]|[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*\|", re.M)  # a table's second line
+
+
+class _Scanner:
+    """Finds where a big top-level block ends, reading each line once (no Markdown parse).
+
+    A top-level fence ends after its closing line. Anything else ends at the first line
+    that, after a blank line, starts at column 0 and neither continues a list or a quote
+    nor is indented: CommonMark closes every open paragraph, list, quote, table and
+    indented code there. Fences opened inside the block are followed to their end, so a
+    blank line in code is not taken for a boundary. Erring on the late side only makes the
+    plain block longer; it never splits a block that Markdown would keep whole.
+    """
+
+    __slots__ = ("start", "pos", "fence", "top_fence", "blank")
+
+    def __init__(self, text: str, start: int) -> None:
+        self.start = start
+        eol = text.find("\n", start)
+        first = text[start : eol if eol != -1 else len(text)]
+        opened = _FENCE_OPEN.match(first)
+        self.fence = (opened.group(1)[0], len(opened.group(1))) if opened else None
+        self.top_fence = self.fence is not None
+        self.pos = start  # the next line to read (the first one is read here)
+        self.blank = False
+        if eol != -1:
+            self.pos = eol + 1
+
+    def scan(self, text: str, upto: int, final: bool) -> int | None:
+        """Read the lines complete before `upto` (all of them if `final`); return the offset
+        where the block ends, if that is known now."""
+        pos = self.pos
+        if self.fence is not None and self.top_fence:
+            last = text.rfind("\n", pos, upto)
+            stop = upto if final else last + 1
+            if stop <= pos:
+                return None
+            char, size = self.fence
+            for match in _FENCE_CLOSE.finditer(text, pos, stop):
+                marker = match.group(1)
+                if marker[0] == char and len(marker) >= size:
+                    end = match.end()
+                    return end + 1 if end < len(text) and text[end] == "\n" else end
+            self.pos = stop
+            return None
+        find = text.find
+        while pos < upto:
+            eol = find("\n", pos, upto)
+            if eol == -1:
+                if not final:
+                    break
+                eol = upto
+            line = text[pos:eol]
+            if self.fence is not None:
+                closing = _FENCE_CLOSE.match(line)
+                if closing and closing.group(1)[0] == self.fence[0] and len(closing.group(1)) >= self.fence[1]:
+                    self.fence = None
+                self.blank = False
+            elif not line.strip():
+                self.blank = True
+            else:
+                if self.blank and not _CONTINUES.match(line):
+                    self.pos = pos
+                    return pos
+                opened = _FENCE_OPEN.match(line)
+                if opened:
+                    self.fence = (opened.group(1)[0], len(opened.group(1)))
+                self.blank = False
+            pos = eol + 1
+        self.pos = min(pos, upto)
+        return None
+
+
+class _Folder:
+    """Text folded at a width, one character cell at a time: fed incrementally, never re-read."""
+
+    __slots__ = ("width", "rows", "row", "cells", "nonblank")
+
+    def __init__(self, width: int) -> None:
+        self.width = max(1, width)
+        self.rows: list[str] = []
+        self.row = ""
+        self.cells = 0
+        self.nonblank = 0  # rows up to the last one with text (trailing blank lines hidden)
+
+    def feed(self, text: str) -> None:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        for index, part in enumerate(text.split("\n")):
+            if index:
+                self._push(self.row)
+                self.row, self.cells = "", 0
+            if part:
+                self._add(part)
+
+    def _push(self, row: str) -> None:
+        self.rows.append(row)
+        if row.strip():
+            self.nonblank = len(self.rows)
+
+    def _add(self, part: str) -> None:
+        if "\t" in part:
+            part = part.expandtabs(4)
+        if not part.isprintable():
+            part = _CONTROL.sub("\ufffd", part)
+        width = self.width
+        if part.isascii():
+            room = width - self.cells
+            if len(part) <= room:
+                self.row += part
+                self.cells += len(part)
+                return
+            self._push(self.row + part[:room])
+            part = part[room:]
+            full = len(part) - len(part) % width
+            for start in range(0, full, width):
+                self._push(part[start : start + width])
+            self.row, self.cells = part[full:], len(part) - full
+            return
+        row, cells = [self.row], self.cells
+        for character in part:
+            size = get_character_cell_size(character)
+            if cells + size > width and cells:
+                self._push("".join(row))
+                row, cells = [], 0
+            row.append(character)
+            cells += size
+        self.row, self.cells = "".join(row), cells
+
+    def lines(self, closed: bool) -> int:
+        """How many rows to show: the partial row too while open; no trailing blank rows once closed."""
+        if closed:
+            return len(self.rows) + 1 if self.row.strip() else self.nonblank
+        return len(self.rows) + (1 if self.row else 0)
+
+    def line(self, y: int) -> str:
+        return self.rows[y] if y < len(self.rows) else self.row
+
+
+class _PlainBlock(Widget):
+    """Blocks too big to style within a frame, shown first as their Markdown source folded at
+    the width, and styled later in a thread.
+
+    While the block is open, each step appends only the new text (a 50,000-line fence or a
+    5 MB paragraph costs time linear in its length). Once it is closed and at most
+    STYLE_MAX long, it is parsed and painted off the event loop (with styles resolved on the
+    loop beforehand) and the styled lines replace the plain ones: the same lines a _Blocks
+    would paint. Tables (Textual's grid) and longer blocks stay plain. Nothing is left out.
+    """
+
+    DEFAULT_CSS = """
+    _PlainBlock { height: auto; width: 1fr; }
+    """
+
+    def __init__(self, painter: _Painter, kind: str = "p", source: str = "", closed: bool = False) -> None:
+        super().__init__()
+        self._painter = painter
+        self.kind = kind
+        self._parts: list[str] = [source] if source else []
+        self.closed = closed
+        self._folder: _Folder | None = None
+        self._height = -1
+        self._styled: tuple[Any, list[Line], list] | None = None  # (key, lines, styles)
+        self._style_key: Any = None  # the (width, epoch) of the last styling attempt
+        self._styling: asyncio.Task | None = None
+        self.style_done = asyncio.Event()  # set when styled, or when it never will be
+        self.unstylable = False
+        top, bottom = painter.margins(kind)
+        self.styles.margin = (top, 0, bottom, 0)
+
+    @property
+    def source(self) -> str:
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @property
+    def styled(self) -> bool:
+        return self._styled is not None
+
+    def feed(self, text: str, closed: bool = False) -> None:
+        if text:
+            self._parts.append(text)
+            if self._folder is not None:
+                self._folder.feed(text)
+        self.closed = self.closed or closed
+
+    def _apply_margins(self) -> None:
+        pass  # set at creation, and by styling
+
+    def commit(self) -> None:
+        width = self.size.width
+        if not width or self._folder is None or self._styled is not None:
+            self.refresh(layout=True)
+            return
+        height = self._folder.lines(self.closed)
+        if height != self._height:
+            self._height = height
+            self.refresh(layout=True)
+        else:
+            self.refresh(Region(0, max(0, height - 2), width, 2))
+        if self.closed:
+            self._want_style(width)
+
+    def restyle(self) -> None:
+        self.refresh(layout=True)
+
+    def on_unmount(self) -> None:
+        if self._styling is not None:
+            self._styling.cancel()
+        self.style_done.set()
+
+    # ---- plain -------------------------------------------------------------------------------
+    def _fold(self, width: int) -> _Folder:
+        folder = self._folder
+        if folder is None or folder.width != max(1, width):
+            folder = self._folder = _Folder(width)
+            folder.feed(self.source)
+        return folder
+
+    def _current(self, width: int) -> tuple[list[Line], list] | None:
+        styled = self._styled
+        if styled is not None and styled[0] == (width, self._painter.styler.epoch):
+            return styled[1], styled[2]
+        return None
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return container.width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        current = self._current(width)
+        if current is not None:
+            self._height = len(current[0])
+        else:
+            self._height = self._fold(width).lines(self.closed)
+            if self.closed:
+                self._want_style(width)
+        return self._height
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        current = self._current(width)
+        if current is not None:
+            lines, styles = current
+            if 0 <= y < len(lines):
+                return _line_strip(self, lines[y], styles, y, width)
+            return self._painter.host_blank(width)
+        folder = self._fold(width)
+        blank = self._painter.host_blank(width)
+        if not 0 <= y < folder.lines(self.closed):
+            return blank
+        style = blank._segments[0].style if blank._segments else None
+        text = folder.line(y)
+        meta = RichStyle.from_meta({"offset": (0, y)})
+        return Strip([Segment(text, style + meta if style else meta)], cell_len(text)).adjust_cell_length(width, style)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        current = self._current(self.size.width)
+        if current is not None:
+            rows = ["".join(text for text, _ in line).rstrip() for line in current[0]]
+        else:
+            folder = self._fold(self.size.width)
+            rows = [folder.line(y) for y in range(folder.lines(self.closed))]
+        return selection.extract("\n".join(rows)), "\n"
+
+    def plain_text(self) -> str:
+        """What is shown, as text (tests): the styled lines, or the source as folded."""
+        current = self._current(self.size.width)
+        if current is not None:
+            return "\n".join("".join(text for text, _ in line) for line in current[0])
+        folder = self._fold(self.size.width)
+        return "\n".join(folder.line(y) for y in range(folder.lines(self.closed)))
+
+    # ---- styled later ------------------------------------------------------------------------
+    def _want_style(self, width: int) -> None:
+        if not width or not self.is_attached:
+            return
+        key = (width, self._painter.styler.epoch)
+        if self._style_key == key:
+            return
+        self._style_key = key
+        source = self.source
+        # A table stays plain (Textual's grid): do not even parse it.
+        if self.unstylable or len(source) > STYLE_MAX or _TABLE_DELIMITER.search(source):
+            self.unstylable = True
+            self.style_done.set()
+            return
+        self.style_done.clear()
+        if self._styling is not None:
+            self._styling.cancel()
+        self._styling = asyncio.get_running_loop().create_task(self._style(key))
+
+    async def _style(self, key: tuple[int, int]) -> None:
+        width, epoch = key
+        painter = self._painter
+        host = painter.host
+        factory = host._parser_factory
+        bullets = list(host.BULLETS)
+        source = self.source
+
+        def parse() -> tuple[list[_Node], set[tuple]] | None:
+            parser = factory() if factory is not None else _default_parser()
+            pieces, _ = parse_pieces(parser, source, bullets, keep_last_open=False)
+            if not pieces or any(isinstance(piece, _Fallback) for piece in pieces):
+                return None  # a table: Textual's grid, too big for it
+            nodes = [piece for piece in pieces if isinstance(piece, _Node)]
+            return nodes, _style_paths(nodes)
+
+        def paint(nodes: list[_Node], look: _Look) -> tuple[list[Line], list, int, int]:
+            table = _StyleTable()
+            blank = table.line(look.blank(width, 0)._segments)
+            lines: list[Line] = []
+            top = previous = 0
+            for index, node in enumerate(nodes):
+                box = painter._paint(node, ((node.kind, node.level),), width, look)
+                if index:
+                    lines.extend([blank] * max(previous, box.margin_top))
+                else:
+                    top = box.margin_top
+                lines.extend(table.line(strip._segments) for strip in box.strips)
+                previous = box.margin_bottom
+            return lines, table.styles, top, previous
+
+        try:
+            parsed = await _off_loop(parse)
+            styler = painter.styler
+            if parsed is None:
+                self.unstylable = True
+                return
+            if styler.epoch != epoch:
+                return
+            nodes, paths = parsed
+            for path in paths:  # resolving touches the DOM: here, on the loop
+                styler.look(path)
+            lines, styles, top, bottom = await _off_loop(paint, nodes, styler.host_look())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # styling is a nicety: the plain text stays
+            self.unstylable = True
+            return
+        finally:
+            if self._style_key == key:
+                self.style_done.set()
+        if self._style_key == key and self.is_attached:
+            self._styled = (key, lines, styles)
+            self._folder = None  # the plain rows are not needed any more
+            self.styles.margin = (top, 0, bottom, 0)
+            self.refresh(layout=True)
 
 
 class _FallbackMarkdown(Markdown):
@@ -908,9 +1333,14 @@ class StreamingMarkdown(Markdown):
         self._frozen_upto = 0  # text[:_frozen_upto] is final and rendered in frozen pieces
         self._rendered_upto = 0  # how much of the text the last flush saw
         self._painter = _Painter(self)
-        self._dirty: set[_Blocks] = set()  # groups changed by the current step
+        self._dirty: set[_Blocks | _PlainBlock] = set()  # groups changed by the current step
         self._live_table: _FallbackMarkdown | None = None
         self._group: _Blocks | None = None  # the last group: new frozen and live blocks go there
+        self._plain: _PlainBlock | None = None  # the open block, when it is too big to style
+        self._scanner: _Scanner | None = None  # where _plain ends
+        self._stuck: tuple[int, int] = (-1, 0)  # (frozen point, window) of a step that froze nothing
+        self._last_commit = 0.0
+        self._commit_handle: asyncio.TimerHandle | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task | None = None
         self._flush_cost = 0.0
@@ -934,7 +1364,7 @@ class StreamingMarkdown(Markdown):
     def rendered(self) -> bool:
         """Finished, and all of ``text`` is rendered (nothing pending)."""
         return (not self.streaming and self._flush_task is None and self._flush_handle is None
-                and self._frozen_upto >= self._length)
+                and self._plain is None and self._frozen_upto >= self._length)
 
     def append(self, chunk: str) -> None:  # type: ignore[override]
         """Add text at the end. Cheap: the work happens once per frame."""
@@ -949,7 +1379,9 @@ class StreamingMarkdown(Markdown):
         self.streaming = False
         await self._stop_flushing()
         if full_text is not None and full_text != self.text:
-            frozen = self.text[: self._frozen_upto]
+            # What is on screen for good: frozen blocks, and what an open plain block was fed.
+            shown = self._rendered_upto if self._plain is not None else self._frozen_upto
+            frozen = self.text[:shown]
             self._parts = [full_text]
             self._length = len(full_text)
             if not full_text.startswith(frozen):
@@ -958,12 +1390,41 @@ class StreamingMarkdown(Markdown):
             await self._reset()  # a link definition can change links in frozen blocks
         await self._render_rest()
 
+    @property
+    def styled(self) -> bool:
+        """Rendered, and every block shown plain first has been styled (or never will be)."""
+        return self.rendered and all(
+            child.style_done.is_set() for child in self.children if isinstance(child, _PlainBlock)
+        )
+
+    async def wait_styled(self) -> None:
+        """Wait until the blocks shown plain first are styled (tests, benchmarks)."""
+        for child in list(self.children):
+            if isinstance(child, _PlainBlock) and child.is_attached:
+                await child.style_done.wait()
+
+    def painted_text(self) -> str:
+        """Everything painted so far, as plain text, top to bottom (tests, benchmarks)."""
+        out: list[str] = []
+        for child in self.children:
+            if isinstance(child, _Blocks):
+                width = child.size.width or self.size.width
+                if width:
+                    child._ensure(width)
+                out.extend("".join(text for text, _ in line) for line in child._lines + child._live_lines)
+            elif isinstance(child, _PlainBlock):
+                out.append(child.plain_text())
+            elif isinstance(child, _FallbackMarkdown):
+                out.append(child.source)
+        return "\n".join(out)
+
     async def flush(self) -> None:
         """Render everything appended so far now, and keep streaming (tests, benchmarks)."""
         await self._stop_flushing()
         if self.is_mounted:
             while await self._step(final=not self.streaming):
                 await asyncio.sleep(0)
+            self._commit()
 
     def update(self, markdown: str) -> AwaitComplete:  # type: ignore[override]
         """Replace the whole document (not streaming)."""
@@ -996,8 +1457,9 @@ class StreamingMarkdown(Markdown):
         # Textual calls every class's handler unless the default is prevented.
         event.prevent_default()
         Widget._on_mount(self, event)
-        if StreamingMarkdown._warming is None and self._parser_factory is None:
-            StreamingMarkdown._warming = asyncio.get_running_loop().run_in_executor(None, _warm_up)
+        warming = StreamingMarkdown._warming
+        if self._parser_factory is None and (warming is None or warming.get_loop() is not asyncio.get_running_loop()):
+            StreamingMarkdown._warming = asyncio.get_running_loop().run_in_executor(_WORKER, _warm_up)
         self._painter.styler.check()
         if self._length and self._frozen_upto < self._length:
             if self.streaming:
@@ -1006,6 +1468,9 @@ class StreamingMarkdown(Markdown):
                 self.run_worker(self._render_rest(), group="streaming-markdown")
 
     def on_unmount(self) -> None:
+        if self._commit_handle is not None:
+            self._commit_handle.cancel()
+            self._commit_handle = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -1016,7 +1481,7 @@ class StreamingMarkdown(Markdown):
         super().notify_style_update()
         if self.is_mounted and self._painter.styler.check():
             for child in self.children:
-                if isinstance(child, _Blocks):
+                if isinstance(child, (_Blocks, _PlainBlock)):
                     child.restyle()
 
     # ---- internals --------------------------------------------------------------------------
@@ -1029,11 +1494,11 @@ class StreamingMarkdown(Markdown):
         widgets: list[Widget] = []
         run: list[_Node] = []
         for piece in pieces:
-            if isinstance(piece, _Fallback):
+            if isinstance(piece, _Fallback) or self._too_big(piece):
                 if run:
                     widgets.append(_Blocks(self._painter, run))
                     run = []
-                widgets.append(self._fallback_widget(piece))
+                widgets.append(self._big_piece_widget(piece))
             else:
                 run.append(piece)
                 if len(run) >= GROUP_BLOCKS:
@@ -1042,6 +1507,19 @@ class StreamingMarkdown(Markdown):
         if run:
             widgets.append(_Blocks(self._painter, run))
         return widgets
+
+    @staticmethod
+    def _too_big(piece: Piece) -> bool:
+        source = piece.source or ""
+        return len(source) > (TABLE_MAX if isinstance(piece, _Fallback) else LIVE_MAX)
+
+    def _big_piece_widget(self, piece: Piece) -> Widget:
+        """A table (Textual's own widget) or, past the size limits, the block's plain source."""
+        if self._too_big(piece):
+            return _PlainBlock(self._painter, piece.kind if piece.kind in _BLOCK_NAMES else "p",
+                               piece.source or "", closed=True)
+        assert isinstance(piece, _Fallback)
+        return self._fallback_widget(piece)
 
     def _fallback_widget(self, piece: _Fallback) -> _FallbackMarkdown:
         widget = _FallbackMarkdown(piece.source, parser_factory=self._parser_factory or _new_parser,
@@ -1056,8 +1534,8 @@ class StreamingMarkdown(Markdown):
         if self._behind:
             interval = 0.0  # a burst: catch up in bounded steps, yielding to the loop in between
         else:
-            interval = max(FRAME, 3 * self._flush_cost)  # a slow flush stretches the frame
-        delay = max(0.0, self._last_flush + interval - time.monotonic())
+            interval = min(SLOW_FRAME, max(FRAME, 3 * self._flush_cost))  # a slow flush stretches the frame
+        delay = min(interval, max(0.0, self._last_flush + interval - time.monotonic()))
         self._flush_handle = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
@@ -1091,68 +1569,140 @@ class StreamingMarkdown(Markdown):
             return
         while await self._step(final=True):
             await asyncio.sleep(0)
+        self._commit()
 
     async def _parse(self, text: str, keep_last_open: bool) -> tuple[list[Piece], int]:
         factory = self._parser_factory
         warming = StreamingMarkdown._warming
         if factory is None and warming is not None and not hasattr(_tls, "parser"):
             try:  # the warmed-up parser becomes this (the event loop's) thread's parser
+                if warming.get_loop() is not asyncio.get_running_loop():
+                    raise RuntimeError("warmed up under another event loop")
                 _tls.parser = await asyncio.shield(warming)
             except Exception:
-                _tls.parser = MarkdownIt("gfm-like")
+                _tls.parser = _new_parser()  # the same options: raw HTML stays text
 
         def run() -> tuple[list[Piece], int]:
             parser = factory() if factory is not None else _default_parser()  # one per thread
             return parse_pieces(parser, text, list(self.BULLETS), keep_last_open=keep_last_open)
 
         if len(text) >= PARSE_IN_THREAD:
-            return await asyncio.to_thread(run)
+            return await _off_loop(run)
         return run()
 
     async def _step(self, final: bool) -> bool:
         """One bounded flush: freeze what became final, re-render the live tail.
 
-        At most ~``_budget`` characters past the frozen point are taken per step (cut at a
-        line end), so a burst (a fast model, or a long text at once) is rendered over several
-        frames instead of freezing the event loop. Returns True if text is left over.
+        A window of ~``_budget`` characters past the frozen point is taken (cut at a line
+        end), so a burst (a fast model, or a long text at once) is rendered over several
+        frames instead of freezing the event loop. Every step makes progress whatever it
+        cost: it freezes a block, or reaches the end of the text, or, when the open block
+        fills the window, the next window is twice as large; an open block larger than
+        LIVE_MAX becomes a _PlainBlock read PLAIN_STEP characters per step. The budget
+        adapts to the measured cost only to make steps cheaper, never to stop them.
+        Returns True if text is left over.
         """
-        started = time.monotonic()
+        started = _clock()
         text = self.text
-        end = len(text)
-        limit = self._frozen_upto + self._budget
-        if limit < end:
-            cut = text.rfind("\n", self._frozen_upto, limit)
-            if cut == -1:
-                cut = text.find("\n", limit)
-            if cut != -1:
-                end = cut + 1
-        more = end < len(text)
-        tail = text[self._frozen_upto : end]
-        self._rendered_upto = end
-        last = final and not more
-        if last:
-            pieces, _ = await self._parse(tail, keep_last_open=False)
-            await self._freeze(pieces, end)
-            await self._set_tail([], "")
+        if self._plain is not None:
+            more = await self._plain_step(text, final)
         else:
-            complete = tail[: tail.rfind("\n") + 1]
-            if complete:
-                pieces, cut = await self._parse(complete, keep_last_open=True)
-                if pieces or cut:
-                    await self._freeze(pieces, self._frozen_upto + cut)
-                    tail = text[self._frozen_upto : end]
-            live = (await self._parse(tail, keep_last_open=False))[0] if tail else []
-            await self._set_tail(live, tail)
-        self._commit()
+            more = await self._styled_step(text, final)
+        self._commit(force=not more and not self.streaming)
         self.flushes += 1
         self._behind = more
         self._last_flush = time.monotonic()
-        cost = self._flush_cost = self._last_flush - started
+        cost = self._flush_cost = max(0.0, _clock() - started)
         if cost > 2 * STEP_TARGET:
             self._budget = max(BUDGET_MIN, self._budget // 2)
         elif cost < STEP_TARGET / 2 and more:
             self._budget = min(BUDGET_MAX, self._budget * 2)
         return more
+
+    async def _styled_step(self, text: str, final: bool) -> bool:
+        start = self._frozen_upto
+        length = len(text)
+        window = self._budget
+        stuck_at, stuck_window = self._stuck
+        if stuck_at == start:
+            window = max(window, 2 * stuck_window)
+        limit = start + window
+        end = length
+        if limit < length:
+            cut = text.rfind("\n", start, limit)
+            if cut == -1:  # the first line alone is longer than the window
+                cut = text.find("\n", limit, start + LIVE_MAX + 1)
+                if cut == -1:
+                    await self._go_plain(start)
+                    return True
+            end = cut + 1
+        more = end < length
+        tail = text[start:end]
+        self._rendered_upto = end
+        if final and not more:
+            pieces, _ = await self._parse(tail, keep_last_open=False)
+            await self._freeze(pieces, end)
+            await self._set_tail([], "")
+            self._stuck = (-1, 0)
+            return False
+        complete = tail[: tail.rfind("\n") + 1]
+        if complete:
+            pieces, cut = await self._parse(complete, keep_last_open=True)
+            if pieces or cut:
+                await self._freeze(pieces, start + cut)
+                tail = text[self._frozen_upto : end]
+        if self._frozen_upto == start and more:
+            # The open block fills the window: a larger one next time, or past LIVE_MAX, plain.
+            if window >= 2 * LIVE_MAX:
+                await self._go_plain(start)
+                return True
+            self._stuck = (start, window)
+        if len(tail) > LIVE_MAX:
+            await self._go_plain(self._frozen_upto)
+            return True
+        live = (await self._parse(tail, keep_last_open=False))[0] if tail else []
+        if len(tail) > TABLE_MAX and any(isinstance(piece, _Fallback) for piece in live):
+            await self._go_plain(self._frozen_upto)
+            return True
+        await self._set_tail(live, tail)
+        return more
+
+    async def _go_plain(self, start: int) -> None:
+        """The open block at `start` is too big to style: show it as plain text from now on."""
+        await self._set_tail([], "")
+        if self._live_table is not None:
+            live_table, self._live_table = self._live_table, None
+            await live_table.remove()
+        self._end_group()
+        self._stuck = (-1, 0)
+        text = self.text
+        self._scanner = _Scanner(text, start)
+        kind = "fence" if self._scanner.top_fence else "p"
+        self._plain = _PlainBlock(self._painter, kind)
+        self._rendered_upto = start
+        await self.mount(self._plain)
+
+    async def _plain_step(self, text: str, final: bool) -> bool:
+        """Feed up to PLAIN_STEP more characters to the plain block; close it where it ends."""
+        plain, scanner = self._plain, self._scanner
+        assert plain is not None and scanner is not None
+        length = len(text)
+        fed = self._rendered_upto
+        upto = min(length, fed + PLAIN_STEP)
+        at_end = final and upto == length
+        boundary = scanner.scan(text, upto, at_end)
+        if boundary is None and at_end:
+            boundary = length
+        if boundary is not None:
+            plain.feed(text[fed:boundary], closed=True)
+            self._dirty.add(plain)
+            self._plain = self._scanner = None
+            self._frozen_upto = self._rendered_upto = boundary
+            return boundary < length
+        plain.feed(text[fed:upto])
+        self._dirty.add(plain)
+        self._rendered_upto = upto
+        return upto < length
 
     async def _freeze(self, pieces: list[Piece], upto: int) -> None:
         """Move final blocks into frozen groups (the current group, new ones as they fill)."""
@@ -1171,12 +1721,12 @@ class StreamingMarkdown(Markdown):
                 self._end_group()
             else:
                 await live.remove()
-        self._paint_now(piece for piece in pieces if isinstance(piece, _Node))
+        self._paint_now(piece for piece in pieces if isinstance(piece, _Node) and not self._too_big(piece))
         new: list[Widget] = []
         for piece in pieces:
-            if isinstance(piece, _Fallback):
+            if isinstance(piece, _Fallback) or self._too_big(piece):
                 self._end_group()
-                new.append(self._fallback_widget(piece))
+                new.append(self._big_piece_widget(piece))
                 continue
             group = self._group
             if group is None or len(group.nodes) >= GROUP_BLOCKS:
@@ -1233,13 +1783,32 @@ class StreamingMarkdown(Markdown):
             group.set_live(nodes, RESERVE if self.streaming else 0)
             self._dirty.add(group)
 
-    def _commit(self) -> None:
+    def _commit(self, force: bool = True) -> None:
+        """Refresh the changed groups: now when forced (rendering done), else at most once per
+        interval growing with the widget count up to LAYOUT_EVERY. A layout costs time
+        proportional to the whole chat's height, so one per step made a long text quadratic."""
+        now = time.monotonic()
+        if not force:
+            due = self._last_commit + min(LAYOUT_EVERY, FRAME * (1 + len(self.children) / 8))
+            if now < due:
+                if self._commit_handle is None:
+                    self._commit_handle = asyncio.get_running_loop().call_later(due - now, self._commit_later)
+                return
+        if self._commit_handle is not None:
+            self._commit_handle.cancel()
+            self._commit_handle = None
+        self._last_commit = now
         dirty, self._dirty = self._dirty, set()
         for group in dirty:
             if group.is_mounted:
                 group.commit()
             else:
                 group._apply_margins()
+
+    def _commit_later(self) -> None:
+        self._commit_handle = None
+        if self.is_mounted:
+            self._commit()
 
     def _paint_now(self, nodes: Iterable[_Node]) -> None:
         """Paint inside the (bounded, timed) flush step rather than in the next layout."""
@@ -1253,10 +1822,13 @@ class StreamingMarkdown(Markdown):
         """Forget every rendered piece (the next flush renders the whole text)."""
         self._frozen_upto = 0
         self._rendered_upto = 0
+        self._plain = self._scanner = None
         if not self.is_mounted:
             return
         self._live_table = None
         self._group = None
+        self._plain = self._scanner = None
+        self._stuck = (-1, 0)
         self._dirty.clear()
         if self.children:
             await self.remove_children()
