@@ -22,6 +22,7 @@ from typing import Any
 
 from muxtui import __version__
 from muxtui.paths import Paths
+from muxtui.humanize import ago
 from muxtui.safetext import TerminalText, is_terminal
 
 EXIT_ERROR = 1
@@ -634,7 +635,7 @@ async def _models(args, paths: Paths, cfg) -> int:
         if entry["server"]:
             head += f": {len(entry['server'])} from the server"
             if entry["fetched_at"]:
-                head += f", fetched {_ago(now - entry['fetched_at'])}"
+                head += f", fetched {ago(now - entry['fetched_at'])}"
         if entry["note"]:
             head += (": " if not entry["server"] else "; ") + entry["note"]
             if not entry["server"] and entry["type"] in LISTABLE_TYPES:
@@ -643,17 +644,6 @@ async def _models(args, paths: Paths, cfg) -> int:
         for model in entry["models"]:
             print(model + ("  (configured)" if model in entry["configured"] else ""))
     return 0
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} d ago"
 
 
 async def _restore(args, paths: Paths, cfg) -> int:
@@ -812,7 +802,7 @@ async def _doctor_features(pc, paths: Paths, cfg) -> None:
     for name, label in FEATURES.items():
         when = seen.get(name)
         if isinstance(when, (int, float)):
-            text = f"yes (seen {_ago(now - when)})"
+            text = f"yes (seen {ago(now - when)})"
         elif replies:
             text = f"not seen in {replies} repl{'y' if replies == 1 else 'ies'}"
         else:
@@ -820,7 +810,7 @@ async def _doctor_features(pc, paths: Paths, cfg) -> None:
         print(f"  {label}: {text}")
     last = record.get("last_error")
     if isinstance(last, dict) and isinstance(last.get("at"), (int, float)):
-        print(f"  last error: {last.get('type')} ({_ago(now - last['at'])})")
+        print(f"  last error: {last.get('type')} ({ago(now - last['at'])})")
 
 
 if __name__ == "__main__":  # pragma: no cover

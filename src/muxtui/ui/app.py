@@ -55,7 +55,8 @@ from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.navigation import MessageChatView
 from muxtui.ui.safe import one_line
-from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker, ago
+from muxtui.humanize import ago
+from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPicker, NameScreen, TrashPicker
 from muxtui.ui.search import SearchScreen
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
@@ -701,18 +702,21 @@ class MuxApp(conversation.ConversationMixin, App[int]):
 
     def action_new_named_workspace(self) -> None:
         async def create(name: str | None) -> None:
-            if not name:
-                return
-            try:
-                info = await self.manager.create_workspace(name)
-            except OSError as exc:
-                self.notify(f"cannot create the workspace: {exc}", severity="error", markup=False)
-                return
-            self.tracker.add(info)
-            await self.select_workspace(info.id)
-            self.composer.focus()
+            if name:
+                await self.open_new_workspace(name)
 
         self.push_screen(NameScreen("new workspace"), create)
+
+    async def open_new_workspace(self, name: str) -> None:
+        """Create a workspace, show it and put the cursor in its composer."""
+        try:
+            info = await self.manager.create_workspace(name)
+        except OSError as exc:
+            self.notify(f"cannot create the workspace: {exc}", severity="error", markup=False)
+            return
+        self.tracker.add(info)
+        await self.select_workspace(info.id)
+        self.composer.focus()
 
     def action_rename(self) -> None:
         ws_id = self.current_id

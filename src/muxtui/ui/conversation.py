@@ -123,14 +123,7 @@ class ConversationMixin:
         names = {s.name for s in self.tracker.states()}
         name = NEW_NAME if NEW_NAME not in names else next(
             f"{NEW_NAME} {n}" for n in range(2, len(names) + 3) if f"{NEW_NAME} {n}" not in names)
-        try:
-            info = await self.manager.create_workspace(name)
-        except OSError as exc:
-            self.notify(f"cannot create the workspace: {exc}", severity="error", markup=False)
-            return
-        self.tracker.add(info)
-        await self.select_workspace(info.id)
-        self.composer.focus()
+        await self.open_new_workspace(name)
 
     def auto_name(self: MuxApp, event) -> None:
         """Engine listener (keep it cheap): the first message of an untitled workspace names it."""

@@ -19,6 +19,7 @@ from textual.screen import ScreenResultType
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from muxtui.humanize import ago
 from muxtui.ui.chat import selected_text
 from muxtui.ui.safe import one_line, visible
 
@@ -247,17 +248,6 @@ class TrashPicker(OnceModal[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} d ago"
 
 
 def _when(ts: Any, now: float) -> str:
