@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,7 @@ from muxtui.engine.providers.base import (
 )
 from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify_error_payload, extract_error
 from muxtui.engine.providers.shapes import as_int
-from muxtui.engine.providers.sse import SSEDecoder, SSEEvent
+from muxtui.engine.providers.sse import SSEEvent
 
 __all__ = ["AnthropicProvider"]
 
@@ -103,34 +104,15 @@ class AnthropicProvider(HTTPProvider):
 
     async def _events(self, response: httpx.Response, request: StreamRequest) -> AsyncIterator[ProviderEvent]:
         stats = request.stats
-        decoder = SSEDecoder()
         reader = _EventReader()
         head = bytearray()  # the start of the body, while no event came: it may be JSON instead
-        async for chunk in response.aiter_bytes():
-            stats.bytes += len(chunk)
-            if not stats.events and len(head) < JSON_HEAD_LIMIT:
-                head += chunk
-            for event in decoder.feed(chunk):
-                stats.events += 1
+        async with contextlib.aclosing(self.sse_events(response, stats, head)) as events:
+            async for event in events:
                 items, done = self._event(event, reader)
                 for item in items:
                     yield item
                 if done:
                     return
-        decoder.close()  # a bad line at the very end
-        last = decoder.pending()
-        if last is not None:  # the server closed right after the last data line
-            try:
-                json.loads(last.data)
-            except ValueError:
-                last = None  # cut off inside the JSON: truncated
-        if last is not None:
-            stats.events += 1
-            items, done = self._event(last, reader)
-            for item in items:
-                yield item
-            if done:
-                return
         if not stats.events:
             items = self.json_instead(bytes(head), request)
             if items is not None:

@@ -16,7 +16,7 @@ import json
 import re
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
@@ -25,7 +25,7 @@ import httpx
 
 from muxtui import __version__
 from muxtui.engine.errors import ErrorType, StreamError
-from muxtui.engine.providers.sse import SSEError
+from muxtui.engine.providers.sse import SSEDecoder, SSEError, SSEEvent
 
 __all__ = [
     "ERROR_BODY_LIMIT",
@@ -696,6 +696,25 @@ class HTTPProvider:
                 raise error from None  # the original text holds the key: do not chain it
             raise error from exc
 
+    async def sse_events(self, response: httpx.Response, stats: Any, head: bytearray) -> AsyncIterator[SSEEvent]:
+        """The body's SSE events, counted in ``stats``, then a last event the server sent
+        without its closing blank line when its data is whole (some real recordings end so; a
+        cut-off one is left out, and the caller reports the stream truncated). Until the first
+        event, the body's start is kept in ``head``: it may be one JSON document instead."""
+        decoder = SSEDecoder()
+        async for chunk in response.aiter_bytes():
+            stats.bytes += len(chunk)
+            if not stats.events and len(head) < JSON_HEAD_LIMIT:
+                head += chunk
+            for event in decoder.feed(chunk):
+                stats.events += 1
+                yield event
+        decoder.close()  # a bad line at the very end
+        last = decoder.pending()
+        if last is not None and _whole(last.data):
+            stats.events += 1
+            yield last
+
     def json_instead(self, head: bytes, request: Any) -> list[Any] | None:
         """The events of a 2xx body labelled as an event stream that holds one JSON document
         instead (a server or proxy that ignored ``stream: true`` whatever its content type),
@@ -722,6 +741,17 @@ class HTTPProvider:
             f"the connection closed before {what} ({stats.events} events, {stats.bytes} bytes received)",
             provider=self.name,
         )
+
+
+def _whole(data: str) -> bool:
+    """The data of an event cut off at the end of the body is used only if it is complete."""
+    if data.strip() == "[DONE]":
+        return True
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 DEFAULT_JSON_LIMIT = 32 * 1024 * 1024

@@ -4,6 +4,7 @@ see ``_ChunkReader``. Recorded examples of each live in tests/fixtures/streams."
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +24,7 @@ from muxtui.engine.providers.base import (
 )
 from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify_error_payload, extract_error
 from muxtui.engine.providers.shapes import ThinkSplitter, as_int, openai_usage
-from muxtui.engine.providers.sse import SSEDecoder, SSEEvent
+from muxtui.engine.providers.sse import SSEEvent
 
 __all__ = ["CONTINUE_INSTRUCTION", "OpenAIProvider"]
 
@@ -85,15 +86,10 @@ class OpenAIProvider(HTTPProvider):
 
     async def _events(self, response: httpx.Response, request: StreamRequest) -> AsyncIterator[ProviderEvent]:
         stats = request.stats
-        decoder = SSEDecoder()
         reader = _ChunkReader()
         head = bytearray()  # the start of the body, while no event came: it may be JSON instead
-        async for chunk in response.aiter_bytes():
-            stats.bytes += len(chunk)
-            if not stats.events and len(head) < JSON_HEAD_LIMIT:
-                head += chunk
-            for event in decoder.feed(chunk):
-                stats.events += 1
+        async with contextlib.aclosing(self.sse_events(response, stats, head)) as events:
+            async for event in events:
                 items, done = self._event(event, reader)
                 for item in items:
                     if isinstance(item, _Raise):
@@ -101,17 +97,6 @@ class OpenAIProvider(HTTPProvider):
                     yield item
                 if done:
                     return
-        decoder.close()  # a bad line at the very end
-        last = decoder.pending()
-        if last is not None and _whole(last.data):  # the last event lacked its blank line
-            stats.events += 1
-            items, done = self._event(last, reader)
-            for item in items:
-                if isinstance(item, _Raise):
-                    raise item.error
-                yield item
-            if done:
-                return
         for item in reader.flush():
             yield item
         if reader.finish_reason is not None:  # some servers end without [DONE]: the finish reason is the end
@@ -204,17 +189,6 @@ class _Raise:
 
     def __init__(self, error: StreamError) -> None:
         self.error = error
-
-
-def _whole(data: str) -> bool:
-    """The data of an event cut off at the end of the body is used only if it is complete."""
-    if data.strip() == "[DONE]":
-        return True
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_error(obj: dict) -> bool:

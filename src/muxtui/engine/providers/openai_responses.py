@@ -46,6 +46,7 @@ from muxtui.engine.providers.base import (
     UsageUpdate,
 )
 from muxtui.engine.providers.http import HTTPProvider, classify_error_payload
+from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEDecoder
 
 __all__ = ["OpenAIResponsesProvider", "REASONING_SUMMARIES", "REASONING_EFFORTS"]
@@ -301,15 +302,10 @@ def usage_update(usage: dict) -> UsageUpdate:
     """A Responses ``usage`` object. ``input_tokens`` already includes the cached ones."""
     details_in = usage.get("input_tokens_details")
     details_out = usage.get("output_tokens_details")
-    cached = _int(details_in.get("cached_tokens")) if isinstance(details_in, dict) else None
-    reasoning = _int(details_out.get("reasoning_tokens")) if isinstance(details_out, dict) else None
-    return UsageUpdate(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")),
+    cached = as_int(details_in.get("cached_tokens")) if isinstance(details_in, dict) else None
+    reasoning = as_int(details_out.get("reasoning_tokens")) if isinstance(details_out, dict) else None
+    return UsageUpdate(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens")),
                        cached_tokens=cached or None, reasoning_tokens=reasoning or None)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
