@@ -1,14 +1,17 @@
-"""One turn's attempts: the provider request, its stream parsed into the run, retries, fallbacks.
+"""A workspace's stream task, and each turn's attempts: provider requests, retries, fallbacks.
 
-Owns what happens between "a turn starts" and "the turn ends with this outcome" (contract points
-5, 8 and 11): finding the provider for a model (``provider:model``) and building the request from
-the conversation and the workspace's settings; reading the provider's stream into the ``Run``
-(text through the surrogate joiner and the secret filter, reasoning, usage, tool calls,
-citations); telling a finished answer from a cut one (finish reasons, a missing end marker, an
-empty reply); retrying retryable errors with exponential backoff and jitter while no text has
-arrived, honouring Retry-After up to ``retry_after_max``; moving to the next model of a fallback
-chain on configured error types. Every failure leaves as a typed ``StreamError``; closing the
-run is ``muxtui.engine.runs``' job.
+Owns ``Turns``: starting and stopping a workspace's stream task, whose turns run one after
+another (each: the attempts, then the close, through the manager so it can be replaced), the
+queue sent as one merged message after a completed turn (point 7). And ``Attempts``: what
+happens between "a turn starts" and "the turn ends with this outcome" (points 5, 8 and 11):
+finding the provider for a model (``provider:model``) and building the request from the
+conversation and the workspace's settings; reading the provider's stream into the ``Run`` (text
+through the surrogate joiner and the secret filter, reasoning, usage, tool calls, citations);
+telling a finished answer from a cut one (finish reasons, a missing end marker, an empty reply);
+retrying retryable errors with exponential backoff and jitter while no text has arrived,
+honouring Retry-After up to ``retry_after_max``; moving to the next model of a fallback chain on
+configured error types. Every failure leaves as a typed ``StreamError``; closing the run is
+``muxtui.engine.runs``' job.
 
 The contract's numbers are those of muxtui.engine.manager's docstring.
 """

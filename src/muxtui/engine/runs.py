@@ -203,6 +203,8 @@ class Run:
 
 @dataclass
 class Workspace:
+    """What the engine holds in memory for one workspace (the files are its WorkspaceStore)."""
+
     info: WorkspaceInfo
     store: WorkspaceStore
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises stream starts
