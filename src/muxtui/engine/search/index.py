@@ -132,7 +132,7 @@ class SearchIndex:
     # ---- keeping it up to date ------------------------------------------------------------
     def workspace_ids(self) -> list[str]:
         try:
-            return sorted(p.name for p in self.ws_root.iterdir() if p.is_dir())
+            return sorted(p.name for p in self.ws_root.iterdir() if p.is_dir() and not p.name.startswith("."))
         except FileNotFoundError:
             return []
 
