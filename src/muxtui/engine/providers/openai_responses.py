@@ -325,8 +325,3 @@ def usage_update(usage: dict) -> UsageUpdate:
     reasoning = as_int(details_out.get("reasoning_tokens")) if isinstance(details_out, dict) else None
     return UsageUpdate(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens")),
                        cached_tokens=cached or None, reasoning_tokens=reasoning or None)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
