@@ -67,18 +67,9 @@ ProviderFactory = Callable[[ProviderConfig, Config], Any]
 
 
 def default_provider_factory(pc: ProviderConfig, cfg: Config) -> Any:
-    from muxtui.engine.providers import PROVIDER_TYPES
+    from muxtui.engine.providers import registry
 
-    cls = PROVIDER_TYPES[pc.type]
-    if pc.type == "demo":
-        return cls(pc.name, chars_per_second=pc.chars_per_second)
-    key = pc.resolve_key()
-    kwargs: dict[str, Any] = dict(
-        connect_timeout=cfg.stream.connect_timeout, read_timeout=cfg.stream.read_timeout, headers=pc.headers or None
-    )
-    if pc.type == "openai-responses":
-        kwargs.update(reasoning_summary=pc.reasoning_summary, reasoning_effort=pc.reasoning_effort)
-    return cls(pc.name, pc.base_url, key, **kwargs)
+    return registry.get(pc.type).from_config(pc, cfg)
 
 
 class Attempts:
