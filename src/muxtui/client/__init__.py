@@ -22,6 +22,7 @@ from typing import Any, Callable
 from muxtui.client.local import Engine, running
 from muxtui.client.records import LiveReply, WorkspaceInfo, WorkspaceSnapshot, info_from_dict
 from muxtui.engine import atomic
+from muxtui.engine.providers import registry as _registry  # noqa: F401 - config.load checks its types
 from muxtui.engine import events
 from muxtui.engine import settings
 from muxtui.engine.errors import CONTINUABLE_ERRORS, HINTS, ErrorType, countdown, wait_text
@@ -102,12 +103,17 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("pop_last_queued"),
     # disk, trash, export, import
     Command("unsaved"),
+    Command("pending_writes"),
+    Command("has_partial"),
     Command("list_trash"),
     _info("restore_workspace"),
     Command("export_workspace"),
     _info("import_workspace"),
     # search, logs, models
     Command("search", lambda hits: [h.to_dict() for h in hits], lambda xs: [_hit_from_dict(d) for d in xs]),
+    Command("catch_up_search"),
+    Command("logs"),
+    Command("purge_trash"),
     Command("error_groups"),
     Command("models"),
 )}

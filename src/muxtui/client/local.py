@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from muxtui.engine.catalog import ModelCatalog, ServerModels
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
-from muxtui.engine.search import Hit, Indexer
+from muxtui.engine.search import Hit, Indexer, SearchIndex
 from muxtui.engine.storage import Storage, WorkspaceInfo
 from muxtui.engine.transfer import export_json, export_markdown, import_workspace
 from muxtui.paths import Paths
@@ -54,11 +55,14 @@ class Engine:
             self.indexer.start()  # builds or catches up in its thread; search works meanwhile
         asyncio.get_running_loop().run_in_executor(None, trash_mod.purge, self.storage)
 
-    async def close(self) -> None:
-        """Commit every reply in flight as interrupted; stop the indexer."""
+    async def close(self, save_wait: float | None = None) -> None:
+        """Commit every reply in flight as interrupted; stop the indexer. ``save_wait``: how long
+        to keep trying to save what the disk refused (default: the engine's own)."""
         if self._closed:
             return
         self._closed = True
+        if save_wait is not None:
+            self.manager.shutdown_save_wait = save_wait
         if self.indexer is not None:
             await asyncio.to_thread(self.indexer.stop)
         await self.manager.shutdown()
@@ -210,6 +214,15 @@ class Engine:
             return []
         return await self.manager.flush_unsaved(wait)
 
+    async def pending_writes(self) -> dict[str, Any]:
+        """What the disk refused and memory still holds: ``replies`` (messages) and ``any``
+        (true also when only log records wait)."""
+        return {"replies": self.manager.unsaved(), "any": self.manager.has_unsaved()}
+
+    async def has_partial(self, workspace: str) -> bool:
+        """A partial.json is on disk (the next start recovers it as an interrupted reply)."""
+        return self.manager.workspace(workspace).store.partial.exists()
+
     # ---- trash, export, import ---------------------------------------------------------------
     async def list_trash(self) -> list[dict[str, Any]]:
         entries = await asyncio.to_thread(trash_mod.list_trash, self.storage)
@@ -240,9 +253,35 @@ class Engine:
 
     # ---- search, errors, models --------------------------------------------------------------
     async def search(self, query: str, limit: int = 50, workspace: str | None = None) -> list[Hit]:
-        if self.indexer is None or not query.strip():
+        if not query.strip():
             return []
-        return await asyncio.to_thread(self.indexer.index.search, query, limit, workspace)
+        if self.indexer is not None:
+            return await asyncio.to_thread(self.indexer.index.search, query, limit, workspace)
+
+        def once() -> list[Hit]:
+            index = SearchIndex(self.paths.data_dir)
+            try:
+                return index.search(query, limit=limit, workspace=workspace)
+            finally:
+                index.close()
+
+        return await asyncio.to_thread(once)
+
+    async def catch_up_search(self) -> str | None:
+        """Bring the index up to date now (cheap when current: one stat per workspace); a
+        warning when it could not be (results may then be incomplete)."""
+        def sync() -> str | None:
+            index = self.indexer.index if self.indexer is not None else SearchIndex(self.paths.data_dir)
+            try:
+                index.sync_all()
+            except sqlite3.OperationalError as exc:  # e.g. the app's indexer holds it for long
+                return f"search index not updated ({exc}); results may be incomplete"
+            finally:
+                if self.indexer is None:
+                    index.close()
+            return None
+
+        return await asyncio.to_thread(sync)
 
     def search_ready(self) -> bool:
         """The index has caught up once (until then results may miss recent messages)."""
@@ -251,6 +290,19 @@ class Engine:
     def refresh_search(self) -> None:
         if self.indexer is not None:
             self.indexer.schedule()
+
+    async def logs(self, kind: str = "errors", n: int = 50) -> dict[str, Any]:
+        """The last ``n`` records of the error log (``kind="errors"``) or the audit log, and the
+        file they come from."""
+        if kind not in ("errors", "audit"):
+            raise ValueError(f"unknown log {kind!r} (errors or audit)")
+        log = self.event_log
+        records = await asyncio.to_thread(log.audit if kind == "audit" else log.errors, n)
+        return {"records": records, "file": str(log.audit_file if kind == "audit" else log.errors_file)}
+
+    async def purge_trash(self) -> list[str]:
+        """Remove what has been in the trash longer than it is kept."""
+        return await asyncio.to_thread(trash_mod.purge, self.storage)
 
     async def error_groups(self) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.event_log.grouped_errors)

@@ -402,15 +402,13 @@ class ConversationMixin:
                 if isinstance(b, Binding) and not skip(b)]
 
     def help_sections(self: MuxApp) -> list[tuple[str, list[HelpRow]]]:
-        from muxtui.ui.app import MuxApp
-
         if len(self.screen_stack) > 1:
             screen = self.screen
             return [("this dialog", self._rows(type(screen).BINDINGS))]
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "command palette (every action)",
                           id="command-palette")
-        app_rows = self._rows([*MuxApp.BINDINGS, palette], skip=lambda b: b.action.startswith("jump("))
-        jumps = [self._keys_of(b) for b in MuxApp.BINDINGS if b.action.startswith("jump(")]
+        app_rows = self._rows([*type(self).BINDINGS, palette], skip=lambda b: b.action.startswith("jump("))
+        jumps = [self._keys_of(b) for b in type(self).BINDINGS if b.action.startswith("jump(")]
         app_rows.insert(3, HelpRow(f"{jumps[0]} … {jumps[-1]}", "jump to workspace 1 … 9", "jump-1 … jump-9"))
         return [
             ("everywhere", app_rows),
