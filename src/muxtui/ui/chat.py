@@ -28,7 +28,7 @@ from muxtui.engine.errors import CONTINUABLE_ERRORS, HINTS, ErrorType
 from muxtui.ui import large_text
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
-from muxtui.ui.streaming_markdown import StreamingMarkdown
+from muxtui.ui.markdown import StreamingMarkdown
 
 if TYPE_CHECKING:
     from muxtui.engine.manager import Run
