@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from rich.cells import get_character_cell_size
 from rich.segment import Segment
@@ -57,15 +57,16 @@ class _StyleTable:
         self._index: dict[RichStyle, int] = {}
         self._plain: dict[RichStyle, int] = {}  # style with offset meta -> index (per paint)
 
-    def line(self, segments: list[Segment]) -> Line:
+    def line(self, segments: Iterable[Segment]) -> Line:
         index = self._index
         styles = self.styles
+        has_meta = textual_private.rich_style_has_meta
         out = []
         for text, style, _control in segments:
             if style is None:
                 out.append((text, 0))
                 continue
-            if textual_private.rich_style_has_meta(style):
+            if has_meta(style):
                 meta = style.meta
                 click = meta.get("@click")
                 plain = style.clear_meta_and_links()
