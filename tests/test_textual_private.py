@@ -184,8 +184,19 @@ def _sources():
                 yield path
 
 
+def _defined_by_muxtui() -> set[str]:
+    """Private names muxtui's own code assigns or defines: `x._name` with one of those is ours
+    (a muxtui class that takes a Textual name on a Textual subclass fails the override test)."""
+    defined: set[str] = set()
+    for path in _sources():
+        text = path.read_text()
+        for assigned, function in re.findall(r"(?:self|cls)\.(_\w+)\s*(?::[^=\n]*)?=(?!=)|def (_\w+)\(", text):
+            defined.add(assigned or function)
+    return defined
+
+
 def test_no_private_textual_name_outside_the_fence():
-    names = "|".join(PRIVATE_ATTRIBUTES)
+    names = "|".join(sorted(set(PRIVATE_ATTRIBUTES) - _defined_by_muxtui()))
     attribute = re.compile(rf"([\w)\]]+)\.({names})\b|[\"']({names})[\"']")
     found = []
     for path in _sources():
