@@ -206,9 +206,11 @@ def _press(app, key: str, character: str | None) -> None:
     """What Pilot.press does, without its wait-until-idle (the app is never idle here)."""
     from textual import events
 
+    from muxtui.ui.textual_private import send_to_driver
+
     event = events.Key(key, character)
     event.set_sender(app)
-    app._driver.send_message(event)
+    send_to_driver(app, event)
 
 
 def _live_body(app):
@@ -272,6 +274,8 @@ async def app_long(args: argparse.Namespace) -> None:
 
 async def app_many(args: argparse.Namespace) -> None:
     """3. Eight workspaces streaming at human speed while keys are typed into the composer."""
+    from muxtui.ui.textual_private import on_keyboard_edit
+
     counts = _count_partial_writes()
     app, _paths = _make_app()
     chunks = int(args.seconds * 1000 / args.delay_ms) + 2000  # still streaming when the window ends
@@ -294,14 +298,7 @@ async def app_many(args: argparse.Namespace) -> None:
         composer = app.composer
         composer.focus()
         changed = asyncio.Event()
-        original = composer._replace_via_keyboard
-
-        def replace(*a, **k):
-            outcome = original(*a, **k)
-            changed.set()
-            return outcome
-
-        composer._replace_via_keyboard = replace
+        on_keyboard_edit(composer, changed.set)
         loop = asyncio.get_running_loop()
         latencies: list[float] = []
         ticker = LagTicker()
@@ -446,7 +443,8 @@ async def shape_render(args: argparse.Namespace) -> None:
     from textual.containers import VerticalScroll
 
     from muxtui.testing import hostile_markdown
-    from muxtui.ui import streaming_markdown as sm
+    from muxtui.ui import markdown
+    from muxtui.ui.markdown import steps as sm
 
     if args.step_target:
         sm.STEP_TARGET = args.step_target  # a slow machine: every step costs more than this
@@ -458,7 +456,7 @@ async def shape_render(args: argparse.Namespace) -> None:
     holder: dict[str, Any] = {}
 
     def make():
-        widget = holder["w"] = sm.StreamingMarkdown(text if finished else "", streaming=not finished)
+        widget = holder["w"] = markdown.StreamingMarkdown(text if finished else "", streaming=not finished)
         return widget
 
     from textual.app import App

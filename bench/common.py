@@ -114,7 +114,9 @@ def tail_words(text: str, count: int = 4) -> str:
 
 def screen_words(app) -> str:
     """Everything the terminal shows right now, whitespace-normalised."""
-    return " ".join(" ".join(strip.text for strip in app.screen._compositor.render_strips()).split())
+    from muxtui.ui.textual_private import screen_strips
+
+    return " ".join(" ".join(strip.text for strip in screen_strips(app.screen)).split())
 
 
 def at_bottom(scroll) -> bool:

@@ -21,8 +21,9 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 
 from muxtui.testing import hostile_markdown
-from muxtui.ui import streaming_markdown as sm_module
-from muxtui.ui.streaming_markdown import StreamingMarkdown
+from muxtui.ui.markdown import StreamingMarkdown
+from muxtui.ui.markdown import steps as sm_module
+from muxtui.ui.textual_private import screen_strips
 
 BOUND = float(os.environ.get("MUXTUI_RENDER_BOUND", 90))  # seconds: far above a healthy run on a loaded 2-core machine
 SCALE = 0.02  # the big shapes at 2 % here (1,000-line fence, 100-row table...)
@@ -42,7 +43,7 @@ class Host(App):
 
 
 def screen_text(app: App) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    return "\n".join(strip.text for strip in screen_strips(app.screen))
 
 
 def painted(widget: StreamingMarkdown) -> str:
@@ -223,7 +224,7 @@ async def test_steps_are_bounded_and_linear():
 
 
 async def test_a_big_fence_is_plain_first_then_styled():
-    from muxtui.ui.streaming_markdown import _PlainBlock
+    from muxtui.ui.markdown.plain import _PlainBlock
 
     _, text, last = hostile_markdown.shape("unclosed_fence", 0.1)  # 5,000 lines, ~70 KB
     widget = StreamingMarkdown(streaming=True)
@@ -241,7 +242,8 @@ async def test_a_big_fence_is_plain_first_then_styled():
 
 
 async def test_a_huge_table_stays_plain_but_whole():
-    from muxtui.ui.streaming_markdown import _FallbackMarkdown, _PlainBlock
+    from muxtui.ui.markdown.plain import _PlainBlock
+    from muxtui.ui.markdown.steps import _FallbackMarkdown
 
     _, text, last = hostile_markdown.shape("table", 0.1)  # 500 rows
     widget = StreamingMarkdown(text)
@@ -349,7 +351,7 @@ async def test_generated_markdown_always_completes_with_every_word(doc, cuts, li
 
 
 def test_scanner_never_ends_a_block_inside_a_fence():
-    from muxtui.ui.streaming_markdown import _Scanner
+    from muxtui.ui.markdown.blocks import _Scanner
 
     text = "para\n```\ncode\n\nnot a boundary\n```\n\nnext block\n"
     scanner = _Scanner(text, 0)

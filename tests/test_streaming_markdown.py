@@ -13,12 +13,14 @@ import random
 import pytest
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
+from textual.selection import SELECT_ALL
 from textual.widget import Widget
 from textual.widgets import Markdown
 
 from muxtui.testing import markdown_mix
-from muxtui.ui import streaming_markdown as sm_module
-from muxtui.ui.streaming_markdown import StreamingMarkdown
+from muxtui.ui.markdown import StreamingMarkdown
+from muxtui.ui.markdown import steps as sm_module
+from muxtui.ui.textual_private import screen_strips
 
 SIZE = (80, 150)
 
@@ -102,7 +104,7 @@ class Harness(App):
 def cells(app: App) -> list[tuple[str, list[tuple]]]:
     """The screen, row by row: text, and per cell (char, fg, bg, bold, italic, underline, strike)."""
     rows = []
-    for strip in app.screen._compositor.render_strips():
+    for strip in screen_strips(app.screen):
         row = []
         for text, style, _ in strip:
             key = (None, None, False, False, False, False) if style is None else (
@@ -333,7 +335,7 @@ async def test_selection_copies_the_text():
     app = Harness(widget)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        app.screen._select_all_in_widget(widget)
+        app.screen.selections = {node: SELECT_ALL for node in (widget, *widget.query("*"))}
         await pilot.pause()
         selected = app.screen.get_selected_text() or ""
     for words in ("Head", "item one", "item two", "plain text"):
@@ -380,7 +382,7 @@ async def test_raw_html_in_a_reply_is_shown_not_dropped():
     """A model writing `<div>` or `<b>` must not make words disappear from the screen."""
     from textual.app import App
 
-    from muxtui.ui.streaming_markdown import StreamingMarkdown
+    from muxtui.ui.markdown import StreamingMarkdown
 
     text = "before <b>bold?</b> after\n\n<div>a whole block</div>\n\nend"
 
@@ -394,6 +396,6 @@ async def test_raw_html_in_a_reply_is_shown_not_dropped():
         widget = app.query_one(StreamingMarkdown)
         await widget.finish(text)
         await pilot.pause()
-        screen = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        screen = "\n".join(strip.text for strip in screen_strips(app.screen))
     for words in ("<b>bold?</b>", "<div>a whole block</div>", "before", "end"):
         assert words in screen, words

@@ -12,6 +12,7 @@ import pytest
 
 from muxtui import config as config_mod
 from muxtui.paths import Paths
+from muxtui.ui.textual_private import screen_strips
 
 TEST_KEY = "sk-test-muxtui-ui-0123456789"
 FIXED_NOW = 1_767_225_600.0  # 2026-01-01 00:00 UTC: snapshots never see the real clock
@@ -76,7 +77,7 @@ def make_app(paths: Paths, *, clock=lambda: FIXED_NOW, animate: bool = False):
 
 def screen_text(app) -> str:
     """What the terminal shows right now, as plain text."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    return "\n".join(strip.text for strip in screen_strips(app.screen))
 
 
 async def settle(app, pilot) -> None:

@@ -20,6 +20,7 @@ from muxtui.ui.composer import Composer
 from muxtui.ui.dialogs import CodeBlockPicker, HelpScreen, HistorySearch, SettingsScreen
 from muxtui.ui.navigation import MessageChatView, code_blocks
 from muxtui.ui.screens import ConfirmScreen
+from muxtui.ui.textual_private import notifications
 from tests.ui.conftest import make_app, screen_text, settle
 from tests.ui.test_flows import SIZE, send, start, until, use_model, ws_messages
 
@@ -48,7 +49,7 @@ def quiet_clipboard(monkeypatch):
 
 
 def toasts(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [str(n.message) for n in notifications(app)]
 
 
 async def converse(app, pilot, model: str, *texts: str) -> str:

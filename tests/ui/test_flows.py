@@ -19,6 +19,7 @@ from muxtui.ui.app import MuxApp
 from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
 from muxtui.ui.composer import Composer
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
+from muxtui.ui.textual_private import notifications, timer_running
 from tests.ui.conftest import make_app, screen_text, settle
 
 SIZE = (100, 30)
@@ -503,7 +504,7 @@ async def test_draft_survives_a_refused_send(paths):
             app.query_one(Composer).load_text("precious")
             await pilot.press("enter")
             await until(pilot, lambda: any("another muxtui process" in str(n.message)
-                                           for n in app._notifications), "the busy notice")
+                                           for n in notifications(app)), "the busy notice")
             assert app.query_one(Composer).text == "precious"
             assert ws_messages(app) == []
         finally:
@@ -537,7 +538,7 @@ async def test_model_picker_sets_the_model(paths):
         await until(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
         app.screen.query_one(Input).value = "no-colon-here"
         await pilot.press("enter")
-        await until(pilot, lambda: any("provider" in str(n.message) for n in app._notifications), "the error")
+        await until(pilot, lambda: any("provider" in str(n.message) for n in notifications(app)), "the error")
         assert app.tracker.get(ws_id).model == "demo:custom-free-entry"
 
 
@@ -573,7 +574,7 @@ async def test_quit_asks_while_streaming_and_commits_partials(paths, fake_server
         await pilot.press("ctrl+q")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
         await pilot.press("y")
-        await until(pilot, lambda: app._exit, "the exit")
+        await until(pilot, lambda: app.return_code is not None, "the exit")
     fake_server.release("ui-quit")
     last = disk_history(paths, ws_id)[-1]
     assert last["role"] == "assistant" and last["status"] == "interrupted"
@@ -587,7 +588,7 @@ async def test_sighup_commits_partials_and_exits(paths, fake_server):
         await send(pilot, app, "long one")
         await fake_server.areached("ui-hup")
         app._on_signal(1)  # what loop.add_signal_handler calls for SIGHUP
-        await until(pilot, lambda: app._exit, "the exit")
+        await until(pilot, lambda: app.return_code is not None, "the exit")
     fake_server.release("ui-hup")
     assert disk_history(paths, ws_id)[-1]["status"] == "interrupted"
 
@@ -622,7 +623,7 @@ async def test_keymap_from_config(paths, home):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        assert any("bogus" in str(n.message) for n in app._notifications)
+        assert any("bogus" in str(n.message) for n in notifications(app))
         await pilot.press("f6")
         await until(pilot, lambda: len(app.tracker.states()) == 2, "a new workspace via f6")
 
@@ -634,7 +635,7 @@ async def test_invalid_config_runs_on_defaults_and_is_never_written(paths, home)
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        messages = [str(n.message) for n in app._notifications]
+        messages = [str(n.message) for n in notifications(app)]
         assert any("config.toml" in m and "line 2" in m and "default_model" in m for m in messages)
         assert [s.model for s in app.tracker.states()] == ["demo:muxtui-demo"]
         app.theme = "muxtui-light"
@@ -662,7 +663,7 @@ async def test_bad_theme_file_is_reported_and_good_ones_load(paths, home):
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
         assert "mine" in app.available_themes and "broken" not in app.available_themes
-        assert any("broken.toml" in str(n.message) for n in app._notifications)
+        assert any("broken.toml" in str(n.message) for n in notifications(app))
         assert "textual-dark" in app.available_themes  # the built-ins still work
 
 
@@ -680,8 +681,8 @@ async def test_deltas_are_batched_and_timers_stop_when_idle(paths, fake_server):
     app = make_app(paths, animate=True)
     async with app.run_test(size=SIZE) as pilot:
         ws_id = await start(app, pilot)
-        assert not app._spinner_timer._active.is_set()  # nothing streams: no spinner ticks
-        assert not app._frame_timer._active.is_set()
+        assert not timer_running(app._spinner_timer)  # nothing streams: no spinner ticks
+        assert not timer_running(app._frame_timer)
         posted = []
         original_post = app.post_message
 
@@ -695,7 +696,7 @@ async def test_deltas_are_batched_and_timers_stop_when_idle(paths, fake_server):
         unsubscribe = app.engine.manager.subscribe(lambda e: deltas.append(e) if e.type == "stream.delta" else None)
         await send(pilot, app, "go")
         await fake_server.areached("ui-batch")
-        await until(pilot, lambda: app._spinner_timer._active.is_set(), "the spinner")  # the one timer
+        await until(pilot, lambda: timer_running(app._spinner_timer), "the spinner")  # the one timer
         fake_server.release("ui-batch")
         await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
@@ -704,8 +705,8 @@ async def test_deltas_are_batched_and_timers_stop_when_idle(paths, fake_server):
         assert len(deltas) >= 300
         assert len(posted) < len(deltas) / 5  # no Textual message per delta
         assert app.chat.query(AssistantMessage).last().body.text == ws_messages(app)[-1]["content"]
-        assert not app._spinner_timer._active.is_set()
-        assert not app._frame_timer._active.is_set()
+        assert not timer_running(app._spinner_timer)
+        assert not timer_running(app._frame_timer)
 
 
 async def test_a_burst_of_keys_keeps_its_order(paths, fake_server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from muxtui.ui.textual_private import timer_running
 from tests.ui.conftest import make_app, screen_text, settle
 from tests.ui.test_flows import SIZE, send, start, until, use_model
 
@@ -15,7 +16,7 @@ async def test_rate_limited_workspace_counts_down_to_its_retry(paths):
     async with app.run_test(size=SIZE) as pilot:
         ws_id = await start(app, pilot)
         timer = app._retry_timer
-        assert not timer._active.is_set()  # nothing to count down: no ticking at all
+        assert not timer_running(timer)  # nothing to count down: no ticking at all
         await use_model(app, pilot, "fake:rl?status=429&retry_after=3600")
         await send(pilot, app, "hello")
         await app.engine.manager.wait_idle(ws_id)
@@ -26,7 +27,7 @@ async def test_rate_limited_workspace_counts_down_to_its_retry(paths):
 
         now[0] = retry_at - 125.5
         await until(pilot, lambda: "✗ rate_limit 2:06" in screen_text(app), "the countdown badge", timeout=10)
-        assert timer._active.is_set()
+        assert timer_running(timer)
         assert "retry in 2:06" in app.sub_title
         assert "the provider asks to wait until" in screen_text(app)
         now[0] += 60
@@ -36,7 +37,7 @@ async def test_rate_limited_workspace_counts_down_to_its_retry(paths):
         now[0] = retry_at + 1  # the wait is over: the error stays, the countdown and its timer stop
         await until(pilot, lambda: app.tracker.get(ws_id).retry_at is None, "the end of the countdown", timeout=10)
         await pilot.pause()
-        assert not timer._active.is_set()
+        assert not timer_running(timer)
         text = screen_text(app)
         assert "✗ rate_limit" in text and "rate_limit 0:" not in text
         assert "retry in" not in app.sub_title

@@ -16,12 +16,13 @@ from textual.color import Color
 from textual.selection import SELECT_ALL
 from textual.widget import Widget
 from textual.widgets import Collapsible
-from textual.widgets._collapsible import CollapsibleTitle
+from textual.widgets.collapsible import CollapsibleTitle
 
 from muxtui.engine import trash
 from muxtui.engine.storage import Storage
 from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, TrashPicker
+from muxtui.ui.textual_private import screen_strips
 from tests.ui.conftest import make_app, screen_text, settle
 from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model, ws_messages
 
@@ -235,7 +236,7 @@ async def test_selected_chat_text_is_readable(paths, home, theme):
         reply = app.query_one(AssistantMessage)
         await drag_select(pilot, user, reply)
         assert app.screen.selections
-        cells = [(seg.text, seg.style) for strip in app.screen._compositor.render_strips() for seg in strip
+        cells = [(seg.text, seg.style) for strip in screen_strips(app.screen) for seg in strip
                  if seg.style and seg.text.strip() and ("wrap" in seg.text or "def" in seg.text)]
         selection_bg = Color.parse(app.theme_variables["screen-selection-background"]).rgb
         cells = [(text, style) for text, style in cells
@@ -449,7 +450,7 @@ async def test_joined_emoji_are_shown_unjoined_and_sent_intact(paths):
         composer.load_text(JOINED)
         await pilot.pause()
         region = composer.region
-        rows = app.screen._compositor.render_strips()[region.y:region.bottom]
+        rows = screen_strips(app.screen)[region.y:region.bottom]
         shown = "\n".join(strip.text[region.x:region.right] for strip in rows)
         # The terminal would join these (its width, not the layout's): none may reach the screen.
         for joiner in ("\u200d", "\ufe0f", "\U0001F3FD"):

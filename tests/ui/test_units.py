@@ -122,7 +122,7 @@ def test_tracker_seed_from_history():
 
 
 def parse(sequence: str) -> list[str]:
-    from textual._xterm_parser import XTermParser
+    from muxtui.ui.textual_private import XTermParser
 
     parser = XTermParser()
     keys = [getattr(e, "key", None) for e in parser.feed(sequence)]

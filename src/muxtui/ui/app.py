@@ -50,6 +50,7 @@ from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen, ModelPick
 from muxtui.ui.search import SearchScreen
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
+from muxtui.ui.textual_private import app_keymap
 from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes, selection_colors
 
 log = logging.getLogger("muxtui.ui")
@@ -960,7 +961,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
 
     # ---- command palette ----------------------------------------------------------------------
     def key_for(self, binding_id: str, default: str) -> str:
-        return self._keymap.get(binding_id, default) if hasattr(self, "_keymap") else default
+        return app_keymap(self).get(binding_id, default)
 
     def palette_commands(self, screen=None) -> Iterable[PaletteCommand]:
         def cmd(title: str, help: str, action: str, binding_id: str | None = None, default_key: str = "") -> \

@@ -28,7 +28,7 @@ from muxtui.client import CONTINUABLE_ERRORS, HINTS, ErrorType
 from muxtui.ui import large_text
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
-from muxtui.ui.streaming_markdown import StreamingMarkdown
+from muxtui.ui.markdown import StreamingMarkdown
 
 WINDOW = 40  # messages mounted when a workspace is shown, and per "load earlier"
 MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to WINDOW

@@ -27,6 +27,7 @@ from textual.widgets import TextArea
 
 from muxtui.config import COMPOSER_KEYS
 from muxtui.ui import large_text
+from muxtui.ui.textual_private import app_keymap
 
 SEND_TITLE = "message · enter send · alt+enter newline"
 
@@ -99,7 +100,7 @@ class Composer(TextArea):
 
     # ---- keys ---------------------------------------------------------------------------
     def _keys(self, binding_id: str) -> tuple[str, ...]:
-        keymap = getattr(self.app, "_keymap", None) or {}
+        keymap = app_keymap(self.app)
         if binding_id in keymap:
             return tuple(k.strip() for k in keymap[binding_id].split(",") if k.strip())
         return DEFAULT_KEYS[binding_id]
@@ -108,7 +109,7 @@ class Composer(TextArea):
     def _matches(event: events.Key, keys: tuple[str, ...]) -> bool:
         return event.key in keys or any(alias in keys for alias in event.aliases)
 
-    async def _on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         if self.read_only:
             return
         if self._matches(event, self._keys("send")):
@@ -140,12 +141,13 @@ class Composer(TextArea):
         self.post_message(self.Submitted(self, text, None))
 
     # ---- large pastes -------------------------------------------------------------------------
-    async def _on_paste(self, event: events.Paste) -> None:
+    async def on_paste(self, event: events.Paste) -> None:
         if self.read_only or not large_text.is_large(event.text):
             return  # TextArea's own handler inserts it (MRO dispatch)
         event.stop()
         event.prevent_default()
-        result = self._replace_via_keyboard(self._chip(large_text.as_typed(event.text)), *self.selection)
+        chip = self._chip(large_text.as_typed(event.text))
+        result = self.replace(chip, *self.selection, maintain_selection_offset=False)
         if result:
             self.move_cursor(result.end_location)
         self.focus()
@@ -171,8 +173,10 @@ class Composer(TextArea):
         self.load_text(self._chip(text) if large_text.is_large(text) else text)
 
     def action_newline(self) -> None:
+        if self.read_only:
+            return
         start, end = self.selection
-        self._replace_via_keyboard("\n", start, end)
+        self.replace("\n", start, end, maintain_selection_offset=False)
 
     def action_cursor_up(self, select: bool = False) -> None:
         if not select and not self.text and self.editing is None and not self.pending:

@@ -25,6 +25,7 @@ from muxtui.ui.dialogs import CodeBlockPicker, HelpRow, HelpScreen, HistorySearc
 from muxtui.ui.navigation import MESSAGE_BINDINGS, QUEUED_BINDINGS, MessageChatView, code_blocks
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import ConfirmScreen
+from muxtui.ui.textual_private import app_keymap, write_to_terminal
 
 if TYPE_CHECKING:
     from muxtui.ui.app import MuxApp
@@ -109,9 +110,7 @@ class ConversationMixin:
         return result
 
     def _write_to_terminal(self: MuxApp, data: str) -> None:
-        driver = getattr(self, "_driver", None)  # Textual private: no public raw write exists
-        if driver is not None:
-            driver.write(data)
+        write_to_terminal(self, data)
 
     # ---- new workspaces, named after their first message ---------------------------------------
     async def create_untitled_workspace(self: MuxApp) -> None:
@@ -392,7 +391,7 @@ class ConversationMixin:
 
     # ---- help -------------------------------------------------------------------------------
     def _keys_of(self: MuxApp, binding: Binding) -> str:
-        keymap = getattr(self, "_keymap", None) or {}
+        keymap = app_keymap(self)
         keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
         return " / ".join(k.strip() for k in keys.split(",") if k.strip())
 

@@ -20,7 +20,6 @@ from rich.segment import Segment
 from rich.style import Style as RichStyle
 
 from textual import events
-from textual._border import get_box
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -32,6 +31,7 @@ from textual.visual import Visual
 from muxtui.client import countdown
 from muxtui.ui.safe import one_line
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
+from muxtui.ui.textual_private import border_box
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ROW_HEIGHT = 2
@@ -329,7 +329,7 @@ class Sidebar(ScrollView, can_focus=False):
             left = None
             if edge:
                 outer = Style(background=base_background)
-                left = get_box(edge, inner, outer, Style(foreground=base_background + edge_color))[1][0]
+                left = border_box(edge, inner, outer, Style(foreground=base_background + edge_color))[1][0]
             padding = styles.padding
             look = _Look(style, inner.rich_style, left, padding.left, padding.right)
             self._looks[variant] = look

@@ -33,12 +33,10 @@ SEQUENCES: dict[str, str] = {
 
 
 def install() -> None:
-    try:
-        from textual import _ansi_sequences
-    except ImportError:  # pragma: no cover - a future Textual moved it; nothing to patch
-        return
-    table = _ansi_sequences.ANSI_SEQUENCES_KEYS
-    if not isinstance(table, dict):  # pragma: no cover
+    from muxtui.ui.textual_private import ansi_sequence_table
+
+    table = ansi_sequence_table()
+    if table is None:  # pragma: no cover - a future Textual moved it; nothing to patch
         return
     for sequence, key in SEQUENCES.items():
         table[sequence] = (_Key(key),)

@@ -1,0 +1,201 @@
+"""Every private Textual name muxtui uses, fenced in one module (Textual is pinned to ~=8.2.0).
+
+Textual's public API does not reach everything muxtui does: the streaming Markdown widget paints
+blocks with Textual's own code instead of mounting one widget per block, the sidebar paints its
+rows itself, the composer follows the user's key bindings, and the tests read the screen as
+text. Each name below says why it is needed and what public API would replace it. Nothing else
+in src/, tests/ or bench/ touches a private Textual name: tests/test_textual_private.py checks
+that, and names every fenced symbol an upgrade removes or reshapes. After an upgrade, fix the
+names here (and only here), then run the snapshot suite.
+
+One private Rich name is here too (``rich_style_has_meta``): the same rule, another library.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from rich.style import Style as RichStyle
+from textual.dom import DOMNode
+from textual.widget import Widget
+from textual.widgets.markdown import MarkdownBlock
+
+# The sidebar paints its rows itself (one ScrollView of lines) with the same left edge a CSS
+# border draws. Public replacement: none.
+from textual._border import get_box as border_box
+
+# Paints padding, border and background around content lines exactly as Textual paints a mounted
+# widget (ui/markdown paints blocks without mounting them). Public replacement: none (a widget's
+# render_lines needs it mounted and laid out).
+from textual._styles_cache import StylesCache
+
+# Tests feed it escape sequences, to check the keys terminal_keys teaches it. Public
+# replacement: none (the drivers own their parser).
+from textual._xterm_parser import XTermParser
+
+# The key name Textual gives a typed character ("?" -> "question_mark"); tests compare config's
+# key names with it. Public replacement: none.
+from textual.keys import _character_to_key as character_to_key
+
+# A list bullet's styles are resolved on a detached instance of Markdown's own bullet class.
+# Public replacement: exporting it from textual.widgets.markdown, as MarkdownBlock already is.
+from textual.widgets._markdown import MarkdownBullet
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+    from textual.app import App
+    from textual.content import Content
+    from textual.events import Event, Mount
+    from textual.message_pump import MessagePump
+    from textual.notifications import Notification
+    from textual.screen import Screen
+    from textual.strip import Strip
+    from textual.style import Style as VisualStyle
+    from textual.timer import Timer
+    from textual.widgets import TextArea
+
+__all__ = [
+    "MarkdownBullet", "StylesCache", "XTermParser", "ansi_sequence_table", "app_keymap", "apply_link_style",
+    "attach_detached", "border_box", "character_to_key", "default_css_sources", "inline_content",
+    "notifications", "on_keyboard_edit", "report_exception", "rich_style_has_meta", "screen_strips",
+    "send_to_driver", "style_getter", "timer_running", "widget_mount_defaults",
+]
+
+
+# ---- painting Markdown blocks without mounting them (ui/markdown) ---------------------------
+
+
+def inline_content(token: Token) -> Content:
+    """An inline markdown-it token as Content, converted as Markdown's own blocks convert it."""
+    # The same styles (".strong", ".code_inline") and link actions as a mounted paragraph, and
+    # text kept literal (no console markup). The method does not read `self` (8.2), hence None.
+    # Public replacement: a static MarkdownBlock.token_to_content.
+    return MarkdownBlock._token_to_content(None, token)  # type: ignore[arg-type]
+
+
+def default_css_sources(cls: type[DOMNode]) -> list[tuple[Any, str, int, str]]:
+    """The DEFAULT_CSS sources of a widget class and its bases, as mounting would add them."""
+    # The styles of every block class are resolved without mounting one, so their CSS goes into
+    # the stylesheet in one go (each new source makes the app re-parse its whole stylesheet).
+    # _get_default_css only reads _node_bases: no instance is needed.
+    # Public replacement: none (App.stylesheet.add_source takes one source; the inherited list
+    # of a class's sources is private).
+    bases = SimpleNamespace(_node_bases=cls._css_bases(cls))
+    return DOMNode._get_default_css(bases)  # type: ignore[arg-type]
+
+
+def attach_detached(node: MessagePump, parent: MessagePump) -> None:
+    """Give a detached style node a parent, so CSS selectors like "Markdown > X" match it."""
+    # mount() would also lay it out, post events and show it; the node only resolves styles.
+    # Public replacement: none.
+    node._attach(parent)
+
+
+def style_getter(widget: Widget) -> Callable[[VisualStyle | str], VisualStyle]:
+    """The widget's own style lookup, as RenderOptions for Content.render_strips needs it."""
+    # Resolves "$text-accent", component classes and ".strong"-like names in Content exactly as
+    # the widget would when rendering itself. Public replacement: none (get_visual_style takes
+    # component classes only).
+    return widget._get_style
+
+
+def apply_link_style(strip: Strip, link_style: RichStyle) -> Strip:
+    """A strip with the widget's link style applied to its links, as Widget renders content."""
+    # Public replacement: none.
+    return strip._apply_link_style(link_style)
+
+
+def widget_mount_defaults(widget: Widget, event: Mount) -> None:
+    """Widget's own mount handling, for a widget that prevents its base class's handlers."""
+    # StreamingMarkdown prevents Markdown's mount handler (it would reset the text); that also
+    # skips Widget's, which sets the scrollbars CSS asks for. Public replacement: none (a way
+    # to skip one base class's handler only).
+    Widget._on_mount(widget, event)
+
+
+def report_exception(app: App, error: Exception) -> None:
+    """Show an error from a task the app does not supervise as Textual shows a handler's."""
+    # A rendering bug in a background flush task then ends on Textual's traceback screen, never
+    # in a silently frozen widget. Public replacement: none for a plain asyncio task (App.panic
+    # takes renderables, not the exception and its traceback).
+    app._handle_exception(error)
+
+
+def rich_style_has_meta(style: RichStyle) -> bool:
+    """Whether a Rich style carries meta (offsets, links, @click); cheap on every segment."""
+    # Rich, not Textual: Style.meta unpickles on each read; _meta answers without that.
+    # Public replacement: none.
+    return style._meta is not None
+
+
+# ---- keys and the terminal ------------------------------------------------------------------
+
+
+def app_keymap(app: Any) -> Mapping[str, str]:
+    """The keymap the app applied (binding id -> keys, as Textual normalised them); {} if none."""
+    # The composer's own keys and the key names shown in help and the palette follow the user's
+    # [keys]. Public replacement: an App.keymap property (8.2 has set_keymap/update_keymap only).
+    return getattr(app, "_keymap", None) or {}
+
+
+def ansi_sequence_table() -> dict | None:
+    """The legacy key parser's table of escape sequences, or None if this Textual has none."""
+    # terminal_keys adds the alt+key sequences of terminals without the kitty protocol.
+    # Public replacement: none (no hook to add escape sequences).
+    try:
+        from textual import _ansi_sequences
+    except ImportError:  # pragma: no cover - a future Textual moved it
+        return None
+    table = _ansi_sequences.ANSI_SEQUENCES_KEYS
+    return table if isinstance(table, dict) else None
+
+
+def write_to_terminal(app: App, data: str) -> None:
+    """Write raw escape sequences to the terminal (tmux's clipboard passthrough), if it has one."""
+    # Public replacement: none (App.copy_to_clipboard writes the plain OSC 52 only).
+    driver = getattr(app, "_driver", None)
+    if driver is not None:
+        driver.write(data)
+
+
+# ---- tests and benchmarks -------------------------------------------------------------------
+
+
+def screen_strips(screen: Screen) -> list[Strip]:
+    """What the screen shows now, line by line (tests and benchmarks read it as text)."""
+    # Public replacement: none as text (App.export_screenshot renders SVG).
+    return screen._compositor.render_strips()
+
+
+def notifications(app: App) -> list[Notification]:
+    """The notifications the app is showing now (tests)."""
+    # Public replacement: none (App.notify only writes; toasts are widgets that come and go).
+    return list(app._notifications)
+
+
+def timer_running(timer: Timer) -> bool:
+    """Whether a timer is ticking (not paused, not stopped) (tests)."""
+    # Public replacement: none (Timer has pause/resume but no state).
+    return timer._active.is_set()
+
+
+def send_to_driver(app: App, event: Event) -> None:
+    """Feed an input event as the terminal driver does, without Pilot's wait-until-idle (bench)."""
+    # Public replacement: none (Pilot.press waits for the app to be idle, which a streaming app
+    # never is).
+    app._driver.send_message(event)  # type: ignore[union-attr]
+
+
+def on_keyboard_edit(text_area: TextArea, callback: Callable[[], None]) -> None:
+    """Call `callback` after each edit typed into `text_area` (bench: typing latency)."""
+    # Every typed character goes through this one method. Public replacement: TextArea.Changed,
+    # which is a message, posted later: it would time the message queue, not the edit.
+    original = text_area._replace_via_keyboard
+
+    def replace(*args: Any, **kwargs: Any) -> Any:
+        outcome = original(*args, **kwargs)
+        callback()
+        return outcome
+
+    text_area._replace_via_keyboard = replace  # type: ignore[method-assign]
