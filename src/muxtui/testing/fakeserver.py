@@ -980,6 +980,7 @@ class FakeServer:
                 "protocol": protocol,
                 "request_id": rid,
                 "usage": None,
+                "received_at": time.monotonic(),  # CLOCK_MONOTONIC: comparable across processes (bench)
             }
         )
         with self._cond:
