@@ -45,6 +45,7 @@ from muxtui.engine.errors import countdown
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
+from muxtui.engine.providers import http as http_providers
 from muxtui.engine.search import Indexer
 from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
 from muxtui.engine.usage import usage_total
@@ -292,6 +293,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.started.set()
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
+        self.call_after_refresh(self._warm_http)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
         self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
         self._folders_seen = self._workspaces_mtime()
@@ -328,6 +330,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         for ws_id in self.tracker.ids():
             if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
                 self.tracker.handle(Event(ev.WORKSPACE_DELETED, ws_id, {}))
+
+    def _warm_http(self) -> None:
+        """The first request's one-time costs (SSL context, first-use imports: 100-400 ms) are
+        paid now, in a thread after the first frame, instead of after Enter (time to first token)."""
+        usable = (pc for pc in self.config.providers.values() if not pc.needs_key or pc.resolve_key())
+        if any(pc.type != "demo" for pc in usable):
+            self.run_worker(asyncio.to_thread(http_providers.warm), group="seed", name="warm-http")
 
     @staticmethod
     def _tune_gc() -> None:
