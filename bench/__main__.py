@@ -16,12 +16,15 @@ Sections (see the performance issue for the why):
      Markdown) streamed and opened finished, also with the step target forced down (a slow
      machine), vs markdown-it parsing the same text once (the floor)
   8. paced: one reply at a human pace (2,000 chunks at 10 ms): app CPU vs a raw httpx consumer's
+     CPU on the same stream
   9. soak: 300 replies of 300 chunks in one workspace: RSS and gc objects at replies
      1/50/100/200/300, reply time at 300 vs 10
  10. wide: 1,000 workspaces x 50 messages: first frame vs the empty folder
- 11. ttft: Enter -> first reply words on a real pty, split (request sent, response headers, first
-     delta in the engine, first paint), cold (first reply after start-up) and warm, vs a raw httpx
-     consumer's POST -> first delta with its client ready
+ 11. ttft: Enter -> first reply words on a real pty, split (httpx sends, the server gets it,
+     response headers, first delta in the engine, first paint), cold (first reply after start-up)
+     and warm, with a server that answers at once and one that takes 300 ms (a typical API), vs a
+     raw httpx consumer's POST -> first delta with its client ready (bench.trace_app stamps the
+     app's milestones; MUXTUI_BENCH_PROFILE=PREFIX also profiles each Enter -> paint window)
  12. pty: terminal bytes per reply byte on a real 120x40 pty; the same reply through a pty drained
      at 32 KB/s (a 256 kbit/s SSH link) with keys typed meanwhile: does it keep up, key echo lag
  13. idle: CPU and bytes/s written to the pty with nothing streaming, vs a bare Textual app

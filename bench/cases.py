@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -559,7 +560,7 @@ async def app_soak(args: argparse.Namespace) -> None:
                 points.append({"reply": n, "rss": _rss_now_mb(), "objects": len(gc.get_objects()),
                                "frozen": gc.get_freeze_count(),
                                "widgets": sum(1 for _ in app.screen.walk_children())})
-                print(f"soak: reply {n}: {points[-1]}, last reply {times[-1]:.2f} s", file=__import__("sys").stderr)
+                print(f"soak: reply {n}: {points[-1]}, last reply {times[-1]:.2f} s", file=sys.stderr)
         early = times[max(0, args.early - 5):args.early + 5]  # ten replies around reply `early`
         late = times[-10:]
         result(ok=ok, times=times, points=points, early_median=statistics.median(early),
@@ -641,7 +642,7 @@ async def pty_ttft(args: argparse.Namespace) -> None:
             request = await _wait_trace(trace, "request", t0)
             response = await _wait_trace(trace, "response", t0)
             delta = await _wait_trace(trace, "delta", t0)
-            closed = await _wait_trace(trace, "closed", t0)
+            await _wait_trace(trace, "closed", t0)  # the reply is over before the next one
             marks = {item["what"]: item["t"] for item in reversed(_trace(trace)) if item["t"] >= t0}
             marks.update({i["what"]: i["t"] for i in _trace(trace) if i["what"] == "warm_done"})
             samples.append({
@@ -654,8 +655,7 @@ async def pty_ttft(args: argparse.Namespace) -> None:
                 "warm_done": marks.get("warm_done", 0.0) and marks["warm_done"] - t0,
             })
             print(f"ttft: reply {n}: " + ", ".join(f"{k} {v * 1000:.0f} ms" if isinstance(v, float) else f"{k} {v}"
-                                                     for k, v in samples[-1].items()), file=__import__("sys").stderr)
-            del closed
+                                                     for k, v in samples[-1].items()), file=sys.stderr)
             await asyncio.sleep(args.think)  # the user reads the reply
     finally:
         await app.close()
