@@ -471,7 +471,7 @@ def build_day_table(t: Table, raw: dict[str, Any], only: set[str], args_quick: b
                 continue
             t.row("9" if index == 0 else "", f"after reply {n}: RSS", mb(p["rss"]),
                   join(f"{p['objects']:,} gc objects", ratio(p["objects"], first and first["objects"], f"reply {cps[0]}"),
-                       f"{p['widgets']} widgets"),
+                       f"{p['widgets']} widgets in the DOM, {p.get('alive', 0)} alive"),
                   "<= 100 MB" if n == cps[-1] else "", (p["rss"] <= 100) if n == cps[-1] else None)
         base, end = points.get(cps[1]), points.get(cps[-1])
         growth = end["rss"] - base["rss"] if base and end else None
@@ -483,6 +483,15 @@ def build_day_table(t: Table, raw: dict[str, Any], only: set[str], args_quick: b
               join(ratio(late, early, "replies 5-14"), f"replies 5-14: {secs(early)}",
                    f"worst of the last 10: {secs(get(s, 'late_max'))}", f"worst: {secs(get(s, 'worst'))}"),
               "<= 1.1x", None if late is None or early is None else late <= 1.1 * early)
+        growth = get(s, "growth") or []
+        per = cps[-1] - cps[1]
+        t.row("", f"  live objects that grew most, reply {cps[1]} -> {cps[-1]}",
+              ", ".join(f"{name} +{n:,}" for name, n in growth[:6]) or "n/a",
+              ", ".join(f"{name} {n / per:+.1f}/reply" for name, n in growth[:3] if per > 0))
+        wgrowth = get(s, "widget_growth") or []
+        t.row("", f"  widgets alive (in the DOM or not) that grew most, reply {cps[1]} -> {cps[-1]}",
+              ", ".join(f"{name} +{n:,}" for name, n in wgrowth[:4]) or "none",
+              ", ".join(f"{name} {n / per:+.1f}/reply" for name, n in wgrowth[:2] if per > 0))
         ok = get(s, "ok")
         t.row("", "every reply complete on disk", "yes" if ok else "NO", "", "all", None if ok is None else bool(ok))
     if "wide" in only:

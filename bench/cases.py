@@ -519,6 +519,8 @@ async def app_soak(args: argparse.Namespace) -> None:
     after a full collection, widgets in the DOM. Every reply's time from Enter to done."""
     import gc
 
+    from textual.widget import Widget
+
     checkpoints = sorted({int(x) for x in args.checkpoints.split(",") if x.strip()})
     replies = checkpoints[-1]
     expected = reply_text(args.chunks)
@@ -557,13 +559,26 @@ async def app_soak(args: argparse.Namespace) -> None:
             if n in checkpoints:
                 await app.drain()
                 gc.collect()
-                points.append({"reply": n, "rss": _rss_now_mb(), "objects": len(gc.get_objects()),
+                objects = gc.get_objects()
+                types = Counter(type(o).__name__ for o in objects)
+                alive = Counter(type(o).__name__ for o in objects if isinstance(o, Widget))
+                points.append({"reply": n, "rss": _rss_now_mb(), "objects": len(objects),
                                "frozen": gc.get_freeze_count(),
-                               "widgets": sum(1 for _ in app.screen.walk_children())})
+                               "widgets": sum(1 for _ in app.screen.walk_children()),
+                               "alive": sum(alive.values()), "alive_types": dict(alive),
+                               "types": dict(types.most_common(60))})
+                del objects
                 print(f"soak: reply {n}: {points[-1]}, last reply {times[-1]:.2f} s", file=sys.stderr)
+        # What grew between the second checkpoint and the last: the leak's suspects, by type.
+        base, end = points[min(1, len(points) - 1)]["types"], points[-1]["types"]
+        growth = sorted(((end.get(k, 0) - base.get(k, 0), k) for k in end), reverse=True)[:12]
+        base, end = points[min(1, len(points) - 1)]["alive_types"], points[-1]["alive_types"]
+        widget_growth = sorted(((end.get(k, 0) - base.get(k, 0), k) for k in end), reverse=True)[:6]
         early = times[max(0, args.early - 5):args.early + 5]  # ten replies around reply `early`
         late = times[-10:]
-        result(ok=ok, times=times, points=points, early_median=statistics.median(early),
+        result(ok=ok, times=times, points=points, growth=[[k, n] for n, k in growth],
+               widget_growth=[[k, n] for n, k in widget_growth if n > 0],
+               early_median=statistics.median(early),
                late_median=statistics.median(late), late_max=max(late), worst=max(times), rss=peak_rss_mb())
 
 

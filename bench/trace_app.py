@@ -142,7 +142,18 @@ def install(trace: Trace) -> None:
 
 def experiments(names: str) -> None:
     """MUXTUI_BENCH_EXPERIMENT=a,b: what a fix would buy, measured before anyone writes it.
-    ``footer``: the Footer never recomposes after start-up (as if its keys were stable)."""
+    ``footer``: the Footer never recomposes after start-up (as if its keys were stable);
+    ``noblink``: the composer's cursor does not blink."""
+    if "noblink" in names.split(","):
+        from muxtui.ui.composer import Composer
+
+        original_init = Composer.__init__
+
+        def init(self, *args, **kwargs) -> None:
+            original_init(self, *args, **kwargs)
+            self.cursor_blink = False
+
+        Composer.__init__ = init
     if "footer" in names.split(","):
         from textual.widgets import Footer
 
