@@ -15,6 +15,21 @@ Sections (see the performance issue for the why):
   7. hostile shapes (one huge fence, 5,000-row table, deep nesting, wide text, 5 MB of
      Markdown) streamed and opened finished, also with the step target forced down (a slow
      machine), vs markdown-it parsing the same text once (the floor)
+  8. paced: one reply at a human pace (2,000 chunks at 10 ms): app CPU vs a raw httpx consumer's
+     CPU on the same stream
+  9. soak: 300 replies of 300 chunks in one workspace: RSS and gc objects at replies
+     1/50/100/200/300, reply time at 300 vs 10
+ 10. wide: 1,000 workspaces x 50 messages: first frame vs the empty folder
+ 11. ttft: Enter -> first reply words on a real pty, split (httpx sends, the server gets it,
+     response headers, first delta in the engine, first paint), cold (first reply after start-up)
+     and warm, with a server that answers at once and one that takes 300 ms (a typical API), vs a
+     raw httpx consumer's POST -> first delta with its client ready (bench.trace_app stamps the
+     app's milestones; MUXTUI_BENCH_PROFILE=PREFIX also profiles each Enter -> paint window)
+ 12. pty: terminal bytes per reply byte on a real 120x40 pty; the same reply through a pty drained
+     at 32 KB/s (a 256 kbit/s SSH link) with keys typed meanwhile: does it keep up, key echo lag
+ 13. idle: CPU and bytes/s written to the pty with nothing streaming, vs a bare Textual app
+--quick runs 8-13 smaller (500 paced chunks; 60 soak replies; 1,000 x 10 messages; 300-chunk pty
+reply; 5 s idle windows).
 Every case runs in its own subprocess (CPU and peak RSS are per case); the fake provider
 server runs in this process. All files live in a temp dir, removed at the end (--keep keeps it).
 """
@@ -36,7 +51,7 @@ from typing import Any
 from bench.common import child_env, make_big_folder, model, write_home
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("long", "many", "folder", "disk", "search", "shapes")
+SECTIONS = ("long", "many", "folder", "disk", "search", "shapes", "paced", "soak", "wide", "ttft", "pty", "idle")
 # (shape, scale) of section 7; --quick scales the big ones down
 SHAPE_ROWS = [("code_4k", 1), ("code_8k", 1), ("unclosed_fence", 1), ("table", 1), ("deep_list", 1),
               ("deep_quote", 1), ("wide_paragraph", 1), ("ordinary", 0.2), ("ordinary", 1)]
@@ -212,6 +227,7 @@ def main() -> int:
                     raw[f"slow:{shape}:{scale}:{mode}"] = runner.run(
                         "shape_render", "--shape", shape, "--scale", str(scale * shrink), "--mode", mode,
                         "--step-target", "1e-9")
+        run_day_sections(runner, raw, only, args.quick, tmp, server.openai_base_url)
     finally:
         server.stop()
         if args.keep:
@@ -368,7 +384,177 @@ def build_table(raw: dict[str, Any], sizes: list[int], only: set[str], quick: bo
         g = large / small if small and large else None
         t.row("", "ordinary Markdown: time(5 MB) / time(1 MB), streamed", "n/a" if g is None else f"{g:.2f}",
               "linear 5.00", "<= 6", None if g is None else g <= 6)
+    build_day_table(t, raw, only, args_quick=quick)
     return t
+
+
+# ---- 8-13: a stream costs what its bytes cost (CPU, first token, memory, bytes, idle) -------------
+
+PACED = {False: 2000, True: 500}  # chunks at 10 ms
+SOAK = {False: ("300", "1,50,100,200,300"), True: ("60", "1,10,20,40,60")}  # replies of 300 chunks
+WIDE = {False: 50, True: 10}  # messages in each of 1,000 workspaces
+PTY_CHUNKS = {False: 1000, True: 300}  # chunks at 10 ms
+IDLE_SECONDS = {False: 10.0, True: 5.0}
+# The server's own time to first token: none (the app's own delay alone), and a typical API's.
+TTFT_SERVER_MS = (0, 300)
+
+
+def run_day_sections(runner: Runner, raw: dict[str, Any], only: set[str], quick: bool, tmp: Path,
+                     base_url: str) -> None:
+    if "paced" in only:
+        n = str(PACED[quick])
+        raw["paced_raw"] = runner.run("raw_httpx", "--chunks", n, "--pace-ms", "10")
+        raw["paced_app"] = runner.run("app_long", "--chunks", n, "--pace-ms", "10")
+    if "soak" in only:
+        _replies, checkpoints = SOAK[quick]
+        raw["soak"] = runner.run("app_soak", "--chunks", "300", "--checkpoints", checkpoints, "--early", "10")
+    if "wide" in only:
+        raw["wide_empty"] = runner.run("app_folder")
+        home = tmp / "wide" / "muxhome"
+        write_home(home, base_url, model(20))
+        print(f"  writing 1,000 workspaces x {WIDE[quick]} messages ...", end="", flush=True, file=sys.stderr)
+        t = time.perf_counter()
+        make_big_folder(home / "data", 1000, WIDE[quick], WIDE[quick], model(20))
+        print(f" {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        raw["wide"] = runner.run("app_folder", home=home)
+    if "ttft" in only:
+        replies = "3" if quick else "5"
+        for server_ms in TTFT_SERVER_MS:
+            common = ("--chunks", "60", "--pace-ms", "10", "--replies", replies, "--first-delay-ms", str(server_ms))
+            raw[f"ttft_raw{server_ms}"] = runner.run("raw_ttft", *common)
+            raw[f"ttft_app{server_ms}"] = runner.run("pty_ttft", *common)
+    if "pty" in only:
+        n = str(PTY_CHUNKS[quick])
+        raw["pty_fast"] = runner.run("pty_stream", "--chunks", n, "--pace-ms", "10")
+        raw["pty_fast_keys"] = runner.run("pty_stream", "--chunks", n, "--pace-ms", "10", "--keys")
+        raw["pty_slow_keys"] = runner.run("pty_stream", "--chunks", n, "--pace-ms", "10", "--keys",
+                                          "--drain", str(32 * 1024))
+    if "idle" in only:
+        seconds = str(IDLE_SECONDS[quick])
+        raw["idle_bare"] = runner.run("pty_idle", "--bare", "--seconds", seconds, "--think", "2")
+        raw["idle_app"] = runner.run("pty_idle", "--seconds", seconds, "--think", "2")
+
+
+def pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f} %"
+
+
+def build_day_table(t: Table, raw: dict[str, Any], only: set[str], args_quick: bool) -> None:
+    quick = args_quick
+    missing = {"error": "not run"}
+    if "paced" in only:
+        a, app = raw.get("paced_raw", missing), raw.get("paced_app", missing)
+        n = PACED[quick]
+        t.section(f"8. paced: one reply of {n:,} chunks at 10 ms (a human reading pace), Enter -> on screen and on disk")
+        ac, pc = get(a, "cpu"), get(app, "cpu")
+        aw, pw = get(a, "seconds"), get(app, "seconds")
+        t.row("8", "(a) raw httpx consumer: CPU", secs(ac), f"{100 * ac / aw:.1f} % of a core over {secs(aw)}"
+              if ac and aw else "", "baseline")
+        t.row("", "muxtui app: CPU", secs(pc),
+              join(ratio(pc, ac, "(a)"), f"{100 * pc / pw:.1f} % of a core over {secs(pw)}" if pc and pw else ""),
+              "<= 1.5x (a)", None if pc is None or ac is None else pc <= 1.5 * ac)
+        ok = get(app, "ok")
+        t.row("", "muxtui app: text complete and in order", "yes" if ok else "NO", "", "screen == disk == sent",
+              None if ok is None else bool(ok))
+    if "soak" in only:
+        s = raw.get("soak", missing)
+        replies, checkpoints = SOAK[quick]
+        cps = [int(x) for x in checkpoints.split(",")]
+        t.section(f"9. soak: {replies} replies of 300 chunks in one workspace (RSS now and live gc objects after a "
+                  "full collection, at checkpoints)")
+        points = {p["reply"]: p for p in (get(s, "points") or [])}
+        first = points.get(cps[0])
+        for index, n in enumerate(cps):
+            p = points.get(n)
+            if p is None:
+                t.row("9" if index == 0 else "", f"after reply {n}", "n/a")
+                continue
+            t.row("9" if index == 0 else "", f"after reply {n}: RSS", mb(p["rss"]),
+                  join(f"{p['objects']:,} gc objects", ratio(p["objects"], first and first["objects"], f"reply {cps[0]}"),
+                       f"{p['widgets']} widgets in the DOM, {p.get('alive', 0)} alive"),
+                  "<= 100 MB" if n == cps[-1] else "", (p["rss"] <= 100) if n == cps[-1] else None)
+        base, end = points.get(cps[1]), points.get(cps[-1])
+        growth = end["rss"] - base["rss"] if base and end else None
+        t.row("", f"RSS growth, reply {cps[1]} -> {cps[-1]}", "n/a" if growth is None else f"{growth:+.1f} MB",
+              f"{(growth or 0) / (cps[-1] - cps[1]) * 1000:.0f} KB per reply" if growth is not None else "",
+              "<= 5 MB", None if growth is None else growth <= 5)
+        early, late = get(s, "early_median"), get(s, "late_median")
+        t.row("", f"reply time, last 10 replies (median)", secs(late),
+              join(ratio(late, early, "replies 5-14"), f"replies 5-14: {secs(early)}",
+                   f"worst of the last 10: {secs(get(s, 'late_max'))}", f"worst: {secs(get(s, 'worst'))}"),
+              "<= 1.1x", None if late is None or early is None else late <= 1.1 * early)
+        growth = get(s, "growth") or []
+        per = cps[-1] - cps[1]
+        t.row("", f"  live objects that grew most, reply {cps[1]} -> {cps[-1]}",
+              ", ".join(f"{name} +{n:,}" for name, n in growth[:6]) or "n/a",
+              ", ".join(f"{name} {n / per:+.1f}/reply" for name, n in growth[:3] if per > 0))
+        wgrowth = get(s, "widget_growth") or []
+        t.row("", f"  widgets alive (in the DOM or not) that grew most, reply {cps[1]} -> {cps[-1]}",
+              ", ".join(f"{name} +{n:,}" for name, n in wgrowth[:4]) or "none",
+              ", ".join(f"{name} {n / per:+.1f}/reply" for name, n in wgrowth[:2] if per > 0))
+        ok = get(s, "ok")
+        t.row("", "every reply complete on disk", "yes" if ok else "NO", "", "all", None if ok is None else bool(ok))
+    if "wide" in only:
+        w, e = raw.get("wide", missing), raw.get("wide_empty", missing)
+        ff, fe = get(w, "first_frame"), get(e, "first_frame")
+        t.section(f"10. wide: 1,000 workspaces x {WIDE[quick]} messages")
+        t.row("10", "time to first frame", secs(ff), join(ratio(ff, fe, "empty folder"), f"empty: {secs(fe)}"),
+              "<= 0.5 s", None if ff is None else ff <= 0.5)
+        t.row("", "peak RSS", mb(get(w, "rss")), ratio(get(w, "rss"), get(e, "rss"), "empty folder"))
+    if "ttft" in only:
+        t.section("11. TTFT on a real 120x40 pty: Enter -> first reply word on screen (each milestone: time after Enter)")
+        for server_ms in TTFT_SERVER_MS:
+            r, a = raw.get(f"ttft_raw{server_ms}", missing), raw.get(f"ttft_app{server_ms}", missing)
+            floor = get(r, "first_delta")
+            where = f"server answers in {server_ms} ms" if server_ms else "server answers at once"
+            t.row("11" if server_ms == TTFT_SERVER_MS[0] else "",
+                  f"{where}: (a) raw httpx POST -> first delta, client ready",
+                  ms(None if floor is None else floor * 1000), "", "baseline")
+            for label, sample in (("  cold: first reply, ~1.5 s after the first frame", get(a, "cold")),
+                                  ("  warm: later replies (median)", get(a, "warm"))):
+                if not sample:
+                    t.row("", label, "n/a")
+                    continue
+                paint = sample["paint"]
+                t.row("", f"{label}: first paint", ms(paint * 1000),
+                      f"(a) + {(paint - floor) * 1000:.0f} ms" if floor is not None else "",
+                      "<= (a) + 50 ms", None if floor is None else paint <= floor + 0.05)
+                t.row("", "    httpx sends / server gets it / headers back / first delta in engine",
+                      " / ".join(ms(sample[k] * 1000) for k in ("request", "arrived", "response", "delta")),
+                      join(f"user message mounted {ms(sample['user_mounted'] * 1000)}",
+                           f"reply widget mounted {ms(sample['live_mounted'] * 1000)}",
+                           f"delta -> paint {ms((paint - sample['delta']) * 1000)}",
+                           f"gc {ms(sample.get('gc_ms', 0) * 1000)}"))
+    if "pty" in only:
+        fast, keys, slow = (raw.get(k, missing) for k in ("pty_fast", "pty_fast_keys", "pty_slow_keys"))
+        t.section(f"12. terminal bytes on a real 120x40 pty: one reply of {PTY_CHUNKS[quick]:,} chunks at 10 ms")
+        per = get(fast, "per_reply_byte")
+        t.row("12", "bytes written per byte of reply", "n/a" if per is None else f"{per:.1f}",
+              join(f"{get(fast, 'bytes') or 0:,} B for {get(fast, 'reply_bytes') or 0:,} B of reply",
+                   f"{(get(fast, 'bytes_per_s') or 0) / 1024:.0f} KiB/s", f"app CPU {secs(get(fast, 'cpu'))}"),
+              "<= 30", None if per is None else per <= 30)
+        t.row("", "key echo, fast pty, while streaming: p50 / max",
+              f"{ms(get(keys, 'echo_p50_ms'))} / {ms(get(keys, 'echo_max_ms'))}", f"{get(keys, 'keys') or 0} keys",
+              "baseline")
+        t.row("", "pty drained at 32 KB/s: reply end on screen after the stream ended", secs(get(slow, "tail_after_close_s")),
+              join(f"fast pty: {secs(get(keys, 'tail_after_close_s'))}",
+                   f"stream {secs(get(slow, 'stream_s'))} (fast: {secs(get(keys, 'stream_s'))})",
+                   f"{(get(slow, 'bytes_per_s') or 0) / 1024:.0f} KiB/s read"),
+              "keeps up (<= 1 s)", None if get(slow, "tail_after_close_s") is None else get(slow, "tail_after_close_s") <= 1)
+        p50, mx = get(slow, "echo_p50_ms"), get(slow, "echo_max_ms")
+        t.row("", "  key echo on it, while streaming: p50 / max", f"{ms(p50)} / {ms(mx)}",
+              join(ratio(p50, get(keys, "echo_p50_ms"), "fast p50"), f"{get(slow, 'keys') or 0} keys"),
+              "max <= 100 ms", None if mx is None else mx <= 100)
+    if "idle" in only:
+        app, bare = raw.get("idle_app", missing), raw.get("idle_bare", missing)
+        t.section(f"13. idle: nothing streaming, {IDLE_SECONDS[quick]:g} s on a real 120x40 pty, after start-up settled")
+        cpu, bcpu = get(app, "cpu_pct"), get(bare, "cpu_pct")
+        t.row("13", "app CPU (% of one core)", pct(cpu), f"bare Textual app with an Input: {pct(bcpu)}", "<= 1 %",
+              None if cpu is None else cpu <= 1)
+        bps, bbps = get(app, "bytes_per_s"), get(bare, "bytes_per_s")
+        t.row("", "bytes written to the terminal per second", "n/a" if bps is None else f"{bps:.0f} B/s",
+              "" if bbps is None else f"bare Textual app with an Input: {bbps:.0f} B/s", "<= 100 B/s",
+              None if bps is None else bps <= 100)
 
 
 if __name__ == "__main__":

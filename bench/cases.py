@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -63,7 +64,7 @@ async def raw_httpx(args: argparse.Namespace) -> None:
     """(a) A raw httpx consumer of the same stream: the floor for everything else."""
     expected = reply_text(args.chunks)
     c0, t0 = time.process_time(), time.perf_counter()
-    parts = [delta async for delta in _sse_deltas(args.base_url, model(args.chunks))]
+    parts = [delta async for delta in _sse_deltas(args.base_url, model(args.chunks, delay_ms=args.pace_ms))]
     seconds = time.perf_counter() - t0
     result(seconds=seconds, cpu=time.process_time() - c0, rss=peak_rss_mb(), lag_ms=None,
            ok="".join(parts) == expected)
@@ -230,7 +231,7 @@ async def app_long(args: argparse.Namespace) -> None:
         await pilot.pause()
         _gc_tuning()
         ws_id = app.current_id
-        await app.engine.manager.set_model(ws_id, "fake:" + model(args.chunks))
+        await app.engine.manager.set_model(ws_id, "fake:" + model(args.chunks, delay_ms=args.pace_ms))
         chat_file = paths.workspaces_dir / ws_id / "chat.jsonl"
         app.composer.set_draft("bench: write a long answer")
         await pilot.pause()
@@ -501,6 +502,277 @@ async def shape_render(args: argparse.Namespace) -> None:
                parse_floor=parse_floor, flushes=widget.flushes)
 
 
+# ---- memory over a day: many replies in one workspace ------------------------------------------
+
+
+def _rss_now_mb() -> float:
+    """Resident set size now (not the peak): /proc/self/statm, Linux."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def app_soak(args: argparse.Namespace) -> None:
+    """Many replies in one workspace, each sent with Enter and waited for on screen and on disk.
+    At each checkpoint (after that reply, outside the timed window): RSS now, live gc objects
+    after a full collection, widgets in the DOM. Every reply's time from Enter to done."""
+    import gc
+
+    from textual.widget import Widget
+
+    checkpoints = sorted({int(x) for x in args.checkpoints.split(",") if x.strip()})
+    replies = checkpoints[-1]
+    expected = reply_text(args.chunks)
+    words = tail_words(expected)
+    app, paths = _make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.started.wait()
+        await pilot.pause()
+        _gc_tuning()
+        ws_id = app.current_id
+        await app.engine.manager.set_model(ws_id, "fake:" + model(args.chunks))
+        chat_file = paths.workspaces_dir / ws_id / "chat.jsonl"
+        cache: dict[str, Any] = {}
+        times: list[float] = []
+        points: list[dict[str, Any]] = []
+        previous = None
+        ok = True
+        for n in range(1, replies + 1):
+            app.composer.set_draft(f"soak {n}: another answer please")
+            await pilot.pause()
+
+            def ready() -> bool:
+                last = last_committed(chat_file, cache)
+                if not last or last.get("role") != "assistant" or last.get("id") == previous:
+                    return False
+                body = _live_body(app)
+                return app.chat.live is None and body is not None and body.rendered
+
+            t0 = time.perf_counter()
+            _press(app, "enter", None)
+            done = await wait_on_screen(app, app.chat, words, ready=ready, timeout=120)
+            times.append(done - t0)
+            last = last_committed(chat_file, cache) or {}
+            previous = last.get("id")
+            ok = ok and last.get("content") == expected
+            if n in checkpoints:
+                await app.drain()
+                gc.collect()
+                objects = gc.get_objects()
+                types = Counter(type(o).__name__ for o in objects)
+                alive = Counter(type(o).__name__ for o in objects if isinstance(o, Widget))
+                points.append({"reply": n, "rss": _rss_now_mb(), "objects": len(objects),
+                               "frozen": gc.get_freeze_count(),
+                               "widgets": sum(1 for _ in app.screen.walk_children()),
+                               "alive": sum(alive.values()), "alive_types": dict(alive),
+                               "types": dict(types.most_common(60))})
+                del objects
+                print(f"soak: reply {n}: {points[-1]}, last reply {times[-1]:.2f} s", file=sys.stderr)
+        # What grew between the second checkpoint and the last: the leak's suspects, by type.
+        base, end = points[min(1, len(points) - 1)]["types"], points[-1]["types"]
+        growth = sorted(((end.get(k, 0) - base.get(k, 0), k) for k in end), reverse=True)[:12]
+        base, end = points[min(1, len(points) - 1)]["alive_types"], points[-1]["alive_types"]
+        widget_growth = sorted(((end.get(k, 0) - base.get(k, 0), k) for k in end), reverse=True)[:6]
+        early = times[max(0, args.early - 5):args.early + 5]  # ten replies around reply `early`
+        late = times[-10:]
+        result(ok=ok, times=times, points=points, growth=[[k, n] for n, k in growth],
+               widget_growth=[[k, n] for n, k in widget_growth if n > 0],
+               early_median=statistics.median(early),
+               late_median=statistics.median(late), late_max=max(late), worst=max(times), rss=peak_rss_mb())
+
+
+# ---- time to first token, on a real pty --------------------------------------------------------
+
+
+def _trace(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+async def _wait_trace(path: Path, what: str, after: float, timeout: float = 120) -> dict[str, Any]:
+    """The first `what` milestone stamped after `after` (polls the trace file, bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in _trace(path):
+            if item["what"] == what and item["t"] >= after:
+                return item
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"no {what!r} in the trace after {timeout:g} s")
+
+
+def _pty_home(args: argparse.Namespace, spec: str) -> tuple[Path, dict[str, str]]:
+    """This case's MUXTUI_HOME with `spec` as the default model; the env for the app with a trace."""
+    from bench.common import write_home
+
+    home = Path(os.environ["MUXTUI_HOME"])
+    write_home(home, args.base_url, spec)
+    trace = home.parent / "trace.jsonl"
+    trace.unlink(missing_ok=True)
+    return trace, dict(os.environ, MUXTUI_BENCH_TRACE=str(trace))
+
+
+def _chat_rows(app, prompt: str) -> tuple[int, list[str]]:
+    """The screen's rows and the index of the last row showing `prompt` (-1 when none)."""
+    rows = app.screen.display
+    index = max((i for i, row in enumerate(rows) if prompt in row), default=-1)
+    return index, rows
+
+
+async def pty_ttft(args: argparse.Namespace) -> None:
+    """Enter -> first reply words on a real terminal, split by the app's own milestones (trace
+    hooks installed from outside by bench.trace_app). Reply 1 comes `--think` seconds after the
+    first frame (a cold app); replies 2.. follow in the same workspace (a warm one)."""
+    from bench.ptyapp import PtyApp
+
+    from muxtui.testing.fakeserver import FakeServer
+
+    # A server of its own: its record of when each request arrived is "request sent".
+    server = FakeServer().start()
+    args.base_url = server.openai_base_url
+    trace, env = _pty_home(args, model(args.chunks, delay_ms=args.pace_ms, first_delay_ms=args.first_delay_ms))
+    first_words = "Here"  # the first chunk of every bench reply
+    app = PtyApp(120, 40, env=env).start()
+    samples: list[dict[str, float]] = []
+    try:
+        started = time.monotonic()
+        await app.wait_text("New conversation", 120)
+        first_frame = time.monotonic() - started
+        await asyncio.sleep(args.think)  # a user reads the screen before typing
+        for n in range(1, args.replies + 1):
+            prompt = f"ttft probe {n} kqzj"
+            await app.type(prompt)
+            await app.wait_text(prompt, 30)
+            await asyncio.sleep(0.3)  # the typing has settled
+
+            def painted(prompt: str = prompt) -> bool:
+                index, rows = _chat_rows(app, prompt)
+                return index >= 0 and any(first_words in row for row in rows[index + 1:])
+
+            t0 = time.monotonic()
+            app.write(b"\r")
+            paint = await app.wait_for(painted, 60)
+            request = await _wait_trace(trace, "request", t0)
+            response = await _wait_trace(trace, "response", t0)
+            delta = await _wait_trace(trace, "delta", t0)
+            await _wait_trace(trace, "closed", t0)  # the reply is over before the next one
+            marks = {item["what"]: item["t"] for item in reversed(_trace(trace)) if item["t"] >= t0}
+            marks.update({i["what"]: i["t"] for i in _trace(trace) if i["what"] == "warm_done"})
+            samples.append({
+                "request": request["t"] - t0, "arrived": server.requests[-1]["received_at"] - t0,
+                "response": response["t"] - t0, "delta": delta["t"] - t0,
+                "paint": paint - t0, "user_mounted": marks.get("user_mounted", t0) - t0,
+                "live_mounted": marks.get("live_mounted", t0) - t0,
+                "clients_built": sum(1 for i in _trace(trace) if i["what"] == "client" and t0 <= i["t"] <= request["t"]),
+                "gc_ms": sum(i["ms"] for i in _trace(trace) if i["what"] == "gc" and t0 <= i["t"] <= paint) / 1000,
+                "warm_done": marks.get("warm_done", 0.0) and marks["warm_done"] - t0,
+            })
+            print(f"ttft: reply {n}: " + ", ".join(f"{k} {v * 1000:.0f} ms" if isinstance(v, float) else f"{k} {v}"
+                                                     for k, v in samples[-1].items()), file=sys.stderr)
+            await asyncio.sleep(args.think)  # the user reads the reply
+    finally:
+        await app.close()
+        server.stop()
+    cold, warm = samples[0], samples[1:]
+    warm_median = {k: statistics.median(s[k] for s in warm) for k in cold} if warm else {}
+    result(ok=True, first_frame=first_frame, cold=cold, warm=warm_median, samples=samples)
+
+
+async def raw_ttft(args: argparse.Namespace) -> None:
+    """The floor for TTFT: a raw httpx consumer's POST -> first delta, its client already built and
+    its first-use imports done (a throwaway request first), on a new connection every time."""
+    import httpx
+
+    spec = model(args.chunks, delay_ms=args.pace_ms, first_delay_ms=args.first_delay_ms)
+    async for _ in _sse_deltas(args.base_url, model(5)):
+        pass
+    body = {"model": spec, "messages": [{"role": "user", "content": "bench"}], "stream": True}
+    headers = {"authorization": f"Bearer {os.environ.get('MUXTUI_BENCH_KEY', 'x')}"}
+    samples = []
+    for _ in range(args.replies):
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
+            t0 = time.perf_counter()
+            first = None
+            async with client.stream("POST", args.base_url + "/chat/completions", json=body, headers=headers) as rsp:
+                async for line in rsp.aiter_lines():
+                    if first is None and line.startswith("data:") and '"content"' in line:
+                        first = time.perf_counter() - t0
+            samples.append(first)
+    result(ok=all(s is not None for s in samples), first_delta=statistics.median(samples), samples=samples)
+
+
+# ---- terminal bytes, a slow terminal, and idle ------------------------------------------------
+
+
+async def pty_stream(args: argparse.Namespace) -> None:
+    """One known reply streamed into the app on a real 120x40 pty: bytes the app writes from Enter
+    until the reply's end is on screen, per byte of reply; optionally the pty drained at only
+    `--drain` bytes/s, and keys typed during the stream (echo lag: key -> on the screen)."""
+    from bench.ptyapp import PtyApp
+
+    spec = model(args.chunks, delay_ms=args.pace_ms)
+    expected = reply_text(args.chunks)
+    words = tail_words(expected)
+    trace, env = _pty_home(args, spec)
+    app = PtyApp(120, 40, drain_bytes_per_s=args.drain, env=env).start()
+    lags: list[float] = []
+    try:
+        await app.wait_text("New conversation", 120)
+        await asyncio.sleep(args.think)  # a user reads the screen before typing
+        prompt = "stream probe kqzj"
+        await app.type(prompt)
+        await app.wait_text(prompt, 60)
+        await asyncio.sleep(0.3)  # the typing has settled
+        b0, c0, t0 = app.bytes, app.cpu_seconds(), time.monotonic()
+        app.write(b"\r")
+        typed = "ZZ"  # no bench reply has it: the typed text is found on the screen, not a stray letter
+        if args.keys:
+            await _wait_trace(trace, "delta", t0)
+            app.write(typed.encode())
+            await app.wait_for(lambda: typed in app.text(), 60)
+            alphabet = "kqzjxv"
+            while len(typed) < 50 and not any(i["what"] == "closed" and i["t"] >= t0 for i in _trace(trace)):
+                typed += alphabet[len(typed) % len(alphabet)]
+                k = time.monotonic()
+                app.write(typed[-1].encode())
+                shown = await app.wait_for(lambda s=typed: s in app.text(), 60)
+                lags.append(shown - k)
+                await asyncio.sleep(max(0.0, 0.25 - (time.monotonic() - k)))
+        closed = await _wait_trace(trace, "closed", t0, timeout=600)
+        tail = await app.wait_text(words, 600)
+        b1, c1 = app.bytes, app.cpu_seconds()
+        delta = await _wait_trace(trace, "delta", t0)
+    finally:
+        await app.close()
+    lags.sort()
+    reply_bytes = len(expected.encode())
+    result(ok=True, bytes=b1 - b0, reply_bytes=reply_bytes, per_reply_byte=(b1 - b0) / reply_bytes,
+           stream_s=closed["t"] - delta["t"], tail_s=tail - t0, tail_after_close_s=tail - closed["t"],
+           cpu=c1 - c0, bytes_per_s=(b1 - b0) / max(1e-9, tail - t0), keys=len(lags),
+           echo_p50_ms=1000 * statistics.median(lags) if lags else None,
+           echo_max_ms=1000 * lags[-1] if lags else None)
+
+
+async def pty_idle(args: argparse.Namespace) -> None:
+    """Nothing streaming: the app's CPU and the bytes it writes per second, on a real pty, over a
+    window after start-up has settled. `--bare`: a bare Textual app with a focused Input instead."""
+    from bench.ptyapp import PtyApp
+
+    _trace_file, env = _pty_home(args, model(20))
+    app = PtyApp(120, 40, bare=args.bare, env=env).start()
+    try:
+        await app.wait_text("type here" if args.bare else "New conversation", 120)
+        await asyncio.sleep(args.think)
+        b0, c0, t0 = app.bytes, app.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(args.seconds)
+        b1, c1, t1 = app.bytes, app.cpu_seconds(), time.monotonic()
+        rss = app.rss_mb()
+    finally:
+        await app.close()
+    wall = t1 - t0
+    result(ok=True, cpu_pct=100 * (c1 - c0) / wall, bytes_per_s=(b1 - b0) / wall, seconds=wall, rss=rss)
+
+
 CASES = {
     "search_big": search_big,
     "raw_httpx": raw_httpx,
@@ -510,6 +782,11 @@ CASES = {
     "app_many": app_many,
     "app_folder": app_folder,
     "shape_render": shape_render,
+    "app_soak": app_soak,
+    "pty_ttft": pty_ttft,
+    "raw_ttft": raw_ttft,
+    "pty_stream": pty_stream,
+    "pty_idle": pty_idle,
 }
 
 
@@ -526,6 +803,15 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--mode", choices=["streamed", "finished"], default="streamed")
     parser.add_argument("--step-target", type=float, default=0.0)
+    parser.add_argument("--pace-ms", type=float, default=0.0, help="pause between chunks of the reply")
+    parser.add_argument("--first-delay-ms", type=float, default=0.0, help="the server's time to first token")
+    parser.add_argument("--checkpoints", default="1,50,100,200,300", help="soak: replies to measure after")
+    parser.add_argument("--early", type=int, default=10, help="soak: the early reply times compare with")
+    parser.add_argument("--replies", type=int, default=4, help="ttft: replies (the first one cold)")
+    parser.add_argument("--think", type=float, default=1.0, help="pty: seconds after the first frame")
+    parser.add_argument("--drain", type=float, default=0.0, help="pty: read at most this many bytes/s")
+    parser.add_argument("--keys", action="store_true", help="pty: type keys during the stream")
+    parser.add_argument("--bare", action="store_true", help="pty idle: a bare Textual app instead")
     args = parser.parse_args()
     stalls = os.environ.get("MUXTUI_BENCH_STALLS")
 

@@ -20,10 +20,12 @@ BENCH_KEY_ENV = "MUXTUI_BENCH_KEY"
 SIZE = (120, 40)  # terminal size of every headless run
 
 
-def model(chunks: int, seed: int = 1, delay_ms: float = 0) -> str:
+def model(chunks: int, seed: int = 1, delay_ms: float = 0, first_delay_ms: float = 0) -> str:
     spec = f"bench?chunks={chunks}&seed={seed}"
     if delay_ms:
         spec += f"&delay_ms={delay_ms:g}"
+    if first_delay_ms:  # the server's own time to first token
+        spec += f"&first_delay_ms={first_delay_ms:g}"
     return spec
 
 

@@ -120,7 +120,9 @@ def encode_json(obj: object) -> bytes:
 
 def write_bytes(path: Path, data: bytes, kind: str = "rewrite") -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # pid and thread: two threads of one process writing the same file must not share a temp file
+    # (one would rename the other's away and fail with FileNotFoundError).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         write_all(fd, data, kind)

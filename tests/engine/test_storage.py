@@ -200,3 +200,29 @@ def test_a_listing_during_create_never_renames_the_new_workspace(tmp_path):
     names = {i.id: i.name for i in Storage(tmp_path / "data").list_workspaces()}
     assert all(names[i.id] == i.name for i in made)
     assert not [n for n in seen if n.startswith("recovered")]
+
+
+def test_two_threads_rewriting_one_file_never_collide(tmp_path):
+    """atomic.write_json named its temp file after the pid only: two threads of one process
+    writing the same file shared it, and one rename failed (FileNotFoundError)."""
+    import threading
+
+    from muxtui import atomic
+
+    target = tmp_path / "meta.json"
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(200):
+                atomic.write_json(target, {"writer": n, "i": i})
+        except BaseException as exc:  # noqa: BLE001 - collected for the assert
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    assert json.loads(target.read_text())["i"] == 199

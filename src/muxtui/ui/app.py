@@ -258,6 +258,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.started.set()
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
+        self.call_after_refresh(self._warm_http)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
         self._folders_seen = self.engine.workspaces_mtime()
         self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
@@ -288,6 +289,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             state = self.tracker.get(ws_id)
             if ws_id not in listed and ws_id != self.current_id and not (state and state.streaming):
                 self.tracker.forget(ws_id)
+
+    def _warm_http(self) -> None:
+        """The first request's one-time costs (SSL context, first-use imports: 100-400 ms) are
+        paid now, in a thread after the first frame, instead of after Enter (time to first token)."""
+        usable = (pc for pc in self.config.providers.values() if not pc.needs_key or pc.resolve_key())
+        if any(pc.type != "demo" for pc in usable):
+            self.run_worker(self.engine.warm(), group="seed", name="warm-http")
 
     @staticmethod
     def _tune_gc() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ __all__ = [
     "USER_AGENT",
     "build_timeout",
     "make_client",
+    "shared_ssl_context",
+    "warm",
     "read_error_body",
     "HTTPProvider",
 ]
@@ -50,11 +54,39 @@ def build_timeout(connect_timeout: float, read_timeout: float) -> httpx.Timeout:
     )
 
 
+_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The one verified SSL context every client uses. httpx would build one per client, loading
+    certifi's bundle each time: 60-400 ms holding the GIL. Same settings as httpx's default
+    (``verify=True``: SSL_CERT_FILE / SSL_CERT_DIR, else certifi)."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
+
+def warm() -> None:
+    """Pay at start-up, in a thread, what the first request would pay after Enter: the SSL
+    context, and the modules httpx, httpcore and anyio import on their first client and their
+    first connection (~100-250 ms on a loaded machine). Blocking; idempotent."""
+    shared_ssl_context()
+    import anyio._backends._asyncio  # noqa: F401  (anyio loads its event-loop backend on first use)
+    import h11  # noqa: F401
+    import httpcore  # noqa: F401  (httpx imports it when it builds its first transport)
+    import httpcore._async.http11  # noqa: F401
+    import httpcore._backends.anyio  # noqa: F401
+
+
 def make_client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=build_timeout(connect_timeout, read_timeout),
         headers={"user-agent": USER_AGENT},
         follow_redirects=False,
+        verify=shared_ssl_context(),
     )
 
 
@@ -144,8 +176,12 @@ class HTTPProvider(ProviderClass):
         return self._client
 
     async def prepare(self) -> None:
-        """Build the client in a thread: its SSL context takes 150-200 ms, which on the event
-        loop would freeze every other stream and the keyboard."""
+        """Build the client, in a thread unless ``warm()`` has run: the SSL context takes
+        150-200 ms, which on the event loop would freeze every other stream and the keyboard.
+        Once warm, a client costs well under a millisecond, and a thread hop would only make
+        the request wait for the event loop to come back to it."""
+        if self._client is None and _ssl_context is not None:
+            self._client = make_client(self.connect_timeout, self.read_timeout)
         if self._client is None:
             client = await asyncio.to_thread(make_client, self.connect_timeout, self.read_timeout)
             if self._client is None:

@@ -6,6 +6,7 @@ tests call in from any thread or loop. Serving requests is ``FakeServer``'s (ser
 from __future__ import annotations
 
 import asyncio
+import time
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Self
@@ -256,6 +257,7 @@ class ServerCore:
                 "protocol": protocol,
                 "request_id": rid,
                 "usage": None,
+                "received_at": time.monotonic(),  # CLOCK_MONOTONIC: comparable across processes (bench)
             }
         )
         with self._cond:
