@@ -10,19 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import shutil
-import signal
-import sys
-import time
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from muxtui import __version__
-from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, _guard_terminal, _load_config,
-                               _paths, _positive, _unguard_terminal, silence_stdout)
+from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, _guard_terminal, _load_config, _paths, _positive, _unguard_terminal, silence_stdout)
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muxtui", description="Keyboard-driven terminal workspaces for LLM chat.")

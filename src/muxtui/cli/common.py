@@ -4,16 +4,8 @@ finding a workspace by name or id, and the terminal-safe output."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import shutil
-import signal
 import sys
-import time
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from muxtui.client import Engine, clean_name
 from muxtui.paths import Paths

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import os
 import shutil
-import signal
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import os
-import shutil
-import signal
 import sys
 import time
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from muxtui.cli.common import EXIT_ERROR, EXIT_USAGE
 from muxtui.humanize import ago
@@ -152,7 +144,3 @@ async def _doctor_features(pc, paths: Paths, cfg) -> None:
     last = record.get("last_error")
     if isinstance(last, dict) and isinstance(last.get("at"), (int, float)):
         print(f"  last error: {last.get('type')} ({ago(now - last['at'])})")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

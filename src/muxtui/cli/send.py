@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
-import shutil
 import signal
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, _engine, _resolve,

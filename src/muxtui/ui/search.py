@@ -9,7 +9,6 @@ Filters are typed in the query: ``ws:NAME``, ``role:user|assistant|system``, ``m
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
