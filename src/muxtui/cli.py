@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
     r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
     r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
+    _engine_parser(sub)
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -185,11 +186,24 @@ def _main(argv: list[str] | None) -> int:
         "logs": _logs,
         "models": _models,
         "restore": _restore,
+        "engine": _engine_command,
     }[args.command]
     try:
         return asyncio.run(handler(args, paths, cfg))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _engine_parser(sub) -> None:
+    from muxtui.host.command import add_parser
+
+    add_parser(sub)
+
+
+async def _engine_command(args, paths: Paths, cfg) -> int:
+    from muxtui.host.command import run
+
+    return await run(args, paths, cfg)
 
 
 async def _resolve(manager, name_or_id: str, create: bool = False, model: str | None = None):

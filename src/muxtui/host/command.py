@@ -1,0 +1,145 @@
+"""`muxtui engine [--foreground] [start|status|stop]`: run, report or stop the engine host.
+
+Imports of the engine wait until the command runs: add_parser is on every command's start-up path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from muxtui.config import Config
+from muxtui.paths import Paths
+
+EXIT_NOT_RUNNING = 3  # as `systemctl status` says of a stopped unit
+
+
+def add_parser(sub: Any) -> None:
+    e = sub.add_parser("engine", help="start, report or stop the background engine that runs the streams")
+    e.add_argument("action", nargs="?", choices=("start", "status", "stop"), default="start",
+                   help="start (default: start one unless running), status, or stop (replies in flight "
+                        "are saved as interrupted)")
+    e.add_argument("--foreground", action="store_true", help="run the engine here, logging to stderr (debugging)")
+    e.add_argument("--json", action="store_true", help="status: print one JSON object")
+    e.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+
+
+async def run(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
+    from muxtui.host.paths import RuntimeDirError
+    from muxtui.host.spawn import EngineStartError
+
+    try:
+        if args.foreground:
+            return await _foreground(args, paths, cfg)
+        if args.action == "status":
+            return await _status(args, paths)
+        if args.action == "stop":
+            return await _stop(paths)
+        return await _start(args, paths)
+    except (RuntimeDirError, EngineStartError) as exc:
+        print(f"muxtui: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _foreground(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
+    from muxtui.host.server import AlreadyRunning, serve, setup_logging
+
+    setup_logging()
+    try:
+        server = await serve(paths, cfg, ready_fd=args.ready_fd)
+    except AlreadyRunning as exc:
+        print(f"muxtui: {exc}; `muxtui engine stop` stops it", file=sys.stderr)
+        return 1
+    print(f"muxtui: engine stopped ({server.stop_reason})", file=sys.stderr)
+    return 0
+
+
+async def _start(args: argparse.Namespace, paths: Paths) -> int:
+    from muxtui.host import protocol as p
+    from muxtui.host.remote import RemoteEngine
+
+    remote = RemoteEngine(paths, home=args.home, reconnect=False, client_name="muxtui engine")
+    try:
+        await remote.start()
+    except p.ProtocolError as exc:
+        print(f"muxtui: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"muxtui: {exc}", file=sys.stderr)
+        return 1
+    info = remote.engine_info
+    await remote.close()
+    how = "started" if remote.spawned_pid else "already running"
+    print(f"engine {how}: pid {info['pid']}, muxtui {info['version']}, socket {info['socket']}")
+    return 0
+
+
+async def _connect_plain(paths: Paths) -> Any:
+    """A link without hello (engine.status and engine.stop work across versions), or None."""
+    from muxtui.host.remote import EngineGone, RemoteEngine
+
+    remote = RemoteEngine(paths, spawn=False, reconnect=False, client_name="muxtui engine")
+    try:
+        return await remote.start(hello=False)
+    except EngineGone:
+        return None
+
+
+async def _status(args: argparse.Namespace, paths: Paths) -> int:
+    from muxtui.host.paths import HostPaths
+
+    remote = await _connect_plain(paths)
+    if remote is None:
+        if args.json:
+            print(json.dumps({"running": False, "socket": str(HostPaths.of(paths).socket)}))
+        else:
+            print(f"no engine running (socket {HostPaths.of(paths).socket})")
+        return EXIT_NOT_RUNNING
+    try:
+        status = await remote.status()
+    finally:
+        await remote.close()
+    if args.json:
+        print(json.dumps({"running": True, **status}, ensure_ascii=False))
+        return 0
+    streams = status["streams"]
+    print(f"engine running: pid {status['pid']}, muxtui {status['version']} (protocol {status['protocol']}), "
+          f"up {_duration(status['uptime'])}")
+    print(f"  socket   {status['socket']}")
+    print(f"  clients  {status['clients'] - 1}")  # not counting this one
+    print(f"  streams  {len(streams)}" + (f" ({', '.join(streams)})" if streams else ""))
+    print(f"  events   {status['last_seq']} (last {status['buffered']} kept for reconnecting clients)")
+    print(f"  idle exit after {status['idle_exit_minutes']:g} min with no client and no stream")
+    return 0
+
+
+async def _stop(paths: Paths) -> int:
+    from muxtui.host.remote import EngineGone
+
+    remote = await _connect_plain(paths)
+    if remote is None:
+        print("no engine running")
+        return 0
+    started = time.monotonic()
+    try:
+        result = await remote.stop_engine()
+    except EngineGone:
+        result = {"interrupted": None}  # it went away while stopping: that is stopped too
+    finally:
+        await remote.close()
+    n = result.get("interrupted")
+    saved = "" if not n else f"; {n} repl{'y' if n == 1 else 'ies'} in flight saved as interrupted"
+    print(f"engine stopped in {time.monotonic() - started:.1f} s{saved}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

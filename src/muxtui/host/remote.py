@@ -1,0 +1,388 @@
+"""RemoteEngine: the engine's client API over the engine host's socket.
+
+What it owns: finding the engine (and starting one, muxtui.host.spawn), the hello (a protocol
+mismatch is an EngineVersionMismatch whose message says what to do), request/response matching,
+the one event subscription of this client, and reconnecting: when the link drops, requests in
+flight fail with EngineGone, and the client reconnects (starting a new engine if the old one died)
+and resubscribes from the last ``seq`` it applied, so its listener gets every event exactly once
+(or a snapshot, when the engine restarted or the gap fell out of its replay buffer).
+
+It has the command methods of the in-process Engine (``await remote.send(workspace=..., text=...)``),
+taken from api.COMMANDS, each encoded and decoded by its Command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from muxtui import __version__
+from muxtui.host import api
+from muxtui.host import protocol as p
+from muxtui.host.paths import HostPaths
+from muxtui.host.spawn import START_TIMEOUT, EngineStartError, SpawnLock, resolve_home, spawn_detached
+from muxtui.paths import Paths
+
+log = logging.getLogger("muxtui.host.remote")
+
+HELLO_TIMEOUT = 10.0  # an engine that accepts but does not answer hello is wedged
+RECONNECT_ATTEMPTS = 8
+RECONNECT_FIRST_DELAY = 0.05
+RECONNECT_MAX_DELAY = 1.0
+# Exceptions a command may raise in the engine that the client raises as themselves.
+_BUILTIN_ERRORS: dict[str, type[Exception]] = {"KeyError": KeyError, "ValueError": ValueError,
+                                                "PermissionError": PermissionError}
+
+
+class EngineGone(ConnectionError):
+    """The link to the engine dropped (or never came up)."""
+
+
+class EngineVersionMismatch(Exception):
+    def __init__(self, message: str, data: dict[str, Any] | None):
+        super().__init__(message)
+        self.data = data or {}
+
+    @property
+    def engine_idle(self) -> bool:
+        """No stream runs there: restarting it loses nothing (the client may offer to)."""
+        return not self.data.get("streams")
+
+
+class CommandError(Exception):
+    """A command the engine refused, of a kind the client has no class for."""
+
+    def __init__(self, message: str, kind: str | None):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The engine's state at ``seq``; events after it follow."""
+
+    seq: int
+    data: dict[str, Any]
+
+
+Listener = Callable[[Any], None]
+
+
+async def open_socket(paths: Paths) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to a running engine; EngineGone when none listens."""
+    path = HostPaths.of(paths).socket
+    try:
+        return await asyncio.open_unix_connection(str(path), limit=p.READ_CHUNK)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise EngineGone(f"no muxtui engine is listening on {path}") from exc
+    except OSError as exc:
+        raise EngineGone(f"cannot reach the muxtui engine on {path}: {exc.strerror or exc}") from exc
+
+
+class RemoteEngine:
+    def __init__(self, paths: Paths, *, home: str | os.PathLike | None = None, spawn: bool = True,
+                 reconnect: bool = True, client_name: str = "muxtui",
+                 on_link: Callable[[str], None] | None = None):
+        self.paths = paths
+        self.home: Path | None = resolve_home(home)
+        self.spawn = spawn
+        self.reconnect = reconnect
+        self.client_name = client_name
+        # "lost" (link dropped, reconnecting), "restored" (same engine), "replaced" (a new
+        # engine), "failed" (gave up), "closed:<reason>" (the engine said it is stopping).
+        self.on_link = on_link or (lambda state: None)
+        self.engine_info: dict[str, Any] = {}
+        self.last_seq = 0
+        self.duplicates = 0  # events that arrived twice and were not applied (should stay 0)
+        self.spawned_pid: int | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_task: asyncio.Task | None = None
+        self._reconnect_task: asyncio.Task | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._next_id = 0
+        self._listener: Listener | None = None
+        self._on_snapshot: Callable[[Snapshot], None] | None = None
+        self._closing = False
+        self.closed_reason: str | None = None
+        self._link_up = asyncio.Event()
+
+    # ---- connecting ----------------------------------------------------------------------
+    async def start(self, *, hello: bool = True) -> "RemoteEngine":
+        """Connect (starting an engine if allowed). hello=False: a bare link, for engine.status
+        and engine.stop, which answer whatever protocol the client speaks."""
+        await self._connect(hello=hello)
+        return self
+
+    async def _connect(self, *, hello: bool = True) -> None:
+        try:
+            reader, writer = await open_socket(self.paths)
+        except EngineGone:
+            if not self.spawn:
+                raise
+            async with SpawnLock(HostPaths.of(self.paths)):
+                try:  # another client may have started one while we waited for the lock
+                    reader, writer = await open_socket(self.paths)
+                except EngineGone:
+                    self.spawned_pid = await asyncio.to_thread(spawn_detached, self.paths, self.home, START_TIMEOUT)
+                    reader, writer = await open_socket(self.paths)
+        self._reader, self._writer = reader, writer
+        self._read_task = asyncio.create_task(self._read_loop(reader))
+        self._link_up.set()
+        if not hello:
+            return
+        try:
+            info = await asyncio.wait_for(
+                self.call("hello", {"protocol": p.PROTOCOL_VERSION, "version": f"muxtui {__version__}",
+                                    "client": self.client_name}), HELLO_TIMEOUT)
+        except p.ProtocolError as exc:
+            await self._drop_link()
+            if exc.code == p.VERSION_MISMATCH:
+                raise EngineVersionMismatch(exc.message, exc.data) from None
+            raise
+        except asyncio.TimeoutError:
+            await self._drop_link()
+            raise EngineGone(f"the muxtui engine (socket {HostPaths.of(self.paths).socket}) accepts connections "
+                             f"but does not answer: stop it (`muxtui engine stop`, or kill its pid)") from None
+        self.engine_info = info
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reconnect_task
+        await self._drop_link()
+
+    async def _drop_link(self) -> None:
+        self._link_up.clear()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        task, self._read_task = self._read_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self._fail_pending("the connection to the muxtui engine was closed")
+
+    def abort_link(self) -> None:
+        """Drop the socket at once, as a network failure would (tests, and the app on SIGHUP)."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+
+    def _fail_pending(self, why: str) -> None:
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(EngineGone(why))
+
+    # ---- requests ------------------------------------------------------------------------
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        writer = self._writer
+        if writer is None or writer.transport.is_closing():
+            raise EngineGone("not connected to the muxtui engine")
+        self._next_id += 1
+        id_ = self._next_id
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[id_] = fut
+        try:
+            writer.write(p.dumps(p.request(id_, method, params if params is not None else {})))
+            await writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self._pending.pop(id_, None)
+            raise EngineGone(f"the connection to the muxtui engine dropped: {exc}") from None
+        try:
+            return await fut
+        finally:
+            self._pending.pop(id_, None)
+
+    async def command(self, name: str, **kwargs: Any) -> Any:
+        cmd = api.COMMANDS[name]
+        try:
+            raw = await self.call(name, kwargs)
+        except p.ProtocolError as exc:
+            kind = (exc.data or {}).get("type") if isinstance(exc.data, dict) else None
+            if exc.code == p.COMMAND_FAILED:
+                message = exc.message.split(": ", 1)[1] if ": " in exc.message else exc.message
+                if kind in _BUILTIN_ERRORS:
+                    raise _BUILTIN_ERRORS[kind](message) from None
+                raise CommandError(message, kind) from None
+            raise
+        return cmd.decode(raw)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in api.COMMANDS:
+            raise AttributeError(name)
+
+        async def command(**kwargs: Any) -> Any:
+            return await self.command(name, **kwargs)
+
+        command.__name__ = name
+        return command
+
+    async def snapshot(self, workspace: str | None = None) -> dict[str, Any]:
+        return await self.call("snapshot", {} if workspace is None else {"workspace": workspace})
+
+    async def status(self) -> dict[str, Any]:
+        return await self.call("engine.status")
+
+    async def stop_engine(self) -> dict[str, Any]:
+        """Ask the engine to stop (partials committed as interrupted); returns once it has."""
+        self._closing = True
+        return await self.call("engine.stop")
+
+    # ---- events --------------------------------------------------------------------------
+    async def subscribe(self, listener: Listener, since_seq: int | None = None, *,
+                        on_snapshot: Callable[[Snapshot], None] | None = None) -> Callable[[], None]:
+        """Deliver every event after `since_seq` (None: a snapshot first) to `listener`, in seq
+        order, once each, across reconnects. A snapshot goes to `on_snapshot`, else to
+        `listener` as a Snapshot. Returns when the backlog has been delivered."""
+        if self._listener is not None:
+            raise RuntimeError("this RemoteEngine already has a subscription")
+        self._listener = listener
+        self._on_snapshot = on_snapshot
+        if since_seq is not None:
+            self.last_seq = since_seq
+        await self._subscribe(since_seq, self.engine_info.get("engine_id") if since_seq is not None else None)
+
+        def unsubscribe() -> None:
+            self._listener = None
+            if self._writer is not None and not self._closing:
+                asyncio.ensure_future(self._quiet(self.call("unsubscribe")))
+
+        return unsubscribe
+
+    async def _subscribe(self, since_seq: int | None, engine_id: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if since_seq is not None:
+            params = {"since_seq": since_seq, "engine_id": engine_id}
+        return await self.call("subscribe", params)
+
+    @staticmethod
+    async def _quiet(coro: Any) -> None:
+        with contextlib.suppress(Exception):
+            await coro
+
+    def _deliver(self, event: Any) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(event)
+        except Exception:  # a broken listener must not break the link
+            log.exception("event listener failed")
+
+    def _on_notification(self, method: str, params: dict[str, Any]) -> None:
+        if method == "events":
+            for raw in params.get("events", ()):
+                seq = raw.get("seq", 0)
+                if seq <= self.last_seq:
+                    self.duplicates += 1
+                    continue
+                self.last_seq = seq
+                self._deliver(api.Event.from_dict(raw))
+            self.last_seq = max(self.last_seq, params.get("seq", 0))
+        elif method == "snapshot":
+            snap = Snapshot(params["seq"], params)
+            self.last_seq = snap.seq
+            if self._on_snapshot is not None:
+                try:
+                    self._on_snapshot(snap)
+                except Exception:
+                    log.exception("snapshot listener failed")
+            else:
+                self._deliver(snap)
+        elif method == "engine.closing":
+            self.closed_reason = params.get("reason", "stopped")
+            self.on_link(f"closed:{self.closed_reason}")
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        lines = p.LineReader(reader)
+        try:
+            while True:
+                try:
+                    line = await lines.readline()
+                except p.LineTooLong as exc:
+                    log.error("engine sent an oversized message: %s", exc)
+                    continue
+                if line is None:
+                    break
+                try:
+                    msg = p.parse(line)
+                except p.ProtocolError as exc:
+                    log.error("engine sent a broken message: %s", exc.message)
+                    continue
+                if "method" in msg:
+                    self._on_notification(msg["method"], msg.get("params") or {})
+                    continue
+                fut = self._pending.get(msg.get("id"))  # type: ignore[arg-type]
+                if fut is None or fut.done():
+                    if "error" in msg and msg.get("id") is None:
+                        log.error("engine: %s", msg["error"].get("message"))
+                    continue
+                if "error" in msg:
+                    err = msg["error"]
+                    fut.set_exception(p.ProtocolError(err.get("code", p.INTERNAL_ERROR), err.get("message", "?"),
+                                                      err.get("data")))
+                else:
+                    fut.set_result(msg.get("result"))
+        except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            return
+        self._link_up.clear()
+        self._fail_pending("the connection to the muxtui engine dropped")
+        if not self._closing and self.reconnect and self._reconnect_task is None:
+            self._reconnect_task = asyncio.create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        self.on_link("lost")
+        delay = RECONNECT_FIRST_DELAY
+        old_engine = self.engine_info.get("engine_id")
+        try:
+            for attempt in range(RECONNECT_ATTEMPTS):
+                if self._closing:
+                    return
+                writer = self._writer
+                self._writer = None
+                if writer is not None:
+                    writer.close()
+                try:
+                    await self._connect()
+                    if self._listener is not None:
+                        await self._subscribe(self.last_seq, old_engine)
+                except (EngineGone, EngineStartError) as exc:
+                    log.info("reconnect %d failed: %s", attempt + 1, exc)
+                    # Backoff between attempts: a retry delay, not a wait for something to happen.
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX_DELAY)
+                    continue
+                same = self.engine_info.get("engine_id") == old_engine
+                self.on_link("restored" if same else "replaced")
+                return
+            self.on_link("failed")
+        finally:
+            self._reconnect_task = None
+
+    async def wait_connected(self, timeout: float) -> None:
+        """Until the link is up again (after a drop) and resubscribed; TimeoutError otherwise."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            task = self._reconnect_task
+            if task is None and self._link_up.is_set():
+                return
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("no link to the muxtui engine")
+            if task is not None:
+                await asyncio.wait({task}, timeout=left)
+            else:
+                await asyncio.wait_for(self._link_up.wait(), left)
