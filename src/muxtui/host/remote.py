@@ -101,6 +101,7 @@ class RemoteEngine:
         self.last_seq = 0
         self.duplicates = 0  # events that arrived twice and were not applied (should stay 0)
         self.spawned_pid: int | None = None
+        self.resubscribed: list[dict[str, Any]] = []  # the engine's answers to our resubscribes
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task | None = None
@@ -134,8 +135,8 @@ class RemoteEngine:
                     reader, writer = await open_socket(self.paths)
         self._reader, self._writer = reader, writer
         self._read_task = asyncio.create_task(self._read_loop(reader))
-        self._link_up.set()
         if not hello:
+            self._link_up.set()
             return
         try:
             info = await asyncio.wait_for(
@@ -151,6 +152,7 @@ class RemoteEngine:
             raise EngineGone(f"the muxtui engine (socket {HostPaths.of(self.paths).socket}) accepts connections "
                              f"but does not answer: stop it (`muxtui engine stop`, or kill its pid)") from None
         self.engine_info = info
+        self._link_up.set()
 
     async def close(self) -> None:
         self._closing = True
@@ -176,6 +178,7 @@ class RemoteEngine:
 
     def abort_link(self) -> None:
         """Drop the socket at once, as a network failure would (tests, and the app on SIGHUP)."""
+        self._link_up.clear()
         if self._writer is not None:
             self._writer.transport.abort()
 
@@ -205,10 +208,10 @@ class RemoteEngine:
         finally:
             self._pending.pop(id_, None)
 
-    async def command(self, name: str, **kwargs: Any) -> Any:
-        cmd = api.COMMANDS[name]
+    async def command(self, command_name: str, /, **kwargs: Any) -> Any:
+        cmd = api.COMMANDS[command_name]
         try:
-            raw = await self.call(name, kwargs)
+            raw = await self.call(command_name, kwargs)
         except p.ProtocolError as exc:
             kind = (exc.data or {}).get("type") if isinstance(exc.data, dict) else None
             if exc.code == p.COMMAND_FAILED:
@@ -358,7 +361,7 @@ class RemoteEngine:
                 try:
                     await self._connect()
                     if self._listener is not None:
-                        await self._subscribe(self.last_seq, old_engine)
+                        self.resubscribed.append(await self._subscribe(self.last_seq, old_engine))
                 except (EngineGone, EngineStartError) as exc:
                     log.info("reconnect %d failed: %s", attempt + 1, exc)
                     # Backoff between attempts: a retry delay, not a wait for something to happen.
