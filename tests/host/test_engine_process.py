@@ -18,7 +18,8 @@ import pytest
 
 from muxtui.host import protocol as p
 from muxtui.host.paths import HostPaths
-from muxtui.host.remote import EngineVersionMismatch, RemoteEngine
+from muxtui.host.remote import EngineGone, EngineVersionMismatch, RemoteEngine
+from muxtui.host.spawn import EngineStartError
 from muxtui.host.server import registration_of
 from tests.host.conftest import LinkLog, Mirror, alive, disk_history, set_engine_config, wait_exit, wait_file
 
@@ -340,3 +341,36 @@ async def test_a_socket_path_too_long_for_sun_path_moves_to_tmp(tmp_path, fake_s
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
     assert wait_exit(pid)
+
+
+async def test_clients_starting_at_once_start_one_engine(host_home, engines):
+    clients = await asyncio.gather(*(engines(client_name=f"c{i}") for i in range(4)))
+    assert len({c.engine_info["pid"] for c in clients}) == 1
+    assert sum(1 for c in clients if c.spawned_pid) == 1
+
+
+async def test_an_engine_that_cannot_start_says_why(host_home):
+    host_home.config_file.write_text("default_model = 42\n")
+    remote = RemoteEngine(host_home)
+    with pytest.raises(EngineStartError) as caught:
+        await remote.start()
+    text = str(caught.value)
+    assert "cannot start the muxtui engine" in text and "invalid config" in text and "default_model" in text
+    assert "--no-engine" in text
+
+
+async def test_a_stopped_engine_tells_its_clients_and_they_do_not_start_another(host_home, engines):
+    watcher = await engines(client_name="watcher")
+    links = LinkLog()
+    watcher.on_link = links
+    await watcher.subscribe(Mirror())
+    pid = watcher.engine_info["pid"]
+    out = await asyncio.to_thread(cli, "engine", "stop")
+    assert out.returncode == 0, out
+    await links.wait_for("closed:stop")
+    with pytest.raises(EngineGone, match="stopped"):
+        await watcher.wait_connected(timeout=10)
+    assert wait_exit(pid) and registration_of(host_home) is None  # and no new engine came up
+    await watcher.reconnect_now()  # unless asked
+    assert watcher.engine_info["pid"] != pid and links[-1] == "replaced"
+    engines.pids.add(watcher.engine_info["pid"])

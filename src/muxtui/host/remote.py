@@ -95,7 +95,8 @@ class RemoteEngine:
         self.reconnect = reconnect
         self.client_name = client_name
         # "lost" (link dropped, reconnecting), "restored" (same engine), "replaced" (a new
-        # engine), "failed" (gave up), "closed:<reason>" (the engine said it is stopping).
+        # engine), "failed" (gave up), "closed:<reason>" (the engine said it is stopping: no
+        # reconnect then, since someone stopped it on purpose; reconnect_now() starts a new one).
         self.on_link = on_link or (lambda state: None)
         self.engine_info: dict[str, Any] = {}
         self.last_seq = 0
@@ -113,6 +114,8 @@ class RemoteEngine:
         self._closing = False
         self.closed_reason: str | None = None
         self._link_up = asyncio.Event()
+        self._state = asyncio.Event()  # pulsed when the link or a reconnect changes
+        self.link_failed = False
 
     # ---- connecting ----------------------------------------------------------------------
     async def start(self, *, hello: bool = True) -> "RemoteEngine":
@@ -343,11 +346,21 @@ class RemoteEngine:
             return
         self._link_up.clear()
         self._fail_pending("the connection to the muxtui engine dropped")
-        if not self._closing and self.reconnect and self._reconnect_task is None:
+        if not self._closing and self.reconnect and self.closed_reason is None and self._reconnect_task is None:
             self._reconnect_task = asyncio.create_task(self._reconnect())
+        self._state.set()
+
+    async def reconnect_now(self) -> None:
+        """Connect again (starting an engine if none runs) and resume the subscription."""
+        self.closed_reason = None
+        self.link_failed = False
+        if self._reconnect_task is None:
+            self._reconnect_task = asyncio.create_task(self._reconnect())
+        await self.wait_connected(RECONNECT_ATTEMPTS * (RECONNECT_MAX_DELAY + START_TIMEOUT))
 
     async def _reconnect(self) -> None:
-        self.on_link("lost")
+        if self.closed_reason is None:
+            self.on_link("lost")
         delay = RECONNECT_FIRST_DELAY
         old_engine = self.engine_info.get("engine_id")
         try:
@@ -371,21 +384,26 @@ class RemoteEngine:
                 same = self.engine_info.get("engine_id") == old_engine
                 self.on_link("restored" if same else "replaced")
                 return
+            self.link_failed = True
             self.on_link("failed")
         finally:
             self._reconnect_task = None
+            self._state.set()
 
     async def wait_connected(self, timeout: float) -> None:
-        """Until the link is up again (after a drop) and resubscribed; TimeoutError otherwise."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            task = self._reconnect_task
-            if task is None and self._link_up.is_set():
-                return
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise TimeoutError("no link to the muxtui engine")
-            if task is not None:
-                await asyncio.wait({task}, timeout=left)
-            else:
-                await asyncio.wait_for(self._link_up.wait(), left)
+        """Until the link is up again (after a drop) and resubscribed. EngineGone when reconnecting
+        failed or the engine stopped on purpose; TimeoutError after `timeout`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                self._state.clear()
+                task = self._reconnect_task
+                if task is not None:
+                    await asyncio.wait({task})
+                    continue
+                if self._link_up.is_set():
+                    return
+                if self.closed_reason is not None:
+                    raise EngineGone(f"the muxtui engine stopped ({self.closed_reason})")
+                if self.link_failed:
+                    raise EngineGone("could not reconnect to the muxtui engine")
+                await self._state.wait()  # the read loop has not seen the drop yet
