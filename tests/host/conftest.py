@@ -100,6 +100,7 @@ class Mirror:
         self.closed: dict[str, dict[str, Any]] = {}  # request_id -> close event
         self.seqs: list[int] = []
         self.snapshots = 0
+        self.created: list[str] = []  # workspace ids, from workspace.created events
         self._waiters: list[tuple[Any, asyncio.Future]] = []
 
     def __call__(self, event: Any) -> None:
@@ -124,6 +125,7 @@ class Mirror:
         self.seqs.append(d["seq"])
         ws, kind = d["workspace"], d["type"]
         if kind == "workspace.created":
+            self.created.append(ws)
             self.messages.setdefault(ws, [])
         elif kind == "message.added":
             self.messages.setdefault(ws, []).append(d["message"])

@@ -111,6 +111,7 @@ async def test_reconnects_at_random_points_while_8_workspaces_stream_miss_nothin
     assert sum(r["replayed"] for r in remote.resubscribed) > 0  # events did fall in the gaps
     assert remote.duplicates == 0
     assert mirror.seqs == sorted(set(mirror.seqs))
+    assert mirror.created == ids
     for ws in ids:
         disk = disk_history(host_home, ws)
         assert [m["role"] for m in disk] == ["user", "assistant"]

@@ -196,3 +196,20 @@ def test_host_paths_keep_everything_under_muxtui_home(host_home):
     root = host_home.config_dir
     assert host.run_dir == root / "run" and host.socket.parent == root / "run"
     assert host.log_file.parent == root / "logs"
+
+
+def test_hub_refuses_a_malformed_event_and_keeps_going(caplog):
+    hub = Hub()
+
+    class E:
+        def __init__(self, seq, ws):
+            self.seq, self.ws = seq, ws
+
+        def to_dict(self):
+            # A data field named "workspace" shadowing the id: the bug that once lost events.
+            return {"type": "workspace.created", "workspace": self.ws, "seq": self.seq}
+
+    hub(E(1, {"id": "w1"}))
+    hub(E(2, "w2"))
+    assert [i.seq for i in hub.buffer] == [2]
+    assert "cannot be sent" in caplog.text

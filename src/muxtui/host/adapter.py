@@ -80,7 +80,10 @@ class Engine:
 
     def _on_event(self, event: ev.Event) -> None:
         self.last_seq += 1
-        stamped = Event(event.type, event.workspace, self.last_seq, dict(event.data))
+        data = dict(event.data)
+        if "workspace" in data:  # today's WorkspaceInfo field would shadow the workspace id
+            data["info"] = data.pop("workspace")
+        stamped = Event(event.type, event.workspace, self.last_seq, data)
         for listener in list(self._listeners):
             listener(stamped)
 

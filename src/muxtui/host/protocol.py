@@ -55,6 +55,10 @@ def dumps(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
+def dumps_lenient(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=repr).encode("utf-8", "replace") + b"\n"
+
+
 def request(id_: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     msg: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": method}
     if params is not None:

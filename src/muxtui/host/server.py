@@ -79,10 +79,13 @@ class Item:
     __slots__ = ("seq", "workspace", "type", "data")
 
     def __init__(self, data: dict[str, Any]):
+        seq, kind, ws = data.get("seq"), data.get("type"), data.get("workspace", "")
+        if not isinstance(seq, int) or not isinstance(kind, str) or not isinstance(ws, str):
+            raise ValueError(f"not an event: seq {seq!r}, type {kind!r}, workspace of type {type(ws).__name__}")
         self.data = data
-        self.seq: int = data["seq"]
-        self.workspace: str = data.get("workspace", "")
-        self.type: str = data["type"]
+        self.seq = seq
+        self.workspace = ws
+        self.type = kind
 
 
 def merge_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,7 +134,11 @@ class Hub:
         self.on_streams_changed: Callable[[], None] = lambda: None
 
     def __call__(self, event: Any) -> None:
-        item = Item(event.to_dict())
+        try:
+            item = Item(event.to_dict())
+        except Exception:  # an engine bug: say so loudly, but never break the stream that emitted it
+            log.exception("event %r cannot be sent", getattr(event, "type", event))
+            return
         if item.seq <= self.last_seq:  # the engine's contract; refuse rather than confuse clients
             log.error("event %s with seq %d after %d dropped", item.type, item.seq, self.last_seq)
             return
@@ -216,7 +223,14 @@ class Connection:
         events = coalesce(items)
         for start in range(0, len(events), BATCH_EVENTS):
             chunk = events[start:start + BATCH_EVENTS]
-            self.send(p.notification("events", {"seq": chunk[-1]["seq"], "events": chunk}))
+            message = p.notification("events", {"seq": chunk[-1]["seq"], "events": chunk})
+            try:
+                data = p.dumps(message)
+            except (TypeError, ValueError):
+                # An engine bug (a value JSON cannot carry): keep the events, as their repr.
+                log.exception("events %d..%d are not JSON-safe", chunk[0]["seq"], chunk[-1]["seq"])
+                data = p.dumps_lenient(message)
+            self.send_bytes(data)
             self.batches_sent += 1
 
     def abort(self) -> None:
