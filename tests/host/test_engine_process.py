@@ -67,7 +67,7 @@ async def test_two_clients_see_each_others_sends_live(host_home, engines):
     await a.subscribe(seen_a)
     await b.subscribe(seen_b)
     info = await a.create_workspace(name="shared", model=MODEL)
-    ws = info["id"]
+    ws = info.id
     assert await a.send(workspace=ws, text="hello from a") == "started"
     await seen_b.wait(lambda m: len(m.closed) == 1)
     assert await b.send(workspace=ws, text="hello from b") == "started"
@@ -93,7 +93,7 @@ async def test_reconnects_at_random_points_while_8_workspaces_stream_miss_nothin
     mirror = Mirror()
     await remote.subscribe(mirror)
     model = "fake:fake-model?chunks=300&delay_ms=3"
-    ids = [(await remote.create_workspace(name=f"w{i}", model=model))["id"] for i in range(8)]
+    ids = [(await remote.create_workspace(name=f"w{i}", model=model)).id for i in range(8)]
     for ws in ids:
         await remote.send(workspace=ws, text=f"go {ws}")
     rng = random.Random(12)
@@ -137,7 +137,7 @@ async def test_coalesced_deltas_cost_about_one_message_per_frame(host_home, engi
     remote._on_notification = count
     mirror = Mirror()
     await remote.subscribe(mirror)
-    ws = (await remote.create_workspace(name="fast", model="fake:fake-model?chunks=3000"))["id"]
+    ws = (await remote.create_workspace(name="fast", model="fake:fake-model?chunks=3000")).id
     await remote.send(workspace=ws, text="fast")
     await mirror.wait(lambda m: len(m.closed) == 1, timeout=60)
     (rid,) = mirror.closed
@@ -182,7 +182,7 @@ async def test_bad_input_gets_clear_errors_and_loses_nothing(host_home, engines)
     remote = await engines()
     mirror = Mirror()
     await remote.subscribe(mirror)
-    ws = (await remote.create_workspace(name="busy", model="fake:fake-model?chunks=200&delay_ms=3"))["id"]
+    ws = (await remote.create_workspace(name="busy", model="fake:fake-model?chunks=200&delay_ms=3")).id
     await remote.send(workspace=ws, text="keep going")
 
     def abuse() -> list[dict]:
@@ -254,7 +254,7 @@ async def test_kill_9_of_the_engine_mid_stream_the_client_starts_a_new_one_that_
     remote.on_link = links
     mirror = Mirror()
     await remote.subscribe(mirror)
-    ws = (await remote.create_workspace(name="k9", model=f"fake:fake-model?chunks=30&pause_after=10&gate={gate}"))["id"]
+    ws = (await remote.create_workspace(name="k9", model=f"fake:fake-model?chunks=30&pause_after=10&gate={gate}")).id
     await remote.send(workspace=ws, text="before the crash")
     await fake_server.areached(gate)
     await mirror.wait(lambda m: any(len(v["text"]) > 0 for v in m.live.values()))
@@ -282,7 +282,7 @@ async def test_engine_status_and_stop_from_the_command_line(host_home, engines, 
     gate = f"stop-{uuid.uuid4().hex[:8]}"
     remote = await engines()
     pid = remote.engine_info["pid"]
-    ws = (await remote.create_workspace(name="stopme", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}"))["id"]
+    ws = (await remote.create_workspace(name="stopme", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
     await remote.send(workspace=ws, text="this one is stopped")
     await fake_server.areached(gate)
     out = await asyncio.to_thread(cli, "engine", "status")
@@ -306,7 +306,7 @@ async def test_the_engine_exits_when_idle_but_not_while_a_stream_runs(host_home,
     gate = f"idle-{uuid.uuid4().hex[:8]}"
     remote = await engines()
     pid = remote.engine_info["pid"]
-    ws = (await remote.create_workspace(name="idle", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}"))["id"]
+    ws = (await remote.create_workspace(name="idle", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
     await remote.send(workspace=ws, text="long one")
     await fake_server.areached(gate)
     await remote.close()

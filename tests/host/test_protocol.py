@@ -169,7 +169,7 @@ async def test_a_client_too_far_behind_gets_a_snapshot_then_live_events(host_hom
         mirror = Mirror()
         await remote.subscribe(mirror)
         assert mirror.snapshots == 1
-        ws = (await remote.create_workspace(name="far", model="fake:fake-model?chunks=10"))["id"]
+        ws = (await remote.create_workspace(name="far", model="fake:fake-model?chunks=10")).id
         remote.reconnect = False
         remote.abort_link()
         # While it is away, a whole turn streams (far more than 10 events).

@@ -57,10 +57,10 @@ def _info(info: WorkspaceInfo) -> dict[str, Any]:
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
-        Command("list_workspaces", _info_list),
-        Command("create_workspace", _info),
-        Command("rename_workspace", _info),
-        Command("set_model", _info),
+        Command("list_workspaces", _info_list, lambda xs: [WorkspaceInfo(**d) for d in xs]),
+        Command("create_workspace", _info, lambda d: WorkspaceInfo(**d)),
+        Command("rename_workspace", _info, lambda d: WorkspaceInfo(**d)),
+        Command("set_model", _info, lambda d: WorkspaceInfo(**d)),
         Command("delete_workspace"),
         Command("send"),
         Command("interrupt"),
