@@ -115,7 +115,7 @@ class Mirror:
     def apply_snapshot(self, snap: Snapshot) -> None:
         self.snapshots += 1
         self.seqs.append(snap.seq)
-        self.messages = {w["workspace"]["id"]: [dict(m) for m in w["messages"]] for w in snap.data["workspaces"]}
+        self.messages = {w["info"]["id"]: [dict(m) for m in w["messages"]] for w in snap.data["workspaces"]}
         self.live = {}
         for w in snap.data["workspaces"]:
             if w["live"]:

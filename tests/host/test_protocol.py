@@ -213,3 +213,20 @@ def test_hub_refuses_a_malformed_event_and_keeps_going(caplog):
     hub(E(2, "w2"))
     assert [i.seq for i in hub.buffer] == [2]
     assert "cannot be sent" in caplog.text
+
+
+def test_protocol_doc_names_every_method_event_and_error():
+    from pathlib import Path
+
+    from muxtui.engine import events as ev
+    from muxtui.host import api
+    from muxtui.host.server import HOST_METHODS
+
+    doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
+    missing = [f"method {m}" for m in sorted(set(api.COMMANDS) | HOST_METHODS) if f"`{m}`" not in doc]
+    types = {v for k, v in vars(ev).items() if k.isupper() and isinstance(v, str)}
+    missing += [f"event {t}" for t in sorted(types) if f"`{t}`" not in doc]
+    codes = [v for k, v in vars(p).items() if k.isupper() and isinstance(v, int) and -32768 <= v <= -32000]
+    missing += [f"error {c}" for c in codes if f"| {c} |" not in doc]
+    assert not missing, f"docs/protocol.md does not document: {missing}"
+    assert f"Protocol version: **{p.PROTOCOL_VERSION}**" in doc

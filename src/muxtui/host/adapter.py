@@ -149,6 +149,9 @@ class Engine:
             if run is not None:
                 live = {"request_id": run.request_id, "message_id": run.message_id, "model": run.model,
                         "text": run.text, "reasoning": run.reasoning_text}
-            out.append({"workspace": ws.info.to_dict(), "messages": [dict(m) for m in ws.messages],
-                        "queue": list(ws.queue), "live": live})
+            # The shape of the client API's WorkspaceSnapshot.to_dict().
+            out.append({"info": ws.info.to_dict(), "messages": [dict(m) for m in ws.messages],
+                        "queue": [dict(q) for q in ws.queue], "live": live,
+                        "settings": self.manager.effective_settings(ws_id), "seq": self.last_seq,
+                        "warnings": list(ws.warnings)})
         return {"seq": self.last_seq, "workspaces": out}

@@ -481,6 +481,7 @@ class EngineServer:
         client.client_name = str(params.get("client", "?"))[:80]
         theirs = params.get("protocol")
         if theirs != p.PROTOCOL_VERSION:
+            client.ready = False
             raise p.ProtocolError(
                 p.VERSION_MISMATCH,
                 f"the running engine speaks protocol {p.PROTOCOL_VERSION} (muxtui {__version__}, pid {os.getpid()}); "
