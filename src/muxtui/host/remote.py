@@ -23,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from muxtui import __version__
-from muxtui.host import api
 from muxtui.host import protocol as p
 from muxtui.host.paths import HostPaths
 from muxtui.host.spawn import START_TIMEOUT, EngineStartError, SpawnLock, resolve_home, spawn_detached
 from muxtui.paths import Paths
 
 log = logging.getLogger("muxtui.host.remote")
+
+
+def _api() -> Any:
+    # Imported on first use: `muxtui engine status` and `stop` need no engine code (start-up time).
+    from muxtui.host import api
+
+    return api
 
 HELLO_TIMEOUT = 10.0  # an engine that accepts but does not answer hello is wedged
 RECONNECT_ATTEMPTS = 8
@@ -212,7 +218,7 @@ class RemoteEngine:
             self._pending.pop(id_, None)
 
     async def command(self, command_name: str, /, **kwargs: Any) -> Any:
-        cmd = api.COMMANDS[command_name]
+        cmd = _api().COMMANDS[command_name]
         try:
             raw = await self.call(command_name, kwargs)
         except p.ProtocolError as exc:
@@ -226,7 +232,7 @@ class RemoteEngine:
         return cmd.decode(raw)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in api.COMMANDS:
+        if name.startswith("_") or name not in _api().COMMANDS:
             raise AttributeError(name)
 
         async def command(**kwargs: Any) -> Any:
@@ -247,18 +253,20 @@ class RemoteEngine:
         return await self.call("engine.stop")
 
     # ---- events --------------------------------------------------------------------------
-    async def subscribe(self, listener: Listener, since_seq: int | None = None, *,
+    async def subscribe(self, listener: Listener, since_seq: int | None = None, *, engine_id: str | None = None,
                         on_snapshot: Callable[[Snapshot], None] | None = None) -> Callable[[], None]:
         """Deliver every event after `since_seq` (None: a snapshot first) to `listener`, in seq
-        order, once each, across reconnects. A snapshot goes to `on_snapshot`, else to
-        `listener` as a Snapshot. Returns when the backlog has been delivered."""
+        order, once each, across reconnects. `engine_id`: the engine `since_seq` counts in
+        (default: the one connected now); another engine's seq gets a snapshot. A snapshot
+        goes to `on_snapshot`, else to `listener` as a Snapshot. Returns when the backlog has
+        been delivered."""
         if self._listener is not None:
             raise RuntimeError("this RemoteEngine already has a subscription")
         self._listener = listener
         self._on_snapshot = on_snapshot
         if since_seq is not None:
             self.last_seq = since_seq
-        await self._subscribe(since_seq, self.engine_info.get("engine_id") if since_seq is not None else None)
+        await self._subscribe(since_seq, engine_id or self.engine_info.get("engine_id"))
 
         def unsubscribe() -> None:
             self._listener = None
@@ -288,13 +296,14 @@ class RemoteEngine:
 
     def _on_notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "events":
+            event_class = _api().Event
             for raw in params.get("events", ()):
                 seq = raw.get("seq", 0)
                 if seq <= self.last_seq:
                     self.duplicates += 1
                     continue
                 self.last_seq = seq
-                self._deliver(api.Event.from_dict(raw))
+                self._deliver(event_class.from_dict(raw))
             self.last_seq = max(self.last_seq, params.get("seq", 0))
         elif method == "snapshot":
             snap = Snapshot(params["seq"], params)

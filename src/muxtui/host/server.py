@@ -88,35 +88,47 @@ class Item:
         self.type = kind
 
 
-def merge_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
-    """`a` and then `b` as one delta, or None when they are not two pieces of the same text."""
+def _mergeable(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """`b` continues the text of delta `a`: same reply, same kind of text, nothing else differs."""
     if a["type"] != api.DELTA_TYPE or b["type"] != api.DELTA_TYPE or a.keys() != b.keys():
-        return None
-    merged = dict(a)
+        return False
     for key, value in b.items():
         if key == "seq":
-            merged[key] = value
-        elif key in api.DELTA_TEXT_FIELDS and isinstance(value, str) and isinstance(a[key], str):
-            merged[key] = a[key] + value
+            continue
+        if key in api.DELTA_TEXT_FIELDS:
+            if not isinstance(value, str) or not isinstance(a[key], str):
+                return False
         elif a[key] != value:
-            return None
+            return False
+    return True
+
+
+def _merged(run: list[dict[str, Any]]) -> dict[str, Any]:
+    merged = dict(run[0])  # a copy: the ring's dicts are shared by every client
+    for key in api.DELTA_TEXT_FIELDS & merged.keys():
+        merged[key] = "".join(d[key] for d in run)  # one join, not a concatenation per piece
+    merged["seq"] = run[-1]["seq"]
     return merged
+
+
+def merge_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """`a` and then `b` as one delta, or None when they are not two pieces of the same text."""
+    return _merged([a, b]) if _mergeable(a, b) else None
 
 
 def coalesce(items: list[Item]) -> list[dict[str, Any]]:
     """Events in seq order -> the same events with each workspace's runs of consecutive deltas
     merged (the merged one carries its last piece's seq). Still in seq order."""
-    out: list[dict[str, Any]] = []
-    last_of: dict[str, int] = {}  # workspace -> index in out of its latest event
+    runs: list[list[dict[str, Any]]] = []
+    last_of: dict[str, int] = {}  # workspace -> index in runs of its latest event
     for item in items:
         j = last_of.get(item.workspace)
-        if j is not None and item.type == api.DELTA_TYPE:
-            merged = merge_delta(out[j], item.data)
-            if merged is not None:
-                out[j] = merged
-                continue
-        last_of[item.workspace] = len(out)
-        out.append(item.data)
+        if j is not None and item.type == api.DELTA_TYPE and _mergeable(runs[j][0], item.data):
+            runs[j].append(item.data)
+            continue
+        last_of[item.workspace] = len(runs)
+        runs.append([item.data])
+    out = [run[0] if len(run) == 1 else _merged(run) for run in runs]
     if len(out) > 1:
         out.sort(key=lambda d: d["seq"])  # a merged delta moved to its last piece's place
     return out
