@@ -375,3 +375,23 @@ async def test_a_stopped_engine_tells_its_clients_and_they_do_not_start_another(
     await watcher.reconnect_now()  # unless asked
     assert watcher.engine_info["pid"] != pid and links[-1] == "replaced"
     engines.pids.add(watcher.engine_info["pid"])
+
+
+async def test_a_request_whose_client_vanished_still_runs(host_home, engines):
+    remote = await engines()
+    mirror = Mirror()
+    await remote.subscribe(mirror)
+    ws = (await remote.create_workspace(name="orphan", model=MODEL)).id
+
+    def send_and_vanish() -> None:
+        s = _raw(host_home)
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "hello", "params": {"protocol": p.PROTOCOL_VERSION}}
+        send = {"jsonrpc": "2.0", "id": 2, "method": "send", "params": {"workspace": ws, "text": "fire and forget"}}
+        s.sendall(json.dumps(hello).encode() + b"\n" + json.dumps(send).encode() + b"\n")
+        s.close()  # gone before any answer
+
+    await asyncio.to_thread(send_and_vanish)
+    await mirror.wait(lambda m: len(m.closed) == 1, timeout=30)
+    disk = disk_history(host_home, ws)
+    assert [m["content"] for m in disk if m["role"] == "user"] == ["fire and forget"]
+    assert disk[-1]["status"] == "complete"

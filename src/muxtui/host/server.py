@@ -308,9 +308,14 @@ class Connection:
         if is_request:
             self.send(p.result(id_, value))
 
-    async def close(self) -> None:
+    async def close(self, *, cancel: bool = False) -> None:
+        """End the link. Requests it sent still run to their end (a `send` whose sender vanished is
+        still sent), unless `cancel` (the engine is stopping)."""
         self.closed = True
-        for task in list(self._tasks):
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        for task in list(self._tasks) if cancel else ():
             task.cancel()
         with contextlib.suppress(Exception):
             self.writer.close()
@@ -407,7 +412,7 @@ class EngineServer:
         for client in list(self.clients):
             client.flush()
             client.send(p.notification("engine.closing", {"reason": self.stop_reason}))
-        await asyncio.gather(*(c.close() for c in list(self.clients)), return_exceptions=True)
+        await asyncio.gather(*(c.close(cancel=True) for c in list(self.clients)), return_exceptions=True)
         with contextlib.suppress(FileNotFoundError):
             self.host.socket.unlink()
         with contextlib.suppress(FileNotFoundError):
