@@ -24,6 +24,7 @@ from muxtui import __version__
 from muxtui.paths import Paths
 from muxtui.humanize import ago
 from muxtui.safetext import TerminalText, is_terminal
+from muxtui.engine.transfer import when_text
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -461,7 +462,7 @@ async def _undo_model_not_found(manager, info, event, created: bool, previous_mo
 async def _workspaces(args, paths: Paths, cfg) -> int:
     manager = _engine(paths, cfg)
     for info in await manager.list_workspaces():
-        when = _when(info.last_activity or info.created_at)
+        when = when_text(info.last_activity or info.created_at)
         print(f"{info.id}  {when}  {info.model:<28}  {info.name}")
     return 0
 
@@ -489,32 +490,6 @@ async def _history(args, paths: Paths, cfg) -> int:
     return 0
 
 
-def _when(timestamp: float | None) -> str:
-    if not timestamp:
-        return "unknown time"  # missing or damaged on disk (storage has warned)
-    try:
-        return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-    except (OverflowError, ValueError, OSError):
-        return "unknown time"
-
-
-def export_markdown(ws) -> str:
-    lines = [f"# {ws.info.name}", "", f"Model: `{ws.info.model}`", ""]
-    for m in ws.messages:
-        when = _when(m.get("created_at"))
-        if m["role"] == "user":
-            lines += [f"## You · {when}", "", m.get("content", ""), ""]
-        else:
-            status = "" if m.get("status") == "complete" else f" · {m.get('status')}"
-            lines += [f"## {m.get('model')} · {when}{status}", ""]
-            if m.get("reasoning"):
-                lines += ["<details><summary>Reasoning</summary>", "", m["reasoning"], "", "</details>", ""]
-            lines += [m.get("content", ""), ""]
-            if m.get("status") == "error":
-                lines += [f"> **Error** ({m.get('error_type')}): {m.get('error')}", ""]
-    return "\n".join(lines)
-
-
 async def _export(args, paths: Paths, cfg) -> int:
     manager = _engine(paths, cfg)
     info = await _resolve(manager, args.workspace)
@@ -524,7 +499,9 @@ async def _export(args, paths: Paths, cfg) -> int:
 
         text = export_json(ws.info, ws.messages)
     else:
-        text = export_markdown(ws)
+        from muxtui.engine.transfer import export_markdown
+
+        text = export_markdown(ws.info, ws.messages)
     # In slices: when the reader goes away during one big write, Python reports the short write
     # as success and drops the rest; the next slice then meets the closed pipe and says so.
     for start in range(0, len(text), 16384):
@@ -582,7 +559,7 @@ async def _search(args, paths: Paths, cfg) -> int:
     for h in hits:
         text, _spans = split_snippet(h.snippet)
         who = h.role if h.role != "assistant" else (h.model or "assistant")
-        print(f"{h.workspace_name} #{h.seq} · {who} · {_when(h.created_at)}")
+        print(f"{h.workspace_name} #{h.seq} · {who} · {when_text(h.created_at)}")
         print("  " + " ".join(text.split()))
     if not hits:
         print("no matches", file=sys.stderr)

@@ -12,7 +12,7 @@ from .conftest import closed
 
 def close(model: str, status: str = "complete", **fields) -> ev.Event:
     kind = {"complete": ev.STREAM_COMPLETE, "interrupted": ev.STREAM_INTERRUPTED}.get(status, ev.STREAM_ERROR)
-    return ev.Event(kind, "ws", {"message": {"model": model, "status": status, "content": "x", **fields}})
+    return ev.Event.make(kind, "ws", request_id="r", message={"model": model, "status": status, "content": "x", **fields})
 
 
 class Clock:

@@ -78,13 +78,13 @@ async def test_tracker_publishes_only_on_change_and_never_per_token():
         tracker.add(WorkspaceInfo("w2", "two", "demo:x", 0.0))
         tracker.set_current("w1")
         published.clear()
-        tracker.handle(Event(ev.STREAM_STARTED, "w2", {"request_id": "r"}))
+        tracker.handle(Event.make(ev.STREAM_STARTED, "w2", **{"request_id": "r"}))
         for _ in range(500):
             tracker.on_delta("w2")  # background: unread once
             tracker.on_delta("w1")  # current: nothing
-        tracker.handle(Event(ev.QUEUE_CHANGED, "w2", {"items": [{"id": "q", "text": "x"}]}))
-        tracker.handle(Event(ev.QUEUE_CHANGED, "w2", {"items": [{"id": "q", "text": "x"}]}))  # same count
-        tracker.handle(Event(ev.STREAM_ERROR, "w2", {"message": {"error_type": "rate_limit"}}))
+        tracker.handle(Event.make(ev.QUEUE_CHANGED, "w2", **{"items": [{"id": "q", "text": "x"}]}))
+        tracker.handle(Event.make(ev.QUEUE_CHANGED, "w2", **{"items": [{"id": "q", "text": "x"}]}))  # same count
+        tracker.handle(Event.make(ev.STREAM_ERROR, "w2", **{"request_id": "r", "message": {"error_type": "rate_limit"}}))
         assert [(s.streaming, s.unread, s.queued, s.error_type) for s in published] == [
             (True, False, 0, None),
             (True, True, 0, None),
@@ -92,13 +92,13 @@ async def test_tracker_publishes_only_on_change_and_never_per_token():
             (False, True, 1, "rate_limit"),
         ]
         state = tracker.get("w2")
-        tracker.handle(Event(ev.STREAM_STARTED, "w2", {}))
+        tracker.handle(Event.make(ev.STREAM_STARTED, "w2", request_id="r"))
         assert tracker.get("w2").error_type == "rate_limit"  # stays until a good turn
-        tracker.handle(Event(ev.STREAM_COMPLETE, "w2", {"message": {}}))
+        tracker.handle(Event.make(ev.STREAM_COMPLETE, "w2", **{"request_id": "r", "message": {}}))
         assert tracker.get("w2").error_type is None and not tracker.get("w2").streaming
         tracker.set_current("w2")
         assert not tracker.get("w2").unread
-        tracker.handle(Event(ev.WORKSPACE_DELETED, "w2", {}))
+        tracker.handle(Event.make(ev.WORKSPACE_DELETED, "w2", **{}))
         assert "w2" not in tracker and published[-1].deleted
         assert state.id == "w2"
         await pilot.pause()

@@ -314,6 +314,7 @@ class StreamManager:
         self._factory = provider_factory
         self._providers: dict[str, Any] = {}
         self._listeners: list[Listener] = []
+        self._seq = 0  # the last event's seq: every event gets the next one
         self._workspaces: dict[str, Workspace] = {}
         self._rng = rng or random.Random()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
@@ -338,8 +339,14 @@ class StreamManager:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event emitted (0 before the first)."""
+        return self._seq
+
     def _emit(self, type_: str, ws_id: str, **data: Any) -> None:
-        event = Event(type_, ws_id, data)
+        self._seq += 1
+        event = Event.make(type_, ws_id, self._seq, **data)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -367,7 +374,7 @@ class StreamManager:
         info = await asyncio.to_thread(self.storage.create_workspace, name, model or self.config.default_model)
         ws = Workspace(info, self.storage.store(info.id), opened=True)
         self._workspaces[info.id] = ws
-        self._emit(ev.WORKSPACE_CREATED, info.id, workspace=info.to_dict())
+        self._emit(ev.WORKSPACE_CREATED, info.id, info=info.to_dict())
         return info
 
     async def open_workspace(self, ws_id: str) -> Workspace:
@@ -479,7 +486,7 @@ class StreamManager:
             if (isinstance(name, str) and name != ws.info.name) or (isinstance(model, str) and model != ws.info.model):
                 ws.info.name = name if isinstance(name, str) else ws.info.name
                 ws.info.model = model if isinstance(model, str) else ws.info.model
-                self._emit(ev.WORKSPACE_UPDATED, ws.info.id, workspace=ws.info.to_dict())
+                self._emit(ev.WORKSPACE_UPDATED, ws.info.id, info=ws.info.to_dict())
         if not changed:
             return False
         recovered, history, queue, warnings = await asyncio.to_thread(self._load, ws)
@@ -506,14 +513,14 @@ class StreamManager:
     async def rename_workspace(self, ws_id: str, name: str) -> WorkspaceInfo:
         ws = self.workspace(ws_id)
         ws.info = await asyncio.to_thread(self.storage.update_workspace, ws_id, name=name)
-        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict())
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, info=ws.info.to_dict())
         return ws.info
 
     async def set_model(self, ws_id: str, model: str) -> WorkspaceInfo:
         split_model(model)  # raises ValueError with a clear message
         ws = self.workspace(ws_id)
         ws.info = await asyncio.to_thread(self.storage.update_workspace, ws_id, model=model)
-        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict())
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, info=ws.info.to_dict())
         return ws.info
 
     # ---- settings, fork ------------------------------------------------------------------
@@ -537,7 +544,7 @@ class StreamManager:
         async with ws.io:
             await asyncio.to_thread(ws.store.write_settings, clean)
             ws.settings = clean
-        self._emit(ev.WORKSPACE_UPDATED, ws_id, workspace=ws.info.to_dict(), settings=dict(clean))
+        self._emit(ev.WORKSPACE_UPDATED, ws_id, info=ws.info.to_dict(), settings=dict(clean))
         return clean
 
     async def fork_workspace(self, ws_id: str, upto_seq: int | None = None, name: str | None = None) -> WorkspaceInfo:
@@ -564,7 +571,7 @@ class StreamManager:
 
         info = await asyncio.to_thread(copy)
         self._workspaces[info.id] = Workspace(info, self.storage.store(info.id))
-        self._emit(ev.WORKSPACE_CREATED, info.id, workspace=info.to_dict(), forked_from=ws_id)
+        self._emit(ev.WORKSPACE_CREATED, info.id, info=info.to_dict(), forked_from=ws_id)
         return info
 
     async def delete_workspace(self, ws_id: str) -> None:

@@ -9,6 +9,7 @@ it then creates a new workspace and appends the messages through the normal hist
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import time
 from typing import Any
 
@@ -33,6 +34,32 @@ def export_json(info: WorkspaceInfo, messages: list[dict[str, Any]]) -> str:
         "workspace": {"id": info.id, "name": info.name, "model": info.model, "created_at": info.created_at},
         "messages": [{k: v for k, v in m.items() if k not in ("v", "kind", "unsaved")} for m in messages],
     }, ensure_ascii=False, indent=1) + "\n"
+
+
+def when_text(timestamp: float | None) -> str:
+    if not timestamp:
+        return "unknown time"  # missing or damaged on disk (storage has warned)
+    try:
+        return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):
+        return "unknown time"
+
+
+def export_markdown(info: WorkspaceInfo, messages: list[dict[str, Any]]) -> str:
+    lines = [f"# {info.name}", "", f"Model: `{info.model}`", ""]
+    for m in messages:
+        when = when_text(m.get("created_at"))
+        if m["role"] == "user":
+            lines += [f"## You · {when}", "", m.get("content", ""), ""]
+        else:
+            status = "" if m.get("status") == "complete" else f" · {m.get('status')}"
+            lines += [f"## {m.get('model')} · {when}{status}", ""]
+            if m.get("reasoning"):
+                lines += ["<details><summary>Reasoning</summary>", "", m["reasoning"], "", "</details>", ""]
+            lines += [m.get("content", ""), ""]
+            if m.get("status") == "error":
+                lines += [f"> **Error** ({m.get('error_type')}): {m.get('error')}", ""]
+    return "\n".join(lines)
 
 
 def _text_of(content: Any, where: str) -> str:

@@ -327,7 +327,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self.run_worker(self._seed_badges([i.id for i in new]), group="seed", name="seed-new-badges")
         for ws_id in self.tracker.ids():
             if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
-                self.tracker.handle(Event(ev.WORKSPACE_DELETED, ws_id, {}))
+                self.tracker.handle(ev.WorkspaceDeleted(workspace=ws_id))
 
     @staticmethod
     def _tune_gc() -> None:
@@ -879,13 +879,13 @@ class MuxApp(conversation.ConversationMixin, App[int]):
 
     async def action_export_workspace(self, fmt: str = "md") -> None:
         """Write the current workspace to a file in the current folder (else the data folder)."""
-        from muxtui.cli import export_markdown
+        from muxtui.engine.transfer import export_markdown
         from muxtui.engine.transfer import export_json
 
         if self.current_id is None:
             return
         ws = await self.manager.open_workspace(self.current_id)
-        text = export_json(ws.info, ws.messages) if fmt == "json" else export_markdown(ws)
+        text = export_json(ws.info, ws.messages) if fmt == "json" else export_markdown(ws.info, ws.messages)
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in ws.info.name).strip("-")[:60] or "workspace"
         name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.clock()))}.{fmt}"
         from muxtui.engine import atomic

@@ -143,7 +143,7 @@ class WorkspaceTracker:
     def handle(self, event: Event) -> None:
         t, ws_id, data = event.type, event.workspace, event.data
         if t in (ev.WORKSPACE_CREATED, ev.WORKSPACE_UPDATED):
-            info = data.get("workspace") or {}
+            info = data.get("info") or {}
             if ws_id in self._states:
                 self._set(ws_id, name=info.get("name", ""), model=info.get("model", ""))
             else:

@@ -1,0 +1,272 @@
+"""The engine in this process, behind the client API's commands.
+
+``Engine`` owns the storage, the logs, the stream manager and the search indexer. Every public
+coroutine is a command of ``muxtui.client.COMMANDS``: it takes JSON-able keyword arguments and
+returns plain data (records, dicts, lists, strings), never an engine object, so the engine host
+can serve the same commands over a socket. Events reach subscribers in ``seq`` order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from typing import Any, Callable
+
+from muxtui.client.records import LiveReply, WorkspaceSnapshot
+from muxtui.config import Config
+from muxtui.engine import trash as trash_mod
+from muxtui.engine.catalog import ModelCatalog, ServerModels
+from muxtui.engine.events import Event
+from muxtui.engine.logs import EventLog
+from muxtui.engine.manager import StreamManager
+from muxtui.engine.search import Hit, Indexer
+from muxtui.engine.storage import Storage, WorkspaceInfo
+from muxtui.engine.transfer import export_json, export_markdown, import_workspace
+from muxtui.paths import Paths
+
+Listener = Callable[[Event], None]
+
+
+class Engine:
+    """One per process that owns the data folder (the app embedded, the CLI, the engine host)."""
+
+    def __init__(self, paths: Paths, config: Config, *, event_log: EventLog | None = None,
+                 storage: Storage | None = None, search: bool = True) -> None:
+        paths.ensure()
+        self.paths = paths
+        self.config = config
+        self.storage = storage or Storage(paths.data_dir)
+        self.event_log = event_log or EventLog(paths.log_dir)
+        self.manager = StreamManager(config, self.storage, self.event_log)
+        self.indexer: Indexer | None = None
+        if search:
+            self.indexer = Indexer(paths.data_dir)  # search index, kept current in its own thread
+            self.indexer.attach(self.manager)
+        self._catalog: ModelCatalog | None = None
+        self._server_models: dict[str, ServerModels] = {}  # the servers' model lists seen this run
+        self._closed = False
+
+    # ---- life ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Background work that must not delay the first frame: the search index, the trash."""
+        if self.indexer is not None:
+            self.indexer.start()  # builds or catches up in its thread; search works meanwhile
+        asyncio.get_running_loop().run_in_executor(None, trash_mod.purge, self.storage)
+
+    async def close(self) -> None:
+        """Commit every reply in flight as interrupted; stop the indexer."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.indexer is not None:
+            await asyncio.to_thread(self.indexer.stop)
+        await self.manager.shutdown()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self.manager.subscribe(listener)
+
+    @property
+    def last_seq(self) -> int:
+        return self.manager.last_seq
+
+    @property
+    def storage_warnings(self) -> list[str]:
+        return list(self.storage.warnings)
+
+    def workspaces_mtime(self) -> int | None:
+        """Changes when another process adds or removes a workspace folder (one stat call)."""
+        try:
+            return self.storage.ws_root.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    # ---- workspaces ------------------------------------------------------------------------
+    async def list_workspaces(self) -> list[WorkspaceInfo]:
+        return [replace(i) for i in await self.manager.list_workspaces()]
+
+    async def create_workspace(self, name: str, model: str | None = None) -> WorkspaceInfo:
+        return replace(await self.manager.create_workspace(name, model))
+
+    async def rename_workspace(self, workspace: str, name: str) -> WorkspaceInfo:
+        return replace(await self.manager.rename_workspace(workspace, name))
+
+    async def set_model(self, workspace: str, model: str) -> WorkspaceInfo:
+        return replace(await self.manager.set_model(workspace, model))
+
+    async def delete_workspace(self, workspace: str) -> None:
+        await self.manager.delete_workspace(workspace)
+
+    async def fork_workspace(self, workspace: str, upto_seq: int | None = None, name: str | None = None) -> WorkspaceInfo:
+        return replace(await self.manager.fork_workspace(workspace, upto_seq, name))
+
+    async def open_workspace(self, workspace: str, sync: bool = True) -> WorkspaceSnapshot:
+        """Everything a client shows of one workspace, stamped with the last event's seq.
+
+        ``sync``: first re-read the files if another process (`muxtui send`) wrote them."""
+        await self.manager.open_workspace(workspace)
+        if sync:
+            await self.manager.sync_from_disk(workspace)
+        return self._snapshot(workspace)
+
+    def _snapshot(self, workspace: str) -> WorkspaceSnapshot:
+        # One synchronous step: nothing can be emitted between reading the state and the seq.
+        ws = self.manager.workspace(workspace)
+        run = self.manager.current_run(workspace)
+        live = None
+        if run is not None and not run.closed:
+            live = LiveReply(run.request_id, run.message_id, run.model, run.text, run.reasoning_text)
+        return WorkspaceSnapshot(info=replace(ws.info), messages=list(ws.messages), queue=[dict(q) for q in ws.queue],
+                                 live=live, settings=self.manager.effective_settings(workspace),
+                                 seq=self.manager.last_seq, warnings=list(ws.warnings))
+
+    async def peek_workspace(self, workspace: str) -> dict[str, Any]:
+        """Badges without reading a long history: the last message (the file's tail) and the
+        queue; a workspace that left a partial behind is opened, which recovers the partial."""
+        ws = self.manager.workspace(workspace)
+        if ws.opened:
+            last = next((m for m in reversed(ws.messages) if m.get("role") == "assistant"), None)
+            return {"last": last, "queue": list(ws.queue), "streaming": self.manager.is_streaming(workspace)}
+
+        def peek() -> tuple[bool, list, dict | None]:
+            store = ws.store
+            if store.partial.exists():
+                return True, [], None
+            queue = store.load_queue()[0] if store.queue_file.exists() else []
+            return False, queue, store.last_message()
+
+        has_partial, queue, last = await asyncio.to_thread(peek)
+        if has_partial:
+            ws = await self.manager.open_workspace(workspace)  # commits the leftover partial
+            last = next((m for m in reversed(ws.messages) if m.get("role") == "assistant"), None)
+            queue = list(ws.queue)
+        return {"last": last, "queue": queue, "streaming": self.manager.is_streaming(workspace)}
+
+    async def history(self, workspace: str, before_seq: int | None = None, limit: int | None = None) -> list[dict]:
+        """A page of history, oldest first: the ``limit`` messages before ``before_seq``."""
+        ws = await self.manager.open_workspace(workspace)
+        messages = ws.messages
+        if before_seq is not None:
+            messages = [m for m in messages if m.get("seq", before_seq) < before_seq]
+        if limit is not None:
+            messages = messages[-limit:] if limit > 0 else []
+        return list(messages)
+
+    async def get_settings(self, workspace: str) -> dict[str, Any]:
+        await self.manager.open_workspace(workspace)
+        return self.manager.effective_settings(workspace)
+
+    async def set_settings(self, workspace: str, settings: dict[str, Any]) -> dict[str, Any]:
+        return await self.manager.set_settings(workspace, settings)
+
+    # ---- streams ---------------------------------------------------------------------------
+    async def send(self, workspace: str, text: str) -> str:
+        return await self.manager.send(workspace, text)
+
+    async def interrupt(self, workspace: str) -> str | None:
+        return await self.manager.interrupt(workspace)
+
+    async def retry(self, workspace: str) -> str:
+        return await self.manager.retry(workspace)
+
+    async def edit_and_resend(self, workspace: str, seq: int, text: str) -> str:
+        return await self.manager.edit_and_resend(workspace, seq, text)
+
+    async def continue_reply(self, workspace: str) -> str:
+        return await self.manager.continue_reply(workspace)
+
+    async def send_now(self, workspace: str, item_ids: list[str] | None = None) -> str:
+        return await self.manager.send_now(workspace, item_ids)
+
+    async def wait_idle(self, workspace: str) -> None:
+        await self.manager.wait_idle(workspace)
+
+    async def streaming(self) -> list[str]:
+        """The workspaces streaming now."""
+        return [ws_id for ws_id in self.manager._workspaces if self.manager.is_streaming(ws_id)]
+
+    # ---- queue -----------------------------------------------------------------------------
+    async def edit_queued(self, workspace: str, item_id: str, text: str) -> None:
+        await self.manager.edit_queued(workspace, item_id, text)
+
+    async def remove_queued(self, workspace: str, item_id: str) -> dict | None:
+        return await self.manager.remove_queued(workspace, item_id)
+
+    async def pop_last_queued(self, workspace: str) -> dict | None:
+        return await self.manager.pop_last_queued(workspace)
+
+    # ---- replies the disk refused ----------------------------------------------------------
+    async def unsaved(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Replies still only in memory (disk full), after up to ``wait`` s of trying to save."""
+        if not self.manager.has_unsaved():
+            return []
+        return await self.manager.flush_unsaved(wait)
+
+    # ---- trash, export, import ---------------------------------------------------------------
+    async def list_trash(self) -> list[dict[str, Any]]:
+        entries = await asyncio.to_thread(trash_mod.list_trash, self.storage)
+        return [{"key": e.key, "id": e.id, "name": e.name, "model": e.model, "deleted_at": e.deleted_at}
+                for e in entries]
+
+    async def restore_workspace(self, key: str) -> WorkspaceInfo:
+        """Bring a deleted workspace back (``key`` from ``list_trash``, or its name)."""
+        entry = await asyncio.to_thread(trash_mod.find, self.storage, key)
+        if entry is None:
+            raise KeyError(f"nothing in the trash called {key!r}")
+        info = await asyncio.to_thread(trash_mod.restore, self.storage, entry)
+        await self.manager.list_workspaces()  # the engine learns about the folder
+        return info
+
+    async def export_workspace(self, workspace: str, format: str = "md") -> str:
+        ws = await self.manager.open_workspace(workspace)
+        if format == "json":
+            return export_json(ws.info, ws.messages)
+        if format == "md":
+            return export_markdown(ws.info, ws.messages)
+        raise ValueError(f"unknown export format {format!r} (md or json)")
+
+    async def import_workspace(self, data: Any, name: str | None = None) -> WorkspaceInfo:
+        info = await asyncio.to_thread(import_workspace, self.storage, data, name, self.config.default_model)
+        await self.manager.list_workspaces()
+        return info
+
+    # ---- search, errors, models --------------------------------------------------------------
+    async def search(self, query: str, limit: int = 50, workspace: str | None = None) -> list[Hit]:
+        if self.indexer is None or not query.strip():
+            return []
+        return await asyncio.to_thread(self.indexer.index.search, query, limit, workspace)
+
+    def search_ready(self) -> bool:
+        """The index has caught up once (until then results may miss recent messages)."""
+        return self.indexer is None or self.indexer.ready.is_set()
+
+    def refresh_search(self) -> None:
+        if self.indexer is not None:
+            self.indexer.schedule()
+
+    async def error_groups(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.event_log.grouped_errors)
+
+    def _model_catalog(self) -> ModelCatalog:
+        """What the servers list, cached in the data folder; made on first use."""
+        if self._catalog is None:
+            self._catalog = ModelCatalog(self.config, self.paths.data_dir / "cache")
+        return self._catalog
+
+    async def models(self, fetch: bool = False, refresh: bool = False) -> list[str]:
+        """Models to pick from: configured, cached and (``fetch``) asked of every server now."""
+        catalog = self._model_catalog()
+        if fetch:
+            lists = await catalog.fetch_all(refresh=refresh)
+            self._server_models.update({sm.provider: sm for sm in lists})
+        return catalog.listing(self._server_models.values())
+
+
+@contextlib.asynccontextmanager
+async def running(paths: Paths, config: Config, **kwargs: Any):
+    """An engine for one CLI command: started, and closed (partials committed) at the end."""
+    engine = Engine(paths, config, **kwargs)
+    try:
+        yield engine
+    finally:
+        await engine.close()
