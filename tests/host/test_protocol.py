@@ -174,7 +174,7 @@ async def test_a_client_too_far_behind_gets_a_snapshot_then_live_events(host_hom
         remote.abort_link()
         # While it is away, a whole turn streams (far more than 10 events).
         await server.engine.send(workspace=ws, text="while away")
-        await server.engine.manager.wait_idle(ws)
+        await server.engine.wait_idle(workspace=ws)
         assert server.hub.since(remote.last_seq) is None
         remote.reconnect = True
         await remote._reconnect()
@@ -218,7 +218,7 @@ def test_hub_refuses_a_malformed_event_and_keeps_going(caplog):
 def test_protocol_doc_names_every_method_event_and_error():
     from pathlib import Path
 
-    from muxtui.engine import events as ev
+    from muxtui.client import events as ev
     from muxtui.host import api
     from muxtui.host.server import HOST_METHODS
 

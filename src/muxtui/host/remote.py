@@ -107,6 +107,7 @@ class RemoteEngine:
         self.engine_info: dict[str, Any] = {}
         self.last_seq = 0
         self.duplicates = 0  # events that arrived twice and were not applied (should stay 0)
+        self.undecodable = 0  # events this client could not read (should stay 0)
         self.spawned_pid: int | None = None
         self.resubscribed: list[dict[str, Any]] = []  # the engine's answers to our resubscribes
         self._reader: asyncio.StreamReader | None = None
@@ -303,7 +304,13 @@ class RemoteEngine:
                     self.duplicates += 1
                     continue
                 self.last_seq = seq
-                self._deliver(event_class.from_dict(raw))
+                try:
+                    event = event_class.from_dict(raw)
+                except Exception as exc:  # an engine of another build: say so, keep the link
+                    self.undecodable += 1
+                    log.error("event %s (seq %s) not understood: %s", raw.get("type"), seq, exc)
+                    continue
+                self._deliver(event)
             self.last_seq = max(self.last_seq, params.get("seq", 0))
         elif method == "snapshot":
             snap = Snapshot(params["seq"], params)

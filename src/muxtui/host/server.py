@@ -35,7 +35,6 @@ from typing import Any
 
 from muxtui import __version__
 from muxtui.config import Config
-from muxtui.engine.atomic import write_json
 from muxtui.host import api
 from muxtui.host import protocol as p
 from muxtui.host.paths import HostPaths
@@ -374,7 +373,7 @@ class EngineServer:
         finally:
             os.umask(old)
         os.chmod(sock, 0o600)
-        write_json(self.host.registration, self.registration())
+        api.atomic.write_json(self.host.registration, self.registration())
         self._check_idle()
         log.info("engine %s (pid %d, protocol %d) listening on %s", __version__, os.getpid(),
                  p.PROTOCOL_VERSION, sock)
@@ -483,7 +482,9 @@ class EngineServer:
             client.pending.clear()
             return {"subscribed": False}
         if method == "snapshot":
-            return await self.engine.snapshot(**params)
+            if set(params) - {"workspace"}:
+                raise p.ProtocolError(p.INVALID_PARAMS, "snapshot: takes only 'workspace'")
+            return await api.snapshot(self.engine, params.get("workspace"))
         command = api.COMMANDS.get(method)
         if command is None:
             raise p.ProtocolError(p.METHOD_NOT_FOUND, f"unknown method {method!r}")
@@ -527,7 +528,7 @@ class EngineServer:
         self.hub.clients.add(client)
         client.pending = []
         try:
-            snap = await self.engine.snapshot()
+            snap = await api.snapshot(self.engine)
         except BaseException:
             self.hub.clients.discard(client)
             raise
