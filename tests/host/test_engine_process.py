@@ -395,3 +395,59 @@ async def test_a_request_whose_client_vanished_still_runs(host_home, engines):
     disk = disk_history(host_home, ws)
     assert [m["content"] for m in disk if m["role"] == "user"] == ["fire and forget"]
     assert disk[-1]["status"] == "complete"
+
+
+@pytest.fixture
+def fake_ssh(tmp_path):
+    """An `ssh` that runs the remote command here (`fake-ssh [options] HOST CMD...`)."""
+    script = tmp_path / "fake-ssh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "while [ $# -gt 0 ]; do case \"$1\" in -o) shift 2;; -*) shift;; *) break;; esac; done\n"
+        "shift\n"  # the host
+        f"exec {sys.executable} -m \"$@\"\n"
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+async def test_an_engine_over_ssh_stdio_streams_replays_and_meets_local_clients(host_home, engines, fake_ssh):
+    from muxtui.host.remote import ssh_command
+
+    command = ssh_command("me@box", ssh=fake_ssh)
+    assert command[-3:] == ["muxtui", "engine", "--stdio"]
+    over_ssh = RemoteEngine(None, via=command)
+    await over_ssh.start()
+    try:
+        local = await engines()  # the same engine, reached on its socket
+        assert over_ssh.engine_info["engine_id"] == local.engine_info["engine_id"]
+        links = LinkLog()
+        over_ssh.on_link = links
+        far, near = Mirror(), Mirror()
+        await over_ssh.subscribe(far)
+        await local.subscribe(near)
+        ws = (await over_ssh.create_workspace(name="remote", model="fake:fake-model?chunks=300&delay_ms=3")).id
+        await over_ssh.send(workspace=ws, text="over ssh")
+        await far.wait(lambda m: any(v["text"] for v in m.live.values()))
+        over_ssh.abort_link()  # the ssh link drops mid-stream
+        await links.wait_for("restored")
+        await far.wait(lambda m: len(m.closed) == 1, timeout=60)
+        await near.wait(lambda m: len(m.closed) == 1, timeout=60)
+        assert over_ssh.resubscribed[-1]["mode"] == "replay"
+        disk = disk_history(host_home, ws)
+        assert far.messages[ws] == near.messages[ws] == disk and disk[-1]["status"] == "complete"
+        (rid,) = far.closed
+        assert far.live[rid]["text"] == disk[-1]["content"] and over_ssh.duplicates == 0
+    finally:
+        await over_ssh.close()
+
+
+async def test_an_ssh_command_that_fails_says_why(host_home, tmp_path):
+    from muxtui.host.remote import ssh_command
+
+    broken = tmp_path / "broken-ssh"
+    broken.write_text("#!/bin/sh\necho 'ssh: Could not resolve hostname nowhere' >&2\nexit 255\n")
+    broken.chmod(0o755)
+    remote = RemoteEngine(None, via=ssh_command("nowhere", ssh=str(broken)), reconnect=False)
+    with pytest.raises(EngineGone, match="Could not resolve hostname nowhere"):
+        await remote.start()

@@ -23,6 +23,9 @@ def add_parser(sub: Any) -> None:
                    help="start (default: start one unless running), status, or stop (replies in flight "
                         "are saved as interrupted)")
     e.add_argument("--foreground", action="store_true", help="run the engine here, logging to stderr (debugging)")
+    e.add_argument("--stdio", action="store_true",
+                   help="speak the engine protocol on stdin/stdout (starting the engine if needed): "
+                        "what `muxtui --remote HOST` runs over ssh")
     e.add_argument("--json", action="store_true", help="status: print one JSON object")
     e.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
@@ -34,6 +37,8 @@ async def run(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
     try:
         if args.foreground:
             return await _foreground(args, paths, cfg)
+        if args.stdio:
+            return await _stdio(args, paths)
         if args.action == "status":
             return await _status(args, paths)
         if args.action == "stop":
@@ -54,6 +59,47 @@ async def _foreground(args: argparse.Namespace, paths: Paths, cfg: Config) -> in
         print(f"muxtui: {exc}; `muxtui engine stop` stops it", file=sys.stderr)
         return 1
     print(f"muxtui: engine stopped ({server.stop_reason})", file=sys.stderr)
+    return 0
+
+
+async def _stdio(args: argparse.Namespace, paths: Paths) -> int:
+    """Relay bytes between stdin/stdout and this user's engine socket until either side ends.
+    The relay never parses a message: framing, hello and errors are the engine's own."""
+    import asyncio
+    import contextlib
+    import os
+
+    from muxtui.host.protocol import READ_CHUNK
+    from muxtui.host.remote import EngineGone, connect_local
+    from muxtui.host.spawn import resolve_home
+
+    try:
+        sock_reader, sock_writer, _ = await connect_local(paths, resolve_home(args.home), spawn=True)
+    except EngineGone as exc:
+        print(f"muxtui: {exc}", file=sys.stderr)
+        return 1
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader(limit=READ_CHUNK)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), os.fdopen(0, "rb", buffering=0,
+                                                                                      closefd=False))
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
+                                                        os.fdopen(1, "wb", buffering=0, closefd=False))
+    stdout = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while chunk := await src.read(READ_CHUNK):
+                dst.write(chunk)
+                await dst.drain()
+
+    up = asyncio.create_task(relay(stdin, sock_writer))
+    down = asyncio.create_task(relay(sock_reader, stdout))
+    await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (up, down):
+        task.cancel()
+    for w in (sock_writer, stdout):
+        with contextlib.suppress(Exception):
+            w.close()
     return 0
 
 

@@ -1,6 +1,7 @@
 """RemoteEngine: the engine's client API over the engine host's socket.
 
-What it owns: finding the engine (and starting one, muxtui.host.spawn), the hello (a protocol
+What it owns: finding the engine (and starting one, muxtui.host.spawn) or reaching one through a
+command's stdin/stdout (``via=ssh_command("me@box")``: ``muxtui engine --stdio`` there), the hello (a protocol
 mismatch is an EngineVersionMismatch whose message says what to do), request/response matching,
 the one event subscription of this client, and reconnecting: when the link drops, requests in
 flight fail with EngineGone, and the client reconnects (starting a new engine if the old one died)
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ def _api() -> Any:
     return api
 
 HELLO_TIMEOUT = 10.0  # an engine that accepts but does not answer hello is wedged
+STDERR_LINES = 20  # the last lines a remote command said on stderr, for a failure message
 RECONNECT_ATTEMPTS = 8
 RECONNECT_FIRST_DELAY = 0.05
 RECONNECT_MAX_DELAY = 1.0
@@ -91,11 +94,45 @@ async def open_socket(paths: Paths) -> tuple[asyncio.StreamReader, asyncio.Strea
         raise EngineGone(f"cannot reach the muxtui engine on {path}: {exc.strerror or exc}") from exc
 
 
+async def connect_local(paths: Paths, home: Path | None, spawn: bool
+                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int | None]:
+    """A link to this user's engine, starting one (detached) when none listens and `spawn`.
+    Returns the streams and the pid of the engine started, if one was."""
+    try:
+        reader, writer = await open_socket(paths)
+        return reader, writer, None
+    except EngineGone:
+        if not spawn:
+            raise
+    async with SpawnLock(HostPaths.of(paths)):
+        try:  # another client may have started one while we waited for the lock
+            reader, writer = await open_socket(paths)
+            return reader, writer, None
+        except EngineGone:
+            pid = await asyncio.to_thread(spawn_detached, paths, home, START_TIMEOUT)
+        reader, writer = await open_socket(paths)
+        return reader, writer, pid
+
+
+def ssh_command(target: str, ssh: str = "ssh") -> list[str]:
+    """The command that reaches `target`'s engine over SSH's own stdio (no port, no password of
+    ours): ``ssh -T target muxtui engine --stdio``. BatchMode: a client must not hang on a prompt."""
+    return [ssh, "-T", "-o", "BatchMode=yes", target, "muxtui", "engine", "--stdio"]
+
+
 class RemoteEngine:
-    def __init__(self, paths: Paths, *, home: str | os.PathLike | None = None, spawn: bool = True,
+    def __init__(self, paths: Paths | None, *, home: str | os.PathLike | None = None, spawn: bool = True,
                  reconnect: bool = True, client_name: str = "muxtui",
-                 on_link: Callable[[str], None] | None = None):
+                 on_link: Callable[[str], None] | None = None, via: list[str] | None = None):
+        """`paths`: this user's engine over its unix socket. `via`: instead, a command whose
+        stdin/stdout speak the protocol, e.g. ssh_command("me@box") (then `paths` may be None)."""
+        if paths is None and via is None:
+            raise ValueError("RemoteEngine needs paths (a local engine) or via (a command reaching one)")
         self.paths = paths
+        self.via = via
+        self._proc: asyncio.subprocess.Process | None = None
+        self._proc_errors: deque[str] = deque(maxlen=STDERR_LINES)
+        self._stderr_task: asyncio.Task | None = None
         self.home: Path | None = resolve_home(home)
         self.spawn = spawn
         self.reconnect = reconnect
@@ -131,18 +168,48 @@ class RemoteEngine:
         await self._connect(hello=hello)
         return self
 
-    async def _connect(self, *, hello: bool = True) -> None:
+    def _where(self) -> str:
+        if self.via is not None:
+            return "`" + " ".join(self.via) + "`"
+        assert self.paths is not None
+        return f"socket {HostPaths.of(self.paths).socket}"
+
+    async def _open_command(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        assert self.via is not None
         try:
-            reader, writer = await open_socket(self.paths)
-        except EngineGone:
-            if not self.spawn:
-                raise
-            async with SpawnLock(HostPaths.of(self.paths)):
-                try:  # another client may have started one while we waited for the lock
-                    reader, writer = await open_socket(self.paths)
-                except EngineGone:
-                    self.spawned_pid = await asyncio.to_thread(spawn_detached, self.paths, self.home, START_TIMEOUT)
-                    reader, writer = await open_socket(self.paths)
+            proc = await asyncio.create_subprocess_exec(
+                *self.via, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, limit=p.READ_CHUNK, start_new_session=True)
+        except OSError as exc:
+            raise EngineGone(f"cannot run {self._where()}: {exc.strerror or exc}") from None
+        self._proc = proc
+        self._proc_errors.clear()
+        self._stderr_task = asyncio.create_task(self._read_stderr(proc))
+        assert proc.stdout is not None and proc.stdin is not None
+        return proc.stdout, proc.stdin
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        # Drained so the remote side never blocks on it; the last lines explain a failure.
+        assert proc.stderr is not None
+        with contextlib.suppress(Exception):
+            while line := await proc.stderr.readline():
+                self._proc_errors.append(line.decode(errors="replace").rstrip())
+
+    async def _command_failure(self) -> str:
+        proc, task = self._proc, self._stderr_task
+        if proc is not None and task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), 2.0)
+        said = "; ".join(line for line in self._proc_errors if line)
+        return f"{self._where()} ended" + (f": {said}" if said else "")
+
+    async def _connect(self, *, hello: bool = True) -> None:
+        if self.via is not None:
+            reader, writer = await self._open_command()
+        else:
+            assert self.paths is not None
+            reader, writer, pid = await connect_local(self.paths, self.home, self.spawn)
+            self.spawned_pid = pid or self.spawned_pid
         self._reader, self._writer = reader, writer
         self._read_task = asyncio.create_task(self._read_loop(reader))
         if not hello:
@@ -157,10 +224,16 @@ class RemoteEngine:
             if exc.code == p.VERSION_MISMATCH:
                 raise EngineVersionMismatch(exc.message, exc.data) from None
             raise
+        except EngineGone:
+            why = await self._command_failure() if self.via is not None else None
+            await self._drop_link()
+            if why is None:
+                raise
+            raise EngineGone(f"cannot reach the muxtui engine: {why}") from None
         except asyncio.TimeoutError:
             await self._drop_link()
-            raise EngineGone(f"the muxtui engine (socket {HostPaths.of(self.paths).socket}) accepts connections "
-                             f"but does not answer: stop it (`muxtui engine stop`, or kill its pid)") from None
+            raise EngineGone(f"the muxtui engine ({self._where()}) does not answer: stop it "
+                             f"(`muxtui engine stop`, or kill its pid)") from None
         self.engine_info = info
         self._link_up.set()
 
@@ -185,11 +258,28 @@ class RemoteEngine:
             with contextlib.suppress(BaseException):
                 await task
         self._fail_pending("the connection to the muxtui engine was closed")
+        await self._end_process()
+
+    async def _end_process(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), 5.0)
+        if self._stderr_task is not None:
+            self._stderr_task.cancel()
+            self._stderr_task = None
 
     def abort_link(self) -> None:
-        """Drop the socket at once, as a network failure would (tests, and the app on SIGHUP)."""
+        """Drop the link at once, as a network failure would (tests, and the app on SIGHUP)."""
         self._link_up.clear()
-        if self._writer is not None:
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()  # the ssh (or other) process: its pipes close with it
+        elif self._writer is not None:
             self._writer.transport.abort()
 
     def _fail_pending(self, why: str) -> None:
@@ -387,6 +477,7 @@ class RemoteEngine:
                 self._writer = None
                 if writer is not None:
                     writer.close()
+                await self._end_process()
                 try:
                     await self._connect()
                     if self._listener is not None:
