@@ -451,3 +451,20 @@ async def test_an_ssh_command_that_fails_says_why(host_home, tmp_path):
     remote = RemoteEngine(None, via=ssh_command("nowhere", ssh=str(broken)), reconnect=False)
     with pytest.raises(EngineGone, match="Could not resolve hostname nowhere"):
         await remote.start()
+
+
+async def test_status_and_stop_give_up_on_an_engine_that_does_not_answer(host_home):
+    """Something listens on the engine's socket and never answers (a wedged engine)."""
+    host = HostPaths.of(host_home)
+    host.ensure()
+    wedged = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    wedged.bind(str(host.socket))
+    wedged.listen(4)
+    host.registration.write_text(json.dumps({"pid": 424242}))
+    try:
+        for action in ("status", "stop"):
+            out = await asyncio.to_thread(cli, "engine", action, "--timeout", "0.5")
+            assert out.returncode == 1, out
+            assert "does not answer within 0.5 s" in out.stderr and "kill 424242" in out.stderr
+    finally:
+        wedged.close()

@@ -15,6 +15,16 @@ from muxtui.config import Config
 from muxtui.paths import Paths
 
 EXIT_NOT_RUNNING = 3  # as `systemctl status` says of a stopped unit
+STATUS_TIMEOUT = 10.0
+STOP_TIMEOUT = 60.0  # stopping saves every reply in flight, and a full disk gets some seconds of retries
+
+
+def _wedged(paths: Paths, seconds: float) -> str:
+    from muxtui.host.paths import read_registration
+
+    pid = (read_registration(paths) or {}).get("pid")
+    how = f"kill {pid}" if pid else "kill its process"
+    return f"muxtui: the engine does not answer within {seconds:g} s; stop it with `{how}`"
 
 
 def add_parser(sub: Any) -> None:
@@ -27,6 +37,9 @@ def add_parser(sub: Any) -> None:
                    help="speak the engine protocol on stdin/stdout (starting the engine if needed): "
                         "what `muxtui --remote HOST` runs over ssh")
     e.add_argument("--json", action="store_true", help="status: print one JSON object")
+    e.add_argument("--timeout", type=float, metavar="S",
+                   help=f"status/stop: give up on an engine that does not answer within S seconds "
+                        f"(default {STATUS_TIMEOUT:g} for status, {STOP_TIMEOUT:g} for stop)")
     e.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
 
@@ -42,7 +55,7 @@ async def run(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
         if args.action == "status":
             return await _status(args, paths)
         if args.action == "stop":
-            return await _stop(paths)
+            return await _stop(args, paths)
         return await _start(args, paths)
     except (RuntimeDirError, EngineStartError) as exc:
         print(f"muxtui: {exc}", file=sys.stderr)
@@ -144,8 +157,14 @@ async def _status(args: argparse.Namespace, paths: Paths) -> int:
         else:
             print(f"no engine running (socket {HostPaths.of(paths).socket})")
         return EXIT_NOT_RUNNING
+    import asyncio
+
+    timeout = args.timeout or STATUS_TIMEOUT
     try:
-        status = await remote.status()
+        status = await asyncio.wait_for(remote.status(), timeout)
+    except asyncio.TimeoutError:
+        print(_wedged(paths, timeout), file=sys.stderr)
+        return 1
     finally:
         await remote.close()
     if args.json:
@@ -162,7 +181,9 @@ async def _status(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
-async def _stop(paths: Paths) -> int:
+async def _stop(args: argparse.Namespace, paths: Paths) -> int:
+    import asyncio
+
     from muxtui.host.remote import EngineGone
 
     remote = await _connect_plain(paths)
@@ -170,8 +191,12 @@ async def _stop(paths: Paths) -> int:
         print("no engine running")
         return 0
     started = time.monotonic()
+    timeout = args.timeout or STOP_TIMEOUT
     try:
-        result = await remote.stop_engine()
+        result = await asyncio.wait_for(remote.stop_engine(), timeout)
+    except asyncio.TimeoutError:
+        print(_wedged(paths, timeout), file=sys.stderr)
+        return 1
     except EngineGone:
         result = {"interrupted": None}  # it went away while stopping: that is stopped too
     finally:

@@ -9,6 +9,7 @@ enter (0700, owned by them: checked, not assumed). A unix socket path is limited
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -48,6 +49,15 @@ class HostPaths:
         private_dir(self.run_dir)
         private_dir(self.socket.parent)
         self.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def read_registration(paths: Paths) -> dict | None:
+    """The running engine's registration (pid, engine_id, version, protocol, socket), if any."""
+    try:
+        data = json.loads(HostPaths.of(paths).registration.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def socket_path(wanted: Path) -> Path:

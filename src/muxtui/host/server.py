@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import fcntl
 import inspect
-import json
 import logging
 import os
 import signal
@@ -37,7 +36,7 @@ from muxtui import __version__
 from muxtui.config import Config
 from muxtui.host import api
 from muxtui.host import protocol as p
-from muxtui.host.paths import HostPaths
+from muxtui.host.paths import HostPaths, read_registration
 from muxtui.paths import Paths
 
 log = logging.getLogger("muxtui.host")
@@ -589,7 +588,4 @@ def setup_logging() -> None:
 
 
 def registration_of(paths: Paths) -> dict[str, Any] | None:
-    try:
-        return json.loads(HostPaths.of(paths).registration.read_text())
-    except (OSError, ValueError):
-        return None
+    return read_registration(paths)
