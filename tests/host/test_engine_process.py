@@ -83,10 +83,22 @@ async def test_two_clients_see_each_others_sends_live(host_home, engines):
     assert a.duplicates == b.duplicates == 0
 
 
-async def test_reconnects_at_random_points_while_8_workspaces_stream_miss_nothing(host_home, engines):
+@pytest.fixture
+def cpu_hog(request):
+    """`n` busy processes for the test's length: a slow machine, where frames hold more deltas."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(request.param)]
+    yield request.param
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("cpu_hog", [0, 2], indirect=True, ids=["idle-machine", "cpu-hog"])
+async def test_reconnects_at_random_points_while_8_workspaces_stream_miss_nothing(host_home, engines, cpu_hog):
     """Kill the client's socket at random moments while 8 workspaces stream; after each
     reconnect the client resumes from its last seq. The mirror built from the events must equal
-    the history on disk, every reply's deltas must add up to its saved text, no event twice."""
+    the history on disk, every reply's deltas must add up to its saved text, no event twice.
+    Also with two CPU hogs (a slow machine: bigger batches, later flushes, same result)."""
     remote = await engines()
     links = LinkLog()
     remote.on_link = links
