@@ -228,7 +228,7 @@ async def app_long(args: argparse.Namespace) -> None:
         await pilot.pause()
         _gc_tuning()
         ws_id = app.current_id
-        await app.manager.set_model(ws_id, "fake:" + model(args.chunks))
+        await app.engine.manager.set_model(ws_id, "fake:" + model(args.chunks))
         chat_file = paths.workspaces_dir / ws_id / "chat.jsonl"
         app.composer.set_draft("bench: write a long answer")
         await pilot.pause()
@@ -279,16 +279,16 @@ async def app_many(args: argparse.Namespace) -> None:
         await app.started.wait()
         ids = [app.current_id] if args.workspaces else []
         for n in range(args.workspaces - 1):
-            info = await app.manager.create_workspace(f"bench {n + 2}")
+            info = await app.engine.manager.create_workspace(f"bench {n + 2}")
             app.tracker.add(info)
             ids.append(info.id)
         for n, ws_id in enumerate(ids):
-            await app.manager.set_model(ws_id, "fake:" + model(chunks, seed=n + 1, delay_ms=args.delay_ms))
+            await app.engine.manager.set_model(ws_id, "fake:" + model(chunks, seed=n + 1, delay_ms=args.delay_ms))
         await pilot.pause()
         _gc_tuning()
         for ws_id in ids:
-            await app.manager.send(ws_id, "bench: stream for a while")
-        while not all(app.manager.is_streaming(ws_id) for ws_id in ids):
+            await app.engine.manager.send(ws_id, "bench: stream for a while")
+        while not all(app.engine.manager.is_streaming(ws_id) for ws_id in ids):
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)  # streams under way, live reply mounted
         composer = app.composer
@@ -330,7 +330,7 @@ async def app_many(args: argparse.Namespace) -> None:
         per_ws = [(counts.get(ws_id, 0) - before.get(ws_id, 0)) / wall for ws_id in ids] or [0.0]
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-        streaming = sum(app.manager.is_streaming(ws_id) for ws_id in ids)
+        streaming = sum(app.engine.manager.is_streaming(ws_id) for ws_id in ids)
         result(seconds=wall, cpu=cpu, cpu_pct=100 * cpu / wall, rss=peak_rss_mb(), lag_ms=lag * 1000,
                key_p50_ms=1000 * statistics.median(latencies), key_p99_ms=1000 * p99, keys=len(latencies),
                writes_per_s=max(per_ws), writes_per_s_mean=sum(per_ws) / len(per_ws),
@@ -390,7 +390,7 @@ async def search_big(args: argparse.Namespace) -> None:
         ticker.start()
         keys: list[float] = []
         composer = app.composer
-        while not app.indexer.ready.is_set():  # bounded by the build; typing meanwhile
+        while not app.engine.indexer.ready.is_set():  # bounded by the build; typing meanwhile
             k = time.perf_counter()
             _press(app, "x", "x")
             await pilot.pause()
@@ -413,7 +413,7 @@ async def search_big(args: argparse.Namespace) -> None:
         idle_lag = await ticker.stop()
         idle_keys.sort()
         idle_p99 = idle_keys[min(len(idle_keys) - 1, int(round(0.99 * (len(idle_keys) - 1))))]
-        index = app.indexer.index
+        index = app.engine.indexer.index
         count = await asyncio.to_thread(index.count)
         reader = SearchIndex(paths.data_dir)
         latencies: dict[str, float] = {}

@@ -19,7 +19,6 @@ import pytest
 
 from muxtui.engine.errors import RETRYABLE, ErrorType, StreamError
 from muxtui.engine.providers import (
-    PROVIDER_TYPES,
     AnthropicProvider,
     ChatMessage,
     DemoProvider,
@@ -29,8 +28,9 @@ from muxtui.engine.providers import (
     StreamRequest,
     TextDelta,
     UsageUpdate,
+    registry,
 )
-from muxtui.engine.providers.http import classify_status, extract_error, parse_retry_after, redact
+from muxtui.engine.providers.classify import classify_status, extract_error, parse_retry_after, redact
 from muxtui.engine.providers.sse import SSEDecoder, SSEError, SSEEvent, aiter_sse
 from muxtui.testing import markdown_mix
 from muxtui.testing.fakeserver import FakeServer
@@ -476,8 +476,9 @@ async def test_own_client_is_closed_and_recreated(provider):
 def test_provider_types_and_signatures():
     from muxtui.engine.providers import OpenAIResponsesProvider
 
-    assert PROVIDER_TYPES == {"openai": OpenAIProvider, "anthropic": AnthropicProvider,
-                              "openai-responses": OpenAIResponsesProvider, "demo": DemoProvider}
+    assert {t: registry.get(t) for t in registry.types()} == {
+        "openai": OpenAIProvider, "anthropic": AnthropicProvider,
+        "openai-responses": OpenAIResponsesProvider, "demo": DemoProvider}
     import inspect
 
     for cls in (OpenAIProvider, AnthropicProvider, OpenAIResponsesProvider, DemoProvider):

@@ -114,6 +114,7 @@ def _paths(args: argparse.Namespace) -> Paths:
 
 def _load_config(paths: Paths):
     from muxtui import config as config_mod
+    from muxtui.engine.providers import registry  # noqa: F401 - registers the provider types load checks
 
     try:
         cfg = config_mod.load(paths.config_file)
@@ -593,7 +594,7 @@ async def _logs(args, paths: Paths, cfg) -> int:
 async def _models(args, paths: Paths, cfg) -> int:
     """`muxtui models [PROVIDER] [--json] [--refresh]`: configured models first, then the server's."""
     from muxtui.config import split_model
-    from muxtui.engine.catalog import LISTABLE_TYPES, ModelCatalog
+    from muxtui.engine.catalog import ModelCatalog, listable
 
     catalog = ModelCatalog(cfg, paths.data_dir / "cache")
     names = catalog.providers()
@@ -609,7 +610,7 @@ async def _models(args, paths: Paths, cfg) -> int:
         pc = cfg.providers[sm.provider]
         configured = [m for m in cfg.models() if split_model(m)[0] == sm.provider]
         server = [f"{sm.provider}:{m}" for m in sm.models]
-        if pc.type not in LISTABLE_TYPES:
+        if not listable(pc.type):
             why = "configured models only"
         elif not catalog.can_list(sm.provider):
             why = f"no key (set {pc.api_key_env})"
@@ -629,7 +630,7 @@ async def _models(args, paths: Paths, cfg) -> int:
                 head += f", fetched {ago(now - entry['fetched_at'])}"
         if entry["note"]:
             head += (": " if not entry["server"] else "; ") + entry["note"]
-            if not entry["server"] and entry["type"] in LISTABLE_TYPES:
+            if not entry["server"] and listable(entry["type"]):
                 head += " (configured models only)"
         print(head)
         for model in entry["models"]:
@@ -717,7 +718,8 @@ async def _doctor(paths: Paths) -> int:
 
     from muxtui import config as config_mod
     from muxtui.engine.logs import Redactor
-    from muxtui.engine.redact import configured_secrets, redact_url
+    from muxtui.engine.providers import registry
+    from muxtui.redact import configured_secrets, redact_url
 
     ok = True
     print(f"config: {paths.config_file} ({'present' if paths.config_file.exists() else 'absent: defaults in use'})")
@@ -736,20 +738,17 @@ async def _doctor(paths: Paths) -> int:
     print(f"default model: {cfg.default_model}")
     redact = Redactor(configured_secrets(cfg, min_len=4))
     for pc in cfg.providers.values():
-        if pc.type == "demo":
-            print(f"provider {pc.name}: demo (offline) ok")
+        kind = registry.get(pc.type)
+        if kind.offline:
+            print(f"provider {pc.name}: {pc.type} (offline) ok")
             continue
         key = pc.resolve_key()
         if pc.needs_key and not key:
             print(f"provider {pc.name}: no key (set {pc.api_key_env}) — skipped")
             await _doctor_features(pc, paths, cfg)
             continue
-        openai_like = pc.type in ("openai", "openai-responses")
-        url = pc.base_url.rstrip("/") + ("/models" if openai_like else "/v1/models")
-        headers = {}
-        if key:
-            headers = {"Authorization": f"Bearer {key}"} if openai_like else {
-                "x-api-key": key, "anthropic-version": "2023-06-01"}
+        # The models endpoint is the probe: it costs nothing and needs the key.
+        url, headers = kind.models_request(pc, key)
         try:
             async with httpx.AsyncClient(timeout=cfg.stream.connect_timeout) as client:
                 r = await client.get(url, headers=headers)
@@ -768,12 +767,12 @@ async def _doctor(paths: Paths) -> int:
 async def _doctor_features(pc, paths: Paths, cfg) -> None:
     """Per provider: what its server was seen to support. The models endpoint is asked now;
     the rest comes from the provider's recent replies (engine.features), never guessed."""
-    from muxtui.engine.catalog import LISTABLE_TYPES, ModelCatalog
+    from muxtui.engine.catalog import ModelCatalog, listable
     from muxtui.engine.features import FEATURES, load_features
 
     cache = paths.data_dir / "cache"
     catalog = ModelCatalog(cfg, cache)
-    if pc.type not in LISTABLE_TYPES:
+    if not listable(pc.type):
         models = "not probed (this provider type has no models endpoint)"
     elif not catalog.can_list(pc.name):
         models = "not probed (no key)"

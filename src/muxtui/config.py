@@ -1,6 +1,11 @@
 """The typed config, loaded once from config.toml (tomllib) and edited in place when saved.
 
 An invalid file gets a ConfigError naming the file, line and key, and is never overwritten.
+
+Config is the bottom layer: it never imports the engine (an import-linter contract checks it).
+Which provider ``type`` values exist, and which keys each one takes, is the engine's knowledge:
+each provider class registers a ``ProviderType`` here (``register_provider_type``, called by
+``muxtui.engine.providers.registry`` when it is imported), and ``load`` checks against those.
 """
 
 from __future__ import annotations
@@ -15,17 +20,41 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from muxtui.engine import atomic
-from muxtui.engine.errors import ErrorType
-from muxtui.engine.redact import redact_url
+from muxtui import atomic
+from muxtui import settings as settings_mod
+from muxtui.error_types import ErrorType
+from muxtui.redact import redact_url
 
 DEMO_MODEL = "demo:muxtui-demo"
-PROVIDER_TYPES = ("openai", "anthropic", "openai-responses", "demo")
-REASONING_SUMMARIES = ("auto", "concise", "detailed")  # openai-responses: reasoning.summary
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 # Sensible fallbacks for error types that another model might not hit.
 DEFAULT_FALLBACK_ON = (ErrorType.MODEL_NOT_FOUND, ErrorType.SERVER_ERROR, ErrorType.RATE_LIMIT, ErrorType.QUOTA)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderType:
+    """What config.toml may say for one provider ``type`` (registered by its provider class)."""
+
+    name: str
+    needs_base_url: bool = True
+    # Keys only this type takes, each with its allowed values (strings).
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+_provider_types: dict[str, ProviderType] = {}
+
+
+def register_provider_type(ptype: ProviderType) -> None:
+    _provider_types[ptype.name] = ptype
+
+
+def provider_types() -> dict[str, ProviderType]:
+    """The registered provider types, in registration order."""
+    if not _provider_types:
+        # A programming error, never a user's: loading a config without the engine's registry
+        # would accept any type, or refuse every one.
+        raise RuntimeError("no provider types registered: import muxtui.engine.providers before loading a config")
+    return dict(_provider_types)
 
 
 class ConfigError(Exception):
@@ -211,14 +240,17 @@ def load(path: Path | None) -> Config:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
 
+    types = provider_types()
+    option_keys = list(dict.fromkeys(key for t in types.values() for key, _ in t.options))
     for name, p in expect(data.get("providers", {}), dict, "providers").items():
         table = f"providers.{name}"
         expect(p, dict, name, "providers")
         ptype = p.get("type")
-        if ptype not in PROVIDER_TYPES:
-            raise fail(f"type must be one of {', '.join(PROVIDER_TYPES)}, got {ptype!r}", "type", table) if "type" in p \
-                else ConfigError(path, f"provider '{name}' needs type = " + " | ".join(f'"{t}"' for t in PROVIDER_TYPES),
+        if ptype not in types:
+            raise fail(f"type must be one of {', '.join(types)}, got {ptype!r}", "type", table) if "type" in p \
+                else ConfigError(path, f"provider '{name}' needs type = " + " | ".join(f'"{t}"' for t in types),
                                  line=_line_of(text, "", table), key=f"{table}.type")
+        spec = types[ptype]
         base = builtin_providers().get(name)
         pc = ProviderConfig(name, ptype, base_url=base.base_url if base and base.type == ptype else None)
         if "base_url" in p:
@@ -230,7 +262,7 @@ def load(path: Path | None) -> Config:
             except ValueError as exc:
                 raise fail(f"base_url {redact_url(url)!r} is not a valid URL ({exc})", "base_url", table) from None
             pc.base_url = url.rstrip("/")
-        if ptype != "demo" and not pc.base_url:
+        if spec.needs_base_url and not pc.base_url:
             raise ConfigError(path, f"provider '{name}' needs base_url", line=_line_of(text, "", table),
                               key=f"{table}.base_url")
         if "api_key_env" in p:
@@ -259,13 +291,15 @@ def load(path: Path | None) -> Config:
             pc.max_tokens = expect(p["max_tokens"], int, "max_tokens", table)
         if "chars_per_second" in p:
             pc.chars_per_second = float(expect(p["chars_per_second"], (int, float), "chars_per_second", table))
-        for key, allowed in (("reasoning_summary", REASONING_SUMMARIES), ("reasoning_effort", REASONING_EFFORTS)):
+        own = dict(spec.options)
+        for key in option_keys:
             if key in p:
                 value = expect(p[key], str, key, table)
-                if ptype != "openai-responses":
-                    raise fail(f'only providers of type "openai-responses" take {key}', key, table)
-                if value not in allowed:
-                    raise fail(f"must be one of {', '.join(allowed)}, got {value!r}", key, table)
+                if key not in own:
+                    takers = " or ".join(f'"{t.name}"' for t in types.values() if key in dict(t.options))
+                    raise fail(f"only providers of type {takers} take {key}", key, table)
+                if value not in own[key]:
+                    raise fail(f"must be one of {', '.join(own[key])}, got {value!r}", key, table)
                 setattr(pc, key, value)
         cfg.providers[name] = pc
 
@@ -320,8 +354,6 @@ def load(path: Path | None) -> Config:
     for action, problem in refused:
         cfg.key_errors.append(str(fail(f"{problem}; this binding is ignored ('{action}' keeps its default key)",
                                        action, "keys")))
-
-    from muxtui.engine import settings as settings_mod
 
     def request_settings(raw: Any, table: str) -> dict[str, Any]:
         try:

@@ -12,6 +12,7 @@ from muxtui import config as config_mod
 from muxtui.config import ProviderConfig
 from muxtui.engine import catalog as catalog_mod
 from muxtui.engine.catalog import ModelCatalog
+from muxtui.engine.providers import anthropic as anthropic_mod
 
 from .conftest import TEST_KEY
 
@@ -47,7 +48,7 @@ async def test_openai_list_with_bearer_key(cfg, home, fake_server):
 
 
 async def test_anthropic_list_follows_pages_with_its_headers(cfg, home, fake_server, monkeypatch):
-    monkeypatch.setattr(catalog_mod, "_PAGE_SIZE", 2)
+    monkeypatch.setattr(anthropic_mod, "_PAGE_SIZE", 2)
     cat = make(cfg, home, an=("anthropic", f"{fake_server.base_url}/x/models=c1,c2,c3,c4,c5"))
     before = len(fake_server.requests)
     sm = await cat.fetch("an")

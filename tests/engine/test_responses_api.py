@@ -10,7 +10,7 @@ from muxtui import config as config_mod
 from muxtui.config import ProviderConfig
 from muxtui.engine import events as ev
 from muxtui.engine.errors import ErrorType, StreamError
-from muxtui.engine.providers import PROVIDER_TYPES, ChatMessage, OpenAIResponsesProvider, StreamRequest
+from muxtui.engine.providers import ChatMessage, OpenAIResponsesProvider, StreamRequest, registry
 from muxtui.engine.providers.base import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, UsageUpdate
 
 from .conftest import TEST_KEY, closed
@@ -43,8 +43,8 @@ async def provider(fake_server):
 
 
 def test_registered_as_a_provider_type():
-    assert PROVIDER_TYPES["openai-responses"] is OpenAIResponsesProvider
-    assert "openai-responses" in config_mod.PROVIDER_TYPES
+    assert registry.get("openai-responses") is OpenAIResponsesProvider
+    assert "openai-responses" in config_mod.provider_types()
 
 
 async def test_request_shape_input_instructions_reasoning(provider, fake_server):

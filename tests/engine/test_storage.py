@@ -174,3 +174,29 @@ def test_last_message_reads_only_the_tail(storage):
     first_seq = fresh.load_history().messages[-2]["seq"]
     fresh.append_truncate(first_seq)  # a marker in the tail: the full read decides
     assert Storage(storage.root).store(info.id).last_message(tail_bytes=4096)["content"] == "a398"
+
+
+def test_a_listing_during_create_never_renames_the_new_workspace(tmp_path):
+    """A folder made before its meta.json was seen by a concurrent listing (the app's folder
+    watch) as damaged: it was named "recovered …", and that name could win over the real one."""
+    import threading
+
+    storage = Storage(tmp_path / "data")
+    storage.create_workspace("seed", "demo:x")
+    done = threading.Event()
+    seen: set[str] = set()
+
+    def lister() -> None:
+        while not done.is_set():
+            seen.update(i.name for i in Storage(tmp_path / "data").list_workspaces())
+
+    thread = threading.Thread(target=lister)
+    thread.start()
+    try:
+        made = [storage.create_workspace(f"ws {n}", "demo:x") for n in range(150)]
+    finally:
+        done.set()
+        thread.join(10)
+    names = {i.id: i.name for i in Storage(tmp_path / "data").list_workspaces()}
+    assert all(names[i.id] == i.name for i in made)
+    assert not [n for n in seen if n.startswith("recovered")]

@@ -77,15 +77,15 @@ async def main(shape: str, scale: float, size: int, delay_ms: float) -> dict:
         ws_id = app.current_id
         # Warm up with the same shape (lexers, parsers, resolved styles, and Textual's and
         # rich's bounded caches fill once per process, not per reply).
-        warm = await app.manager.create_workspace("warm-up")
+        warm = await app.engine.manager.create_workspace("warm-up")
         app.tracker.add(warm)
         warm_scale = min(scale, 0.02) if shape == "ordinary" else scale
-        await app.manager.set_model(warm.id, f"fake:r?shape={shape}&scale={warm_scale:g}&size=4000")
-        await app.manager.send(warm.id, "warm up")
+        await app.engine.manager.set_model(warm.id, f"fake:r?shape={shape}&scale={warm_scale:g}&size=4000")
+        await app.engine.manager.send(warm.id, "warm up")
         await app.select_workspace(warm.id)
-        await until(lambda: not app.manager.is_streaming(warm.id) and body() is not None and body().styled)
+        await until(lambda: not app.engine.manager.is_streaming(warm.id) and body() is not None and body().styled)
         await app.select_workspace(ws_id)
-        await app.manager.set_model(ws_id, f"fake:r?shape={shape}&scale={scale:g}&size={size}&delay_ms={delay_ms:g}")
+        await app.engine.manager.set_model(ws_id, f"fake:r?shape={shape}&scale={scale:g}&size={size}&delay_ms={delay_ms:g}")
         await pilot.pause()
         gc.collect()
         await idle_cpu(1)
@@ -94,14 +94,14 @@ async def main(shape: str, scale: float, size: int, delay_ms: float) -> dict:
         await pilot.pause()
         t0 = time.perf_counter()
         await pilot.press("enter")
-        out["rendered"] = await until(lambda: shown() and not app.manager.is_streaming(ws_id))
+        out["rendered"] = await until(lambda: shown() and not app.engine.manager.is_streaming(ws_id))
         out["seconds"] = time.perf_counter() - t0
         out["on_screen"] = out["rendered"] and on_screen()
         out["idle_cpu"] = await idle_cpu()
         gc.collect()
         out["rss_after"] = rss_mb()
         # Open it again from history: another workspace, then back.
-        other = await app.manager.create_workspace("other")
+        other = await app.engine.manager.create_workspace("other")
         app.tracker.add(other)
         await app.select_workspace(other.id)
         await pilot.pause()

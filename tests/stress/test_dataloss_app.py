@@ -31,7 +31,7 @@ async def test_surrogate_replies_complete_esc_stops_next_message_works(paths, fa
         # 1. An emoji split across two chunks: the reply completes, joined.
         await use_model(app, pilot, "fake:m?surrogate=split&delay_ms=5")
         await send(pilot, app, "hi")
-        await asyncio.wait_for(app.manager.wait_idle(ws_id), 15)
+        await asyncio.wait_for(app.engine.manager.wait_idle(ws_id), 15)
         await settle(app, pilot)
         last = ws_messages(app)[-1]
         assert last["status"] == "complete" and last["content"] == "Smile \U0001f600 done"
@@ -44,7 +44,7 @@ async def test_surrogate_replies_complete_esc_stops_next_message_works(paths, fa
         await until(pilot, lambda: app.chat.live is not None and "Smile" in app.chat.live.body.text, "live text")
         assert app.tracker.get(ws_id).streaming
         await pilot.press("escape")
-        await asyncio.wait_for(app.manager.wait_idle(ws_id), 15)
+        await asyncio.wait_for(app.engine.manager.wait_idle(ws_id), 15)
         fake_server.release(gate)
         await settle(app, pilot)
         assert ws_messages(app)[-1]["status"] == "interrupted"
@@ -52,7 +52,7 @@ async def test_surrogate_replies_complete_esc_stops_next_message_works(paths, fa
         # 3. The next message works: a lone surrogate becomes U+FFFD.
         await use_model(app, pilot, "fake:m?surrogate=lone&delay_ms=5")
         await send(pilot, app, "third")
-        await asyncio.wait_for(app.manager.wait_idle(ws_id), 15)
+        await asyncio.wait_for(app.engine.manager.wait_idle(ws_id), 15)
         await settle(app, pilot)
         assert ws_messages(app)[-1]["content"] == "bad \ufffd byte, then done"
         assert "byte, then done" in screen_text(app)
@@ -73,7 +73,7 @@ async def test_disk_full_reply_is_written_when_space_returns_and_quit_asks_meanw
             atomic.FAULTS.arm("append", skip=1)  # the user message fits, the reply does not
             atomic.FAULTS.arm("log")
             await send(pilot, app, "hello")
-            await asyncio.wait_for(app.manager.wait_idle(ws_id), 15)
+            await asyncio.wait_for(app.engine.manager.wait_idle(ws_id), 15)
             await settle(app, pilot)
             last = ws_messages(app)[-1]
             assert last.get("unsaved") and last["error_type"] == "write_failed"
@@ -88,7 +88,7 @@ async def test_disk_full_reply_is_written_when_space_returns_and_quit_asks_meanw
             assert app.is_running
             # Space returns; the user does nothing: the reply is written, the badge clears.
             atomic.FAULTS.disarm()
-            await until(pilot, lambda: not app.manager.has_unsaved(), "the late save")
+            await until(pilot, lambda: not app.engine.manager.has_unsaved(), "the late save")
             await settle(app, pilot)
             assert "not saved to disk" not in screen_text(app)
             assert app.tracker.get(ws_id).error_type is None

@@ -56,7 +56,7 @@ async def converse(app, pilot, model: str, *texts: str) -> str:
     await use_model(app, pilot, model)
     for text in texts:
         await send(pilot, app, text)
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
     await settle(app, pilot)
     return ws_id
 
@@ -159,7 +159,7 @@ async def test_edit_an_earlier_message_and_resend(paths):
         composer.load_text("one, edited")
         await pilot.press("enter")
         await until(pilot, lambda: [m["content"] for m in ws_messages(app)][:1] == ["one, edited"], "the resend")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert [m["content"] for m in ws_messages(app)] == ["one, edited", "ok"]
         assert composer.text == "my draft" and composer.resend_seq is None  # the draft came back
@@ -208,7 +208,7 @@ async def test_retry_from_an_earlier_reply_asks_then_regenerates(paths):
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
         await until(pilot, lambda: [m["content"] for m in ws_messages(app)] == ["one", "again"], "the regenerated reply")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
 
 
 # ---- 18. send now -------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ async def test_send_queued_now_interrupts_the_reply(paths, fake_server):
         await pilot.press("s")  # on a focused queued message: send this one now
         await until(pilot, lambda: any(m["content"] == "queued b" for m in ws_messages(app)), "b sent")
         fake_server.release("ui-sendnow")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         messages = ws_messages(app)
         assert [m["content"] for m in messages if m["role"] == "user"] == ["first", "queued b", "queued a"]
@@ -249,9 +249,9 @@ async def test_ctrl_s_sends_the_whole_queue_now(paths, fake_server):
         await pilot.press("ctrl+s")
         await until(pilot, lambda: any(m["content"] == "queued a\n\nqueued b" for m in ws_messages(app)), "sent")
         fake_server.release("ui-sendall")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         assert ws_messages(app)[1]["status"] == "interrupted"
-        assert app.manager.workspace(ws_id).queue == []
+        assert app.engine.manager.workspace(ws_id).queue == []
 
 
 # ---- 19. prompt history --------------------------------------------------------------------------
@@ -261,7 +261,7 @@ async def test_prompt_history_walks_this_workspace_then_all(paths):
     async with app.run_test(size=SIZE) as pilot:
         first = await start(app, pilot)
         await converse(app, pilot, "fake:m?text=ok", "alpha", "beta")
-        other = await app.manager.create_workspace("other", "fake:m?text=ok")
+        other = await app.engine.manager.create_workspace("other", "fake:m?text=ok")
         app.tracker.add(other)
         await app.select_workspace(other.id)
         await converse(app, pilot, "fake:m?text=ok", "gamma")
@@ -321,7 +321,7 @@ async def test_settings_dialog_saves_shows_and_sends(paths, fake_server):
         settings = json.loads((paths.data_dir / "workspaces" / ws_id / "settings.json").read_text())["settings"]
         assert settings == {"system_prompt": "Answer in French.", "temperature": 0.4}
         await send(pilot, app, "bonjour")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         body = fake_server.requests[fake_server.request_index(model)]["json"]
         assert body["temperature"] == 0.4 and body["messages"][0]["content"] == "Answer in French."
 
@@ -340,7 +340,7 @@ async def test_settings_presets_from_config(paths, home):
         await until(pilot, lambda: app.screen.query_one("#max_tokens", Input).value == "500", "the preset applied")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, SettingsScreen), "saved")
-        assert app.manager.effective_settings(app.current_id) == {"temperature": 0.1, "max_tokens": 500}
+        assert app.engine.manager.effective_settings(app.current_id) == {"temperature": 0.1, "max_tokens": 500}
 
 
 # ---- 17. continue --------------------------------------------------------------------------------
@@ -354,7 +354,7 @@ async def test_continue_an_interrupted_reply(paths, fake_server):
         await fake_server.areached("ui-cont")
         await until(pilot, lambda: app.chat.live is not None and app.chat.live.body.text, "streamed text")
         await pilot.press("escape")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         fake_server.release("ui-cont")
         await settle(app, pilot)
         assert "interrupted (ctrl+g continues, ctrl+r regenerates)" in app.sub_title
@@ -362,9 +362,9 @@ async def test_continue_an_interrupted_reply(paths, fake_server):
         assert partial and ws_messages(app)[-1]["status"] == "interrupted"
         await use_model(app, pilot, "fake:m?text=_the_end.")
         await pilot.press("ctrl+g")
-        await until(pilot, lambda: app.manager.is_streaming(ws_id) or ws_messages(app)[-1]["status"] == "complete",
+        await until(pilot, lambda: app.engine.manager.is_streaming(ws_id) or ws_messages(app)[-1]["status"] == "complete",
                     "the continuation")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         messages = ws_messages(app)
         assert [m["role"] for m in messages] == ["user", "assistant"]
@@ -483,14 +483,14 @@ async def test_escape_in_the_conversation_or_on_a_queued_message_leaves_without_
         await until(pilot, lambda: isinstance(app.focused, MessageChatView), "focus in the conversation")
         await pilot.press("escape")
         await until(pilot, lambda: app.focused is app.composer, "back in the composer")
-        assert app.manager.is_streaming(ws_id)  # the reply goes on
+        assert app.engine.manager.is_streaming(ws_id)  # the reply goes on
         [item] = list(app.query(QueuedItem))
         item.focus()
         await pilot.pause()
         await pilot.press("escape")
         await until(pilot, lambda: app.focused is app.composer, "back in the composer from the queue")
-        assert app.manager.is_streaming(ws_id) and list(app.query(QueuedItem))  # still queued
+        assert app.engine.manager.is_streaming(ws_id) and list(app.query(QueuedItem))  # still queued
         await pilot.press("escape")  # from the composer, Esc still stops the reply
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         assert ws_messages(app)[1]["status"] == "interrupted"
         fake_server.release("ui-esc-leave")

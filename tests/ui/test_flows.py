@@ -42,7 +42,7 @@ async def send(pilot, app: MuxApp, text: str) -> None:
         if event.workspace == ws_id and event.type in ("message.added", "queue.changed"):
             accepted.set()
 
-    unsubscribe = app.manager.subscribe(on_event)
+    unsubscribe = app.engine.manager.subscribe(on_event)
     try:
         app.query_one(Composer).load_text(text)
         await pilot.press("enter")
@@ -58,12 +58,12 @@ async def start(app: MuxApp, pilot) -> str:
 
 
 async def use_model(app: MuxApp, pilot, model: str) -> None:
-    await app.manager.set_model(app.current_id, model)
+    await app.engine.manager.set_model(app.current_id, model)
     await app.drain()
 
 
 def ws_messages(app: MuxApp, ws_id: str | None = None) -> list[dict]:
-    return app.manager.workspace(ws_id or app.current_id).messages
+    return app.engine.manager.workspace(ws_id or app.current_id).messages
 
 
 def disk_history(paths, ws_id: str) -> list[dict]:
@@ -104,12 +104,12 @@ async def test_create_workspace_with_ctrl_n(paths):
         assert app.tracker.get(app.current_id).name == "new workspace 2"
         await send(pilot, app, "research the tides\nof the north sea")
         await until(pilot, lambda: app.tracker.get(app.current_id).name == "research the tides", "the name")
-        await app.manager.wait_idle(app.current_id)
+        await app.engine.manager.wait_idle(app.current_id)
         await settle(app, pilot)
         assert app.title == "research the tides"
         assert "research the tides" in screen_text(app)
         await send(pilot, app, "a second message renames nothing")
-        await app.manager.wait_idle(app.current_id)
+        await app.engine.manager.wait_idle(app.current_id)
         await settle(app, pilot)
         assert app.tracker.get(app.current_id).name == "research the tides"
     assert [i.name for i in Storage(paths.data_dir).list_workspaces()] == [
@@ -154,7 +154,7 @@ async def test_send_streams_to_completion(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:m?text=Hello_from_the_fake_server._**Bold**_end.&delay_ms=1")
         await send(pilot, app, "hi there")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert app.query_one(Composer).text == ""  # cleared once accepted
         messages = ws_messages(app)
@@ -180,7 +180,7 @@ async def test_interrupt_with_escape(paths, fake_server):
         await until(pilot, lambda: app.chat.live is not None and app.chat.live.body.text, "streamed text")
         assert app.tracker.get(ws_id).streaming
         await pilot.press("escape")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         fake_server.release("ui-int")
         last = ws_messages(app)[-1]
@@ -209,7 +209,7 @@ async def test_queue_then_auto_send(paths, fake_server):
         text = screen_text(app)
         assert "1. second" in text and "2. third" in text and "+2 queued" in text
         fake_server.release("ui-queue")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         messages = ws_messages(app)
         assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
@@ -240,23 +240,23 @@ async def test_queued_message_edit_remove_and_recall(paths, fake_server):
         assert composer.text == "beta" and app.focused is composer
         composer.load_text("BETA")
         await pilot.press("enter")
-        await until(pilot, lambda: [q["text"] for q in app.manager.workspace(ws_id).queue] == ["alpha", "BETA", "gamma"],
+        await until(pilot, lambda: [q["text"] for q in app.engine.manager.workspace(ws_id).queue] == ["alpha", "BETA", "gamma"],
                     "the edited queue")
         assert composer.editing is None and composer.text == "my draft"  # the draft came back
         # delete removes a focused item
         await settle(app, pilot)
         list(app.query(QueuedItem))[0].focus()
         await pilot.press("delete")
-        await until(pilot, lambda: [q["text"] for q in app.manager.workspace(ws_id).queue] == ["BETA", "gamma"],
+        await until(pilot, lambda: [q["text"] for q in app.engine.manager.workspace(ws_id).queue] == ["BETA", "gamma"],
                     "the removal")
         # up in an empty composer pulls the last queued message back
         composer.focus()
         composer.load_text("")
         await pilot.press("up")
         await until(pilot, lambda: composer.text == "gamma", "the recalled message")
-        assert [q["text"] for q in app.manager.workspace(ws_id).queue] == ["BETA"]
+        assert [q["text"] for q in app.engine.manager.workspace(ws_id).queue] == ["BETA"]
         fake_server.release("ui-qedit")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert ws_messages(app)[2]["content"] == "BETA"
 
@@ -270,11 +270,11 @@ async def test_interrupt_hands_queue_back_to_composer(paths, fake_server):
         await fake_server.areached("ui-handback")
         await send(pilot, app, "queued one")
         await pilot.press("escape")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         fake_server.release("ui-handback")
         assert app.query_one(Composer).text == "queued one"
-        assert app.manager.workspace(ws_id).queue == []
+        assert app.engine.manager.workspace(ws_id).queue == []
 
 
 async def test_error_badge_appears_and_clears(paths):
@@ -283,7 +283,7 @@ async def test_error_badge_appears_and_clears(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:x?status=500")
         await send(pilot, app, "will fail")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         last = ws_messages(app)[-1]
         assert last["status"] == "error" and last["error_type"] == "server_error"
@@ -295,7 +295,7 @@ async def test_error_badge_appears_and_clears(paths):
         # the next good turn clears it
         await use_model(app, pilot, "fake:ok?chunks=3")
         await send(pilot, app, "again")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert app.tracker.get(ws_id).error_type is None
         assert "error" not in app.sub_title
@@ -308,7 +308,7 @@ async def test_retry_with_ctrl_r_replaces_the_failed_reply(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:x?status=503")
         await send(pilot, app, "please")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await use_model(app, pilot, "fake:ok?text=recovered_reply")
         await pilot.press("ctrl+r")
         await until(pilot, lambda: ws_messages(app)[-1].get("content") == "recovered_reply", "the retried reply")
@@ -323,7 +323,7 @@ async def test_switch_workspaces_while_two_stream(paths, fake_server):
     async with app.run_test(size=SIZE) as pilot:
         a = await start(app, pilot)
         await use_model(app, pilot, "fake:a?chunks=8&pause_after=3&gate=ui-swa&seed=1")
-        b_info = await app.manager.create_workspace("second", "fake:b?chunks=8&pause_after=3&gate=ui-swb&seed=2")
+        b_info = await app.engine.manager.create_workspace("second", "fake:b?chunks=8&pause_after=3&gate=ui-swb&seed=2")
         app.tracker.add(b_info)
         await send(pilot, app, "in a")
         await fake_server.areached("ui-swa")
@@ -340,8 +340,8 @@ async def test_switch_workspaces_while_two_stream(paths, fake_server):
         await until(pilot, lambda: app.chat.live is not None and app.chat.live.body.text == sent_a, "a's text so far")
         fake_server.release("ui-swa")
         fake_server.release("ui-swb")
-        await app.manager.wait_idle(a)
-        await app.manager.wait_idle(b_info.id)
+        await app.engine.manager.wait_idle(a)
+        await app.engine.manager.wait_idle(b_info.id)
         await settle(app, pilot)
         sa, sb = app.tracker.get(a), app.tracker.get(b_info.id)
         assert not sa.streaming and not sb.streaming
@@ -378,7 +378,7 @@ async def test_delete_while_streaming(paths, fake_server):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         keep = await start(app, pilot)
-        doomed = await app.manager.create_workspace("doomed", "fake:d?chunks=20&pause_after=2&gate=ui-del")
+        doomed = await app.engine.manager.create_workspace("doomed", "fake:d?chunks=20&pause_after=2&gate=ui-del")
         app.tracker.add(doomed)
         await app.select_workspace(doomed.id)
         await send(pilot, app, "stream then die")
@@ -415,8 +415,8 @@ async def test_restart_finds_history_and_recovered_partial(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:m?text=kept_reply")
         await send(pilot, app, "remember me")
-        await app.manager.wait_idle(ws_id)
-        crashed = await app.manager.create_workspace("crashed", "fake:plain")
+        await app.engine.manager.wait_idle(ws_id)
+        crashed = await app.engine.manager.create_workspace("crashed", "fake:plain")
         await settle(app, pilot)
     # a crash mid-reply in "crashed": a user message on disk and a partial reply left behind
     store = Storage(paths.data_dir).store(crashed.id)
@@ -438,7 +438,7 @@ async def test_restart_finds_history_and_recovered_partial(paths):
         text = screen_text(app2)
         assert "half an answer" in text
         assert "recovered after a crash — ctrl+g continues it" in text
-        last = app2.manager.workspace(crashed.id).messages[-1]
+        last = app2.engine.manager.workspace(crashed.id).messages[-1]
         assert last["status"] == "interrupted" and last["recovered"]
     assert not store.partial.exists()
 
@@ -451,9 +451,9 @@ async def test_hostile_markup_renders_literally(paths):
     async with app.run_test(size=SIZE) as pilot:
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:m?text=" + quote(HOSTILE))
-        await app.manager.rename_workspace(ws_id, "[bold]ws[/bold] [/INST]")
+        await app.engine.manager.rename_workspace(ws_id, "[bold]ws[/bold] [/INST]")
         await send(pilot, app, "user says " + HOSTILE)
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert ws_messages(app)[-1]["content"] == HOSTILE
         text = screen_text(app)
@@ -473,7 +473,7 @@ async def test_draft_is_kept_per_workspace_and_across_restart(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         a = await start(app, pilot)
-        b = await app.manager.create_workspace("other")
+        b = await app.engine.manager.create_workspace("other")
         app.tracker.add(b)
         composer = app.query_one(Composer)
         composer.load_text("draft for a")
@@ -547,7 +547,7 @@ async def test_errors_view_opens_and_closes(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:x?status=500")
         await send(pilot, app, "fail")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await pilot.press("ctrl+e")
         await until(pilot, lambda: isinstance(app.screen, ErrorsScreen), "the errors view")
         await pilot.pause()
@@ -569,7 +569,7 @@ async def test_quit_asks_while_streaming_and_commits_partials(paths, fake_server
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("n")
         await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "no")
-        assert app.manager.is_streaming(ws_id)
+        assert app.engine.manager.is_streaming(ws_id)
         await pilot.press("ctrl+q")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
         await pilot.press("y")
@@ -692,12 +692,12 @@ async def test_deltas_are_batched_and_timers_stop_when_idle(paths, fake_server):
         app.post_message = counting_post
         await use_model(app, pilot, "fake:m?chunks=300&pause_after=150&gate=ui-batch")
         deltas = []
-        unsubscribe = app.manager.subscribe(lambda e: deltas.append(e) if e.type == "stream.delta" else None)
+        unsubscribe = app.engine.manager.subscribe(lambda e: deltas.append(e) if e.type == "stream.delta" else None)
         await send(pilot, app, "go")
         await fake_server.areached("ui-batch")
         await until(pilot, lambda: app._spinner_timer._active.is_set(), "the spinner")  # the one timer
         fake_server.release("ui-batch")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         unsubscribe()
         app.post_message = original_post
@@ -720,32 +720,32 @@ async def test_a_burst_of_keys_keeps_its_order(paths, fake_server):
         for key in burst:  # all queued at once, as one read from a slow terminal would
             char = key if len(key) == 1 else ("\r" if key == "enter" else None)
             app.post_message(events.Key(key, char))
-        await until(pilot, lambda: len(app.manager.workspace(ws_id).queue) == 1, "the queued second message")
+        await until(pilot, lambda: len(app.engine.manager.workspace(ws_id).queue) == 1, "the queued second message")
         await settle(app, pilot)
         assert ws_messages(app)[0]["content"] == "one\ntwo"
-        assert app.manager.workspace(ws_id).queue[0]["text"] == "next"
+        assert app.engine.manager.workspace(ws_id).queue[0]["text"] == "next"
         assert app.query_one(Composer).text == "draft"
         fake_server.release("ui-burst")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
 
 
 async def test_retry_shows_a_transient_line(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         ws_id = await start(app, pilot)
-        app.manager.config.stream.retry_attempts = 2
+        app.engine.manager.config.stream.retry_attempts = 2
         backoff = asyncio.Event()
 
         async def held_sleep(delay: float) -> None:  # the engine's backoff wait, held by the test
             await backoff.wait()
 
-        app.manager.sleep = held_sleep
+        app.engine.manager.sleep = held_sleep
         await use_model(app, pilot, "fake:r?status=503&fail_first=1&text=second_try_worked")
         await send(pilot, app, "flaky")
         await until(pilot, lambda: "retrying in" in screen_text(app), "the retry line")
         assert "server_error" in screen_text(app)
         backoff.set()
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         text = screen_text(app)
         assert "second_try_worked" in text and "retrying in" not in text
@@ -760,18 +760,18 @@ async def test_rapid_switching_while_two_workspaces_stream(paths):
     async with app.run_test(size=SIZE) as pilot:
         a = await start(app, pilot)
         await use_model(app, pilot, "fake:a?chunks=120&delay_ms=2&seed=4")
-        b_info = await app.manager.create_workspace("b", "fake:b?chunks=120&delay_ms=2&seed=3")
+        b_info = await app.engine.manager.create_workspace("b", "fake:b?chunks=120&delay_ms=2&seed=3")
         app.tracker.add(b_info)
-        await app.manager.send(a, "go")
-        await app.manager.send(b_info.id, "go")
+        await app.engine.manager.send(a, "go")
+        await app.engine.manager.send(b_info.id, "go")
         switches = 0
-        while switches < 12 and (app.manager.is_streaming(a) or app.manager.is_streaming(b_info.id)):
+        while switches < 12 and (app.engine.manager.is_streaming(a) or app.engine.manager.is_streaming(b_info.id)):
             app.post_message(events.Key("alt+down", None))
             switches += 1
             await app.drain()
             await asyncio.sleep(0)  # a yield, not a wait: the streams run meanwhile
-        await app.manager.wait_idle(a)
-        await app.manager.wait_idle(b_info.id)
+        await app.engine.manager.wait_idle(a)
+        await app.engine.manager.wait_idle(b_info.id)
         await settle(app, pilot)
         assert switches > 3 and app.is_running
         shown = app.chat.query(AssistantMessage).last()

@@ -22,7 +22,7 @@ async def test_quit_on_enter_is_refused_and_enter_still_sends(paths, home):
         assert len(refused) == 1 and "keys.quit" in str(refused[0].message)
         assert refused[0].severity == "error"
         await send(pilot, app, "still sends")  # was: enter quit the app
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         assert app.is_running
         assert ws_messages(app)[0]["content"] == "still sends"
         assert app._keymap.get("new-workspace") == "f6"  # the good binding is applied

@@ -50,7 +50,7 @@ async def test_a_2mb_paste_keeps_the_app_responsive_and_arrives_whole(paths, fak
         assert len(composer.text) < 100  # the TextArea never holds the 2 MB
         await pilot.press("enter")
         await until(pilot, lambda: len(ws_messages(app)) >= 1, "the message to be committed")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         freeze = ticks.longest_gap()
         ticks.timer.stop()

@@ -18,9 +18,9 @@ async def test_rate_limited_workspace_counts_down_to_its_retry(paths):
         assert not timer._active.is_set()  # nothing to count down: no ticking at all
         await use_model(app, pilot, "fake:rl?status=429&retry_after=3600")
         await send(pilot, app, "hello")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
-        reply = app.manager.workspace(ws_id).messages[-1]
+        reply = app.engine.manager.workspace(ws_id).messages[-1]
         assert reply["error_type"] == "rate_limit"
         retry_at = reply["retry_at"]
 
@@ -49,9 +49,9 @@ async def test_countdown_comes_back_after_a_restart(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:rl2?status=429&retry_after=7200")
         await send(pilot, app, "hello")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
-        retry_at = app.manager.workspace(ws_id).messages[-1]["retry_at"]
+        retry_at = app.engine.manager.workspace(ws_id).messages[-1]["retry_at"]
     now[0] = retry_at - 3600
     app = make_app(paths, clock=lambda: now[0])
     async with app.run_test(size=SIZE) as pilot:

@@ -15,7 +15,7 @@ from tests.ui.test_snapshots import seed, select_last
 async def reply_after(app, pilot, model: str, text: str) -> AssistantMessage:
     await use_model(app, pilot, model)
     await send(pilot, app, text)
-    await app.manager.wait_idle(app.current_id)
+    await app.engine.manager.wait_idle(app.current_id)
     await settle(app, pilot)
     return list(app.query(AssistantMessage))[-1]
 

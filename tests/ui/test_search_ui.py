@@ -43,7 +43,7 @@ async def ready(pilot) -> None:
     app = pilot.app
     await app.started.wait()
     await app.drain()
-    assert await asyncio.to_thread(app.indexer.wait_idle, 30)
+    assert await asyncio.to_thread(app.engine.indexer.wait_idle, 30)
     await pilot.pause()
 
 
@@ -107,12 +107,12 @@ async def test_index_follows_a_reply_sent_in_the_app(paths):
     app = make_app(paths)
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        await app.manager.set_model(app.current_id, "fake:m?chunks=2&text=platypus%20facts")
+        await app.engine.manager.set_model(app.current_id, "fake:m?chunks=2&text=platypus%20facts")
         app.composer.text = "tell me"
         await pilot.press("enter")
-        await app.manager.wait_idle(app.current_id)
+        await app.engine.manager.wait_idle(app.current_id)
         await app.drain()
-        assert await asyncio.to_thread(app.indexer.wait_idle, 30)
+        assert await asyncio.to_thread(app.engine.indexer.wait_idle, 30)
         screen = await search_for(pilot, "platypus")
         assert [h.role for h in screen.hits] == ["assistant"]
 

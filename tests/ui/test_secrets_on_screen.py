@@ -14,7 +14,7 @@ async def test_key_echoed_in_a_reply_is_redacted_on_screen_and_disk(paths, fake_
         # The echoed key arrives cut into 5-character chunks.
         await use_model(app, pilot, "fake:m?text=Hello.&echo_key=1")
         await send(pilot, app, "hi")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert TEST_KEY in fake_server.sent_text(len(fake_server.requests) - 1)
         text = screen_text(app)

@@ -93,9 +93,9 @@ def test_first_run_on_the_demo_model(snap_compare, paths, home):
         await started(pilot)
         app.composer.load_text("hello muxtui")
         await pilot.press("enter")
-        while not app.manager.workspace(app.current_id).messages:
+        while not app.engine.manager.workspace(app.current_id).messages:
             await pilot.pause()
-        await app.manager.wait_idle(app.current_id)
+        await app.engine.manager.wait_idle(app.current_id)
         await app.drain()
         await pilot.pause()
         app.chat.scroll_home(animate=False, immediate=True)
@@ -130,7 +130,7 @@ def test_sidebar_badges(snap_compare, paths, fake_server):
     async def run_before(pilot):
         app = pilot.app
         await started(pilot)
-        m = app.manager
+        m = app.engine.manager
         await m.send(streaming, "go")
         await m.send(queued, "go")
         await fake_server.areached("snap-badge-1")
@@ -179,10 +179,10 @@ def test_queued_messages_under_a_streaming_reply(snap_compare, paths, fake_serve
     async def run_before(pilot):
         app = pilot.app
         await started(pilot)
-        await app.manager.send(ws, "explain the queue")
+        await app.engine.manager.send(ws, "explain the queue")
         await fake_server.areached("snap-queue")
-        await app.manager.send(ws, "can you also cover retries?")
-        await app.manager.send(ws, "and keep it short")
+        await app.engine.manager.send(ws, "can you also cover retries?")
+        await app.engine.manager.send(ws, "and keep it short")
         while len(app.query(QueuedItem)) < 2 or not (app.chat.live and app.chat.live.body.text):
             await pilot.pause()
         await app.drain()

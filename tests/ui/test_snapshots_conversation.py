@@ -61,7 +61,7 @@ def test_settings_dialog(snap_compare, paths):
     async def run_before(pilot):
         app = pilot.app
         await started(pilot)
-        await app.manager.set_settings(ws, {"system_prompt": "Answer in French.", "temperature": 0.4,
+        await app.engine.manager.set_settings(ws, {"system_prompt": "Answer in French.", "temperature": 0.4,
                                             "max_tokens": 800, "reasoning_effort": "high"})
         app._update_title()
         await pilot.press("f5")

@@ -34,8 +34,8 @@ async def test_enter_in_the_delete_dialog_keeps_the_workspace_and_f6_restores_it
         keep = await start(app, pilot)
         await use_model(app, pilot, "fake:m?text=precious_reply")
         await send(pilot, app, "precious question")
-        await app.manager.wait_idle(keep)
-        other = await app.manager.create_workspace("other", "fake:plain")
+        await app.engine.manager.wait_idle(keep)
+        other = await app.engine.manager.create_workspace("other", "fake:plain")
         app.tracker.add(other)
         await settle(app, pilot)
 
@@ -152,11 +152,11 @@ async def test_typing_while_the_focused_queued_message_is_sent(paths, fake_serve
                 typed_during.append("x")
                 burst(app, "during")
 
-        unsubscribe = app.manager.subscribe(on_event)
+        unsubscribe = app.engine.manager.subscribe(on_event)
         try:
             burst(app, "before ")
             fake_server.release("ui-qfocus")
-            await app.manager.wait_idle(ws_id)
+            await app.engine.manager.wait_idle(ws_id)
             await settle(app, pilot)
         finally:
             unsubscribe()
@@ -186,7 +186,7 @@ async def test_sending_while_scrolled_up_follows_the_reply(paths):
         await settle(app, pilot)
         assert chat.scroll_y < chat.max_scroll_y - 10  # well away from the bottom
         await send(pilot, app, "new question")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         await pilot.pause()
         assert chat.scroll_y == chat.max_scroll_y
@@ -279,7 +279,7 @@ async def test_regenerating_a_complete_reply_asks_first(paths):
         ws_id = await start(app, pilot)
         await use_model(app, pilot, "fake:m?text=answer_one")
         await send(pilot, app, "question")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         await use_model(app, pilot, "fake:m?text=answer_two")
 
@@ -295,9 +295,9 @@ async def test_regenerating_a_complete_reply_asks_first(paths):
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("enter")  # enter = yes here: nothing is lost
-        await until(pilot, lambda: app.manager.is_streaming(ws_id) or ws_messages(app)[-1]["content"] == "answer_two",
+        await until(pilot, lambda: app.engine.manager.is_streaming(ws_id) or ws_messages(app)[-1]["content"] == "answer_two",
                     "the regeneration")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert [m["content"] for m in ws_messages(app)] == ["question", "answer_two"]
         # the old reply is still on disk, behind the truncation record
@@ -318,18 +318,18 @@ async def test_badge_is_the_same_after_switching_away_and_back(paths, fake_serve
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
         ws_id = await start(app, pilot)
-        other = await app.manager.create_workspace("other", "fake:plain")
+        other = await app.engine.manager.create_workspace("other", "fake:plain")
         app.tracker.add(other)
         await use_model(app, pilot, "fake:m?status=500")
         await send(pilot, app, "fails")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
         assert "✗ server_error" in screen_text(app)
         await use_model(app, pilot, "fake:m?chunks=9&pause_after=2&gate=ui-badge8")
         await send(pilot, app, "then cut short")
         await fake_server.areached("ui-badge8")
         await pilot.press("escape")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         fake_server.release("ui-badge8")
         await settle(app, pilot)
         before = (app.tracker.get(ws_id), sidebar_text(app))
@@ -379,11 +379,11 @@ async def test_errors_view_hides_own_interrupts_with_a_toggle(paths, fake_server
             await send(pilot, app, f"stop me {n}")
             await fake_server.areached(f"ui-int12-{n}")
             await pilot.press("escape")
-            await app.manager.wait_idle(ws_id)
+            await app.engine.manager.wait_idle(ws_id)
             fake_server.release(f"ui-int12-{n}")
         await use_model(app, pilot, "fake:m?status=500")
         await send(pilot, app, "a real failure")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         await settle(app, pilot)
 
         await pilot.press("ctrl+e")
@@ -460,7 +460,7 @@ async def test_joined_emoji_are_shown_unjoined_and_sent_intact(paths):
             assert strip.cell_length == 80
         await pilot.press("enter")
         await until(pilot, lambda: len(ws_messages(app)) >= 1, "the message")
-        await app.manager.wait_idle(ws_id)
+        await app.engine.manager.wait_idle(ws_id)
         assert ws_messages(app)[0]["content"] == JOINED  # what is sent keeps every code point
 
 
@@ -495,10 +495,10 @@ async def test_badge_strip_shows_numbers_and_badges(paths, fake_server):
     app = make_app(paths)
     async with app.run_test(size=(60, 20)) as pilot:
         first = await start(app, pilot)
-        failing = await app.manager.create_workspace("failing", "fake:m?status=500")
+        failing = await app.engine.manager.create_workspace("failing", "fake:m?status=500")
         app.tracker.add(failing)
-        await app.manager.send(failing.id, "x")
-        await app.manager.wait_idle(failing.id)
+        await app.engine.manager.send(failing.id, "x")
+        await app.engine.manager.wait_idle(failing.id)
         await settle(app, pilot)
         lines = screen_text(app).splitlines()[1:5]
         assert [line[:1] for line in lines] == ["1", " ", "2", "✗"]

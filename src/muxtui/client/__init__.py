@@ -29,11 +29,12 @@ from muxtui.engine.events import Event, EventError
 from muxtui.engine.search import Hit, split_snippet
 from muxtui.engine.storage import StorageError, WorkspaceBusy, clean_name
 from muxtui.engine.transfer import ImportError_, export_markdown, when_text
+from muxtui.engine.trash import KEEP_DAYS as TRASH_KEEP_DAYS
 from muxtui.engine.usage import usage_total
 
 __all__ = [
     "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
-    "ImportError_", "LiveReply", "StorageError", "WorkspaceBusy", "WorkspaceInfo", "WorkspaceSnapshot", "atomic",
+    "ImportError_", "LiveReply", "TRASH_KEEP_DAYS", "StorageError", "WorkspaceBusy", "WorkspaceInfo", "WorkspaceSnapshot", "atomic",
     "clean_name", "countdown", "events", "export_markdown", "info_from_dict", "running", "settings",
     "split_snippet", "usage_total", "wait_text", "when_text",
 ]

@@ -144,17 +144,25 @@ class Engine:
 
     async def history(self, workspace: str, before_seq: int | None = None, limit: int | None = None) -> list[dict]:
         """A page of history, oldest first: the ``limit`` messages before ``before_seq``."""
-        ws = await self.manager.open_workspace(workspace)
-        messages = ws.messages
+        ws = self.manager.workspace(workspace) if workspace in self.manager._workspaces else None
+        if ws is not None and ws.opened:
+            messages = ws.messages
+        else:  # read only: a workspace nobody looks at is not kept in memory for this
+            if ws is None:
+                await self.manager.list_workspaces()
+                ws = self.manager.workspace(workspace)
+            messages = (await asyncio.to_thread(ws.store.load_history)).messages
         if before_seq is not None:
             messages = [m for m in messages if m.get("seq", before_seq) < before_seq]
         if limit is not None:
             messages = messages[-limit:] if limit > 0 else []
         return list(messages)
 
-    async def get_settings(self, workspace: str) -> dict[str, Any]:
-        await self.manager.open_workspace(workspace)
-        return self.manager.effective_settings(workspace)
+    async def get_settings(self, workspace: str, effective: bool = True) -> dict[str, Any]:
+        """The settings a reply is sent with (``effective``: the defaults merged in), or only
+        what this workspace sets itself."""
+        ws = await self.manager.open_workspace(workspace)
+        return self.manager.effective_settings(workspace) if effective else dict(ws.settings)
 
     async def set_settings(self, workspace: str, settings: dict[str, Any]) -> dict[str, Any]:
         return await self.manager.set_settings(workspace, settings)

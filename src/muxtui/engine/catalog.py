@@ -1,10 +1,9 @@
 """Which models each provider's server offers, asked with ``GET /models`` and cached per provider.
 
-* OpenAI-compatible servers (``openai`` and ``openai-responses`` types: OpenAI, Ollama, vLLM,
-  llama.cpp, LM Studio, OpenRouter, Groq, Gemini's compatible endpoint, ...):
-  ``GET {base_url}/models`` -> ``{"data": [{"id": ...}, ...]}``.
-* Anthropic: ``GET {base_url}/v1/models?limit=1000`` with ``x-api-key`` and
-  ``anthropic-version``, following ``has_more`` / ``last_id`` pages.
+How to ask a server (URL, headers, pages, the names it gives) is its provider class's
+knowledge (``ProviderClass.list_models``, found through ``registry``): OpenAI-compatible servers
+answer ``GET {base_url}/models``, Anthropic ``GET {base_url}/v1/models`` page by page. This
+module owns when to ask, the cache and what a failure means for the user.
 
 Each provider's answer is kept in ``<cache_dir>/models/<provider>.json`` with the time it was
 fetched; ``ModelCatalog.fetch`` asks the server again only when that is older than ``ttl`` or
@@ -18,6 +17,7 @@ The model picker shows ``listing()``: the configured models first, then the serv
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -27,19 +27,25 @@ from typing import Any
 
 import httpx
 
-from muxtui.engine import atomic
+from muxtui import atomic
 from muxtui.engine.features import file_name
+from muxtui.engine.providers import registry
+from muxtui.engine.providers.base import model_ids
 
-__all__ = ["CACHE_TTL", "LISTABLE_TYPES", "ModelCatalog", "ServerModels", "file_name"]
+__all__ = ["CACHE_TTL", "ModelCatalog", "ServerModels", "file_name", "listable"]
 
 CACHE_TTL = 24 * 3600.0
 FAILURE_TTL = 300.0  # a server that could not be reached is asked again sooner
-LISTABLE_TYPES = frozenset({"openai", "openai-responses", "anthropic"})
 FORMAT = 1
-_PAGE_SIZE = 1000  # Anthropic's largest page
-_MAX_PAGES = 20  # more than any account has: a bound so a looping server cannot hold us
-_MAX_MODELS = 5000  # OpenRouter lists ~500; a bound so a broken server cannot flood the picker
 _NO_ENDPOINT = (404, 405, 501)
+
+
+def listable(provider_type: str) -> bool:
+    """Whether servers of this provider type have a models endpoint to ask."""
+    try:
+        return registry.get(provider_type).lists_models
+    except KeyError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +115,7 @@ class ModelCatalog:
         """A provider whose server can be asked: a listable type with a URL and, when it needs
         one, its key."""
         pc = self.config.providers.get(name)
-        if pc is None or pc.type not in LISTABLE_TYPES or not pc.base_url:
+        if pc is None or not listable(pc.type) or not pc.base_url:
             return False
         return not (pc.needs_key and not pc.resolve_key())
 
@@ -213,36 +219,7 @@ class _NoList(Exception):
 
 
 async def _list_models(client: httpx.AsyncClient, pc: Any, key: str | None) -> list[str]:
-    headers = dict(pc.headers or {})
-    base = pc.base_url.rstrip("/")
-    if pc.type == "anthropic":
-        for suffix in ("/v1/messages", "/messages"):
-            if base.endswith(suffix):
-                base = base[: -len(suffix)]
-        url = base + "/models" if base.endswith("/v1") else base + "/v1/models"
-        headers["anthropic-version"] = "2023-06-01"
-        if key:
-            headers["x-api-key"] = key
-        models: list[str] = []
-        after: str | None = None
-        for _ in range(_MAX_PAGES):
-            params = {"limit": str(_PAGE_SIZE), **({"after_id": after} if after else {})}
-            data = await _get_json(client, url, headers, params)
-            page = _ids(data)
-            models.extend(page)
-            last = data.get("last_id") if isinstance(data, dict) else None
-            if not (isinstance(data, dict) and data.get("has_more") and isinstance(last, str) and page):
-                break
-            after = last
-        return _unique(models)
-    for suffix in ("/chat/completions", "/responses"):  # a base_url given as the full endpoint
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-    if key:
-        headers.setdefault("authorization", f"Bearer {key}")
-    data = await _get_json(client, base + "/models", headers, None)
-    # Gemini's compatible endpoint names its models "models/gemini-..."; chat takes the bare name.
-    return _unique(m[len("models/"):] if m.startswith("models/") else m for m in _ids(data))
+    return await registry.get(pc.type).list_models(pc, key, functools.partial(_get_json, client))
 
 
 async def _get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict | None) -> Any:
@@ -263,25 +240,9 @@ async def _get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str]
         data = response.json()
     except ValueError:
         raise _NoList("the server's model list is not JSON", False) from None
-    if not _ids(data) and not (isinstance(data, dict) and isinstance(data.get("data"), list)):
+    if not model_ids(data) and not (isinstance(data, dict) and isinstance(data.get("data"), list)):
         raise _NoList("the server's reply is not a model list", False)
     return data
-
-
-def _ids(data: Any) -> list[str]:
-    items = data.get("data", data.get("models")) if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        return []
-    out = []
-    for item in items[:_MAX_MODELS]:
-        ident = item.get("id") or item.get("name") if isinstance(item, dict) else item
-        if isinstance(ident, str) and ident.strip() and len(ident) <= 300 and "\n" not in ident:
-            out.append(ident.strip())
-    return out
-
-
-def _unique(models: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(models))
 
 
 def _redact(text: str, key: str | None, pc: Any) -> str:

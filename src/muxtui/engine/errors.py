@@ -1,28 +1,9 @@
-"""The fixed set of stream error types, and the exception that carries one."""
+"""What each stream error type means (retryable, continuable, the hint shown), and the exception
+that carries one. The types themselves live in :mod:`muxtui.error_types` (config reads them)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class ErrorType(StrEnum):
-    AUTHENTICATION = "authentication"
-    QUOTA = "quota"
-    RATE_LIMIT = "rate_limit"
-    MODEL_NOT_FOUND = "model_not_found"
-    CONTEXT_EXCEEDED = "context_exceeded"
-    SERVER_ERROR = "server_error"
-    NETWORK = "network"
-    TIMEOUT = "timeout"
-    STREAM_TRUNCATED = "stream_truncated"
-    EMPTY_OUTPUT = "empty_output"
-    MAX_OUTPUT_TOKENS = "max_output_tokens"
-    MODEL_REFUSAL = "model_refusal"
-    ABORTED = "aborted"
-    CONFIG = "config"
-    WRITE_FAILED = "write_failed"
-    API = "api"
-    UNKNOWN = "unknown"
+from muxtui.error_types import ErrorType
 
 
 RETRYABLE: frozenset[ErrorType] = frozenset(

@@ -468,7 +468,8 @@ class Storage:
         try:
             entries = self._read_registry()
             changed = False
-            folders = {p.name for p in self.ws_root.iterdir() if p.is_dir()} if self.ws_root.exists() else set()
+            folders = ({p.name for p in self.ws_root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+                       if self.ws_root.exists() else set())
             for ws_id in list(entries):
                 if ws_id not in folders:
                     del entries[ws_id]
@@ -502,8 +503,12 @@ class Storage:
         ws_id = f"w{int(now()):x}{secrets.token_hex(3)}"
         info = WorkspaceInfo(ws_id, clean_name(name), model, now(), now())
         folder = self.ws_root / ws_id
-        atomic.make_private_dir(folder)
-        WorkspaceStore(folder, ws_id).write_meta(info)
+        # Made aside and renamed into place: a listing by another thread or process never meets
+        # the folder without its meta.json (it would name it "recovered …" and overwrite it).
+        staging = self.ws_root / f".{ws_id}.new"
+        atomic.make_private_dir(staging)
+        WorkspaceStore(staging, ws_id).write_meta(info)
+        os.rename(staging, folder)
         fd = self._lock_registry()
         try:
             entries = self._read_registry()

@@ -1,14 +1,13 @@
 """The muxtui app: sidebar of workspaces, chat pane, composer; wired to the stream engine.
 
-How engine events reach the screen:
+The app talks to the engine only through ``muxtui.client``: commands on ``self.engine`` and the
+events it emits, which ``ui.bridge.EngineBridge`` turns into screen updates (see there). The
+workspace on screen is a ``WorkspaceView`` (``self.view``), never an engine object.
 
-* The engine calls ``_on_engine_event`` synchronously for every event, on this event loop.
-* ``stream.delta`` never becomes a Textual message: its text is appended to one buffer (the
-  current workspace's run) and a paused frame timer is resumed; the timer flushes the buffer
-  into the live reply at most ~30 times a second and pauses itself once there is nothing left.
-  Background workspaces only get their unread badge set.
-* Every other event updates the ``WorkspaceTracker`` (the badges' single source of truth) and
-  goes through one asyncio queue to ``_event_pump``, which applies them to the chat pane in order.
+* ``stream.delta`` never becomes a Textual message: the bridge buffers it and a paused frame
+  timer flushes the buffer into the live reply at most ~30 times a second.
+* Every other event updates the ``WorkspaceTracker`` (the badges' single source of truth) and is
+  applied to the chat pane in order by the bridge's pump.
 * The sidebar spinner has one app-level timer, resumed only while something streams.
 """
 
@@ -22,7 +21,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Iterable
@@ -38,18 +36,10 @@ from textual.widgets import Footer, Header, TextArea
 
 from muxtui import config as config_mod
 from muxtui.config import Config
-from muxtui.engine import events as ev
-from muxtui.engine.catalog import ModelCatalog, ServerModels
-from muxtui.engine import trash
-from muxtui.engine.errors import countdown
-from muxtui.engine.events import Event
-from muxtui.engine.logs import EventLog
-from muxtui.engine.manager import StreamManager
-from muxtui.engine.search import Indexer
-from muxtui.engine.storage import Storage, StorageError, WorkspaceBusy
-from muxtui.engine.usage import usage_total
+from muxtui.client import TRASH_KEEP_DAYS, Engine, StorageError, WorkspaceBusy, atomic, countdown, usage_total
 from muxtui.paths import Paths
 from muxtui.ui import conversation, persist, terminal_keys
+from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
 from muxtui.ui.chat import ChatView, QueuedItem
 from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
@@ -64,7 +54,6 @@ from muxtui.ui.themes import DEFAULT_THEME, SHIPPED_DIR, load_themes, selection_
 
 log = logging.getLogger("muxtui.ui")
 
-FRAME = 1 / 30  # delta flushes per second, at most
 SPINNER_INTERVAL = 1 / 8
 FIRST_WORKSPACE = "scratch"
 WATCH_INTERVAL = 0.5  # how often the workspaces folder's mtime is compared (one stat call)
@@ -76,23 +65,6 @@ MAIN_SCREEN_ACTIONS = frozenset({
     "scroll_chat", "dismiss_error", "restore_workspace", "search", "export_workspace", "find_in_workspace",
     "find_next",
 }) | conversation.MAIN_SCREEN_ACTIONS
-
-
-@dataclass
-class DeltaBuffer:
-    """Deltas of the current workspace's run not yet on screen."""
-
-    request_id: str | None = None
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-
-    def clear(self, request_id: str | None = None) -> None:
-        self.request_id = request_id
-        self.text.clear()
-        self.reasoning.clear()
-
-    def __bool__(self) -> bool:
-        return bool(self.text or self.reasoning)
 
 
 class MuxApp(conversation.ConversationMixin, App[int]):
@@ -143,11 +115,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.clock = clock
         self.animated = animate
         paths.ensure()
-        self.storage = Storage(paths.data_dir)
-        self.event_log = EventLog(paths.log_dir)
-        self.manager = StreamManager(config, self.storage, self.event_log)
-        self.indexer = Indexer(paths.data_dir)  # search index, kept current in its own thread
-        self.indexer.attach(self.manager)
+        self.engine = Engine(paths, config)  # the engine in this process, behind the client API
+        self.bridge = EngineBridge(self)
         self.tracker = WorkspaceTracker(self)
         self.tracker.clock = clock
         self.ui_file = persist.ui_file(paths.data_dir)
@@ -155,11 +124,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.current_id: str | None = None
         self.started = asyncio.Event()  # set once the first workspace is on screen (tests wait on it)
         self.spinner_frame = 0
-        self._buffer = DeltaBuffer()
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._unsubscribe = None
-        self._catalog: ModelCatalog | None = None
-        self._server_models: dict[str, ServerModels] = {}  # the servers' model lists seen this run
         self._shutting_down = False
         self._frame_timer: Timer | None = None
         self._spinner_timer: Timer | None = None
@@ -262,26 +227,26 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._theme_ready = True
         self.sidebar.display = self.ui_state.sidebar
-        self.chat.on_live_mounted = self._resume_frame
-        self._frame_timer = self.set_interval(FRAME, self._flush_deltas, pause=True, name="delta-frame")
+        self.chat.on_live_mounted = self.bridge.resume_frame
+        self._frame_timer = self.set_interval(FRAME, self.bridge.flush_deltas, pause=True, name="delta-frame")
         if self.animated:
             self._spinner_timer = self.set_interval(SPINNER_INTERVAL, self._spin, pause=True, name="spinner")
         self._retry_timer = self.set_interval(1.0, self.tracker.tick_retries, pause=True, name="retry-countdown")
         self.tracker.changed.subscribe(self, self._on_state)
-        self._unsubscribe = self.manager.subscribe(self._on_engine_event)
-        self.manager.subscribe(self.auto_name)
-        self.run_worker(self._event_pump(), group="engine-events", name="engine-events")
+        self._unsubscribe = self.engine.subscribe(self.bridge.on_event)
+        self.engine.subscribe(self.auto_name)
+        self.run_worker(self.bridge.pump(), group="engine-events", name="engine-events")
         self._install_signal_handlers()
 
         try:
-            infos = await self.manager.list_workspaces()
+            infos = await self.engine.list_workspaces()
             if not infos:
-                infos = [await self.manager.create_workspace(FIRST_WORKSPACE)]
+                infos = [await self.engine.create_workspace(FIRST_WORKSPACE)]
         except OSError as exc:
             self.exit(1, return_code=1, message=Text(f"muxtui: cannot use the data folder {self.paths.data_dir}: "
                                                      f"{exc.strerror or exc}"))
             return
-        for warning in self.storage.warnings:
+        for warning in self.engine.storage_warnings:
             self.notify(warning, severity="warning", markup=False)
         for info in infos:
             self.tracker.add(info)
@@ -293,28 +258,21 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if self.tune_gc:
             self.call_after_refresh(self._tune_gc)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
-        self.run_worker(asyncio.to_thread(trash.purge, self.storage), group="seed", name="purge-trash")
-        self._folders_seen = self._workspaces_mtime()
+        self._folders_seen = self.engine.workspaces_mtime()
         self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
-        self.indexer.start()  # builds or catches up in the background; search works meanwhile
-
-    def _workspaces_mtime(self) -> int | None:
-        try:
-            return self.storage.ws_root.stat().st_mtime_ns
-        except OSError:
-            return None
+        await self.engine.start()  # search index and trash purge, in the background
 
     async def _watch_workspaces(self) -> None:
         """Workspaces created or deleted by another process (`muxtui send`, a second app): the
         workspaces folder's mtime changes when a folder is added or moved out. One stat call per
         tick; the folder is listed only when it changed. (Until the engine host makes this live.)"""
-        mtime = self._workspaces_mtime()
+        mtime = self.engine.workspaces_mtime()
         if mtime == self._folders_seen or self._shutting_down or self._watching:
             return
         self._folders_seen = mtime  # first: a change while listing is seen on the next tick
         self._watching = True
         try:
-            infos = await self.manager.list_workspaces()
+            infos = await self.engine.list_workspaces()
         except OSError:
             return
         finally:
@@ -326,8 +284,9 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if new:  # their badges (an error made by `muxtui send`, ...) from the tail of each history
             self.run_worker(self._seed_badges([i.id for i in new]), group="seed", name="seed-new-badges")
         for ws_id in self.tracker.ids():
-            if ws_id not in listed and ws_id != self.current_id and not self.manager.is_streaming(ws_id):
-                self.tracker.handle(ev.WorkspaceDeleted(workspace=ws_id))
+            state = self.tracker.get(ws_id)
+            if ws_id not in listed and ws_id != self.current_id and not (state and state.streaming):
+                self.tracker.forget(ws_id)
 
     @staticmethod
     def _tune_gc() -> None:
@@ -355,32 +314,19 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.set_keymap({k: v for k, v in keys.items() if k in known})
 
     async def _seed_badges(self, ids: list[str]) -> None:
-        """Badges from the tail of each history (never a full read of a long one), except for a
-        workspace that left a partial behind: that one is opened, which recovers the partial."""
+        """Badges from the tail of each history (never a full read of a long one); a workspace
+        that left a partial behind is opened by the engine, which recovers the partial."""
         for ws_id in ids:
             if self._shutting_down:
                 return
             try:
-                store = self.manager.workspace(ws_id).store
-                has_partial, queue, last = await asyncio.to_thread(self._peek_workspace, store)
-                if has_partial:
-                    ws = await self.manager.open_workspace(ws_id)  # commits the leftover partial
-                    self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
-                    continue
+                peek = await self.engine.peek_workspace(ws_id)
             except KeyError:
                 continue
             except OSError as exc:
                 self.notify(f"cannot load a workspace: {exc}", severity="error", markup=False)
                 continue
-            self.tracker.seed(ws_id, [last] if last else [], queue, self.manager.is_streaming(ws_id))
-
-    @staticmethod
-    def _peek_workspace(store) -> tuple[bool, list, dict | None]:
-        """In a thread: is a partial left over, what is queued, and the last message (tail only)."""
-        if store.partial.exists():
-            return True, [], None
-        queue = store.load_queue()[0] if store.queue_file.exists() else []
-        return False, queue, store.last_message()
+            self.tracker.seed(ws_id, [peek["last"]] if peek["last"] else [], peek["queue"], peek["streaming"])
 
     def _install_signal_handlers(self) -> None:
         try:
@@ -428,9 +374,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        await asyncio.to_thread(self.indexer.stop)
         try:
-            await self.manager.shutdown()
+            await self.engine.close()
         except Exception:
             log.exception("engine shutdown failed")
 
@@ -444,7 +389,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             pass
 
     async def action_quit(self) -> None:
-        if self.manager.has_unsaved() and await self._ask_quit_unsaved():
+        if await self._ask_quit_unsaved():
             return
         streaming = [s for s in self.tracker.states() if s.streaming]
         if not streaming:
@@ -463,7 +408,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
 
     async def _ask_quit_unsaved(self) -> bool:
         """Text the disk refused (full): wait a moment for the save loop, then ask. True if asked."""
-        unsaved = await self.manager.flush_unsaved(1.0)
+        unsaved = await self.engine.unsaved(wait=1.0)
         if not unsaved:
             return False
         n = len(unsaved)
@@ -481,47 +426,6 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         return True
 
     # ---- engine events ----------------------------------------------------------------------
-    def _on_engine_event(self, event: Event) -> None:
-        """Called by the engine, synchronously, for every event (deltas included): keep it cheap."""
-        if event.type == ev.STREAM_DELTA:
-            ws_id = event.workspace
-            self.tracker.on_delta(ws_id)
-            if ws_id == self.current_id:
-                data = event.data
-                buf = self._buffer
-                if buf.request_id != data.get("request_id"):
-                    buf.clear(data.get("request_id"))
-                if "text" in data:
-                    buf.text.append(data["text"])
-                if "reasoning" in data:
-                    buf.reasoning.append(data["reasoning"])
-                self._resume_frame()
-            return
-        self.tracker.handle(event)
-        self._events.put_nowait(event)
-
-    def _resume_frame(self) -> None:
-        if self._frame_timer is not None and self._buffer:
-            self._frame_timer.resume()
-
-    def _take_buffer(self, request_id: str) -> None:
-        """The chat is about to show `run.text`, which already holds what is buffered."""
-        self._buffer.clear(request_id)
-
-    def _flush_deltas(self) -> None:
-        buf = self._buffer
-        live = self.chat.live
-        if (not buf or live is None or live.request_id != buf.request_id or not live.is_mounted
-                or self.chat.workspace_id != self.current_id):
-            # nothing to show, or no live widget yet (start_live/show take the buffer when it is)
-            if self._frame_timer is not None:
-                self._frame_timer.pause()
-            return
-        text, reasoning = "".join(buf.text), "".join(buf.reasoning)
-        buf.text.clear()
-        buf.reasoning.clear()
-        live.append(text, reasoning)
-
     def _spin(self) -> None:
         self.spinner_frame += 1
         self.sidebar.tick(self.spinner_frame)
@@ -542,71 +446,30 @@ class MuxApp(conversation.ConversationMixin, App[int]):
                 self._bindings_for = (state.id, state.streaming)
                 self.refresh_bindings()
 
-    async def _event_pump(self) -> None:
-        while True:
-            event = await self._events.get()
-            try:
-                await self._apply_event(event)
-            except Exception as exc:  # the pane must keep following the engine whatever happens
-                log.exception("applying %s failed", event.type)
-                self.notify(f"display error on {event.type}: {exc}", severity="error", markup=False)
-            finally:
-                self._events.task_done()
-
     async def drain(self) -> None:
         """Wait until every engine event so far is on screen (and buffered deltas flushed)."""
-        await self._events.join()
-        self._flush_deltas()
+        await self.bridge.drain()
 
-    async def _apply_event(self, event: Event) -> None:
-        t, ws_id, data = event.type, event.workspace, event.data
-        current = ws_id == self.current_id
-        if t == ev.MESSAGE_ADDED or t == ev.WORKSPACE_RECOVERED:
-            if current:
-                await self.chat.post(ws_id, data["message"])
-        elif t == ev.STREAM_STARTED:
-            if current:
-                await self.chat.start_live(ws_id, data["request_id"], data.get("model", ""),
-                                           self.manager.current_run(ws_id), self._take_buffer)
-        elif t in ev.STREAM_CLOSED:
-            if current:
-                if self._buffer.request_id == data.get("request_id"):
-                    self._buffer.clear()
-                await self.chat.close_live(ws_id, data.get("request_id", ""), data["message"])
-        elif t == ev.STREAM_RETRYING:
-            self.chat.notice(ws_id, data.get("request_id", ""),
-                             f"retrying in {data.get('delay', 0):g} s (attempt {data.get('attempt')}): "
-                             f"{data.get('error_type')}")
-        elif t == ev.STREAM_FALLBACK:
-            self.chat.notice(ws_id, data.get("request_id", ""),
-                             f"falling back to {data.get('to_model')} after {data.get('error_type')}")
-        elif t == ev.QUEUE_CHANGED:
-            if current:
-                await self.chat.set_queue(ws_id, list(data.get("items") or ()))
-        elif t in (ev.HISTORY_TRUNCATED, ev.HISTORY_RELOADED):
-            if current:
-                await self._show(ws_id)
-        elif t == ev.WORKSPACE_DELETED:
-            self.ui_state.drafts.pop(ws_id, None)
-            if current:
-                target = self._after_delete.pop(ws_id, None)
-                if target not in self.tracker:
-                    target = next(iter(self.tracker.ids()), None)
-                if target is None:
-                    target = (await self.manager.create_workspace(FIRST_WORKSPACE)).id
-                    self.tracker.add(self.manager.workspace(target).info)
-                self.current_id = None
-                await self.select_workspace(target)
-            self._save_ui_soon()
-        elif t == ev.WARNING:
-            self.notify(str(data.get("text", "")), severity="warning", markup=False)
-        elif t == ev.MESSAGE_SAVED:  # a reply the disk refused is written now: badge and label follow
-            if current:
-                await self._show(ws_id)
-            else:
-                with contextlib.suppress(KeyError):
-                    ws = self.manager.workspace(ws_id)
-                    self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
+    @property
+    def view(self) -> WorkspaceView | None:
+        """The workspace on screen, as this client knows it (None before the first is shown)."""
+        view = self.bridge.view
+        return view if view is not None and view.id == self.current_id else None
+
+    async def workspace_deleted(self, ws_id: str, current: bool) -> None:
+        """A workspace is gone (here or in another client): show a neighbour if it was on screen."""
+        self.ui_state.drafts.pop(ws_id, None)
+        if current:
+            target = self._after_delete.pop(ws_id, None)
+            if target not in self.tracker:
+                target = next(iter(self.tracker.ids()), None)
+            if target is None:
+                info = await self.engine.create_workspace(FIRST_WORKSPACE)
+                self.tracker.add(info)
+                target = info.id
+            self.current_id = None
+            await self.select_workspace(target)
+        self._save_ui_soon()
 
     # ---- workspaces -------------------------------------------------------------------------
     async def select_workspace(self, ws_id: str) -> None:
@@ -614,7 +477,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             return
         self._remember_draft()
         self.current_id = ws_id
-        self._buffer.clear()
+        self.bridge.buffer.clear()
         self.tracker.set_current(ws_id)
         self.sidebar.set_current(ws_id)
         self.composer.switch_to(ws_id, self.ui_state.drafts.get(ws_id, ""))
@@ -624,15 +487,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         await self._show(ws_id)
 
     async def _show(self, ws_id: str) -> None:
-        try:
-            ws = await self.manager.open_workspace(ws_id)
-            await self.manager.sync_from_disk(ws_id)  # `muxtui send` may have written it meanwhile
-        except KeyError:
-            return
-        if ws_id != self.current_id:
-            return
-        self.tracker.seed(ws_id, ws.messages, ws.queue, self.manager.is_streaming(ws_id))
-        await self.chat.show(ws_id, ws, lambda: self.manager.current_run(ws_id), self._take_buffer)
+        await self.bridge.show(ws_id)
 
     def _update_title(self) -> None:
         state = self.tracker.get(self.current_id)
@@ -660,10 +515,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         self.sub_title = one_line(" · ".join(parts))
 
     def _usage_total(self, ws_id: str | None) -> dict[str, int]:
-        try:
-            messages = self.manager.workspace(ws_id).messages if ws_id else []
-        except KeyError:
-            messages = []
+        view = self.view
+        messages = view.messages if view is not None and view.id == ws_id else []
         key = (ws_id, len(messages), id(messages[-1]) if messages else None)
         if getattr(self, "_usage_key", None) != key:  # summed once per history change, not per delta
             self._usage_key, self._usage_cached = key, usage_total(messages)
@@ -710,7 +563,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
     async def open_new_workspace(self, name: str) -> None:
         """Create a workspace, show it and put the cursor in its composer."""
         try:
-            info = await self.manager.create_workspace(name)
+            info = await self.engine.create_workspace(name)
         except OSError as exc:
             self.notify(f"cannot create the workspace: {exc}", severity="error", markup=False)
             return
@@ -728,7 +581,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             if not name or ws_id not in self.tracker:
                 return
             try:
-                await self.manager.rename_workspace(ws_id, name)
+                await self.engine.rename_workspace(ws_id, name)
             except (KeyError, OSError) as exc:
                 self.notify(f"cannot rename: {exc}", severity="error", markup=False)
 
@@ -739,7 +592,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         state = self.tracker.get(ws_id)
         if ws_id is None or state is None:
             return
-        detail = (f"It is moved to the trash for {trash.KEEP_DAYS} days: "
+        detail = (f"It is moved to the trash for {TRASH_KEEP_DAYS} days: "
                   f"{self.key_for('restore-workspace', 'f6')} or `muxtui restore` brings it back.")
         if state.streaming:
             detail = "Its reply is streaming and will be stopped. " + detail
@@ -752,7 +605,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             rest = ids[:index] + ids[index + 1:]
             self._after_delete[ws_id] = rest[min(index, len(rest) - 1)] if rest else None
             try:
-                await self.manager.delete_workspace(ws_id)
+                await self.engine.delete_workspace(ws_id)
             except (KeyError, OSError) as exc:
                 self._after_delete.pop(ws_id, None)
                 self.notify(f"cannot delete: {exc}", severity="error", markup=False)
@@ -761,22 +614,20 @@ class MuxApp(conversation.ConversationMixin, App[int]):
                                        title="delete workspace", default=False), delete)
 
     async def action_restore_workspace(self) -> None:
-        entries = await asyncio.to_thread(trash.list_trash, self.storage)
+        entries = await self.engine.list_trash()
         if not entries:
-            self.notify(f"the trash is empty (deleted workspaces are kept {trash.KEEP_DAYS} days)")
+            self.notify(f"the trash is empty (deleted workspaces are kept {TRASH_KEEP_DAYS} days)")
             return
         now = self.clock()
-        rows = [(t.key, t.name, f"{short_model(t.model)} · deleted {ago(now - t.deleted_at)}") for t in entries]
-        by_key = {t.key: t for t in entries}
+        rows = [(t["key"], t["name"], f"{short_model(t['model'])} · deleted {ago(now - t['deleted_at'])}")
+                for t in entries]
 
         async def restore(key: str | None) -> None:
-            entry = by_key.get(key or "")
-            if entry is None:
+            if not key:
                 return
             try:
-                info = await asyncio.to_thread(trash.restore, self.storage, entry)
-                await self.manager.list_workspaces()  # the engine learns about the folder
-            except (StorageError, OSError) as exc:
+                info = await self.engine.restore_workspace(key)
+            except (StorageError, OSError, KeyError) as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
             self.tracker.add(info)
@@ -784,46 +635,34 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             self.composer.focus()
             self.notify(f"restored '{one_line(info.name, 60)}'", markup=False)
 
-        self.push_screen(TrashPicker(rows, trash.KEEP_DAYS), restore)
+        self.push_screen(TrashPicker(rows, TRASH_KEEP_DAYS), restore)
 
-    def action_pick_model(self) -> None:
+    async def action_pick_model(self) -> None:
         ws_id = self.current_id
         state = self.tracker.get(ws_id)
         if state is None:
             return
-        catalog = self._model_catalog()
 
-        def listing() -> list[str]:
-            models = catalog.listing(self._server_models.values())
-            if state.model not in models:
-                models.append(state.model)
-            return models
+        def listing(models: list[str]) -> list[str]:
+            return models if state.model in models else [*models, state.model]
 
         async def fetch(refresh: bool) -> list[str]:
-            lists = await catalog.fetch_all(refresh=refresh)
-            self._server_models.update({sm.provider: sm for sm in lists})
-            return listing()
+            return listing(await self.engine.models(fetch=True, refresh=refresh))
 
         async def pick(model: str | None) -> None:
             if not model or ws_id not in self.tracker or model == state.model:
                 return
             try:
-                await self.manager.set_model(ws_id, model)
+                await self.engine.set_model(ws_id, model)
             except ValueError as exc:
                 self.notify(str(exc), severity="error", markup=False)
             except (KeyError, OSError) as exc:
                 self.notify(f"cannot change the model: {exc}", severity="error", markup=False)
 
-        self.push_screen(ModelPicker(listing(), state.model, fetch=fetch), pick)
-
-    def _model_catalog(self) -> ModelCatalog:
-        """What the servers list, cached in the data folder; made on first use."""
-        if self._catalog is None:
-            self._catalog = ModelCatalog(self.config, self.paths.data_dir / "cache")
-        return self._catalog
+        self.push_screen(ModelPicker(listing(await self.engine.models()), state.model, fetch=fetch), pick)
 
     async def action_errors(self) -> None:
-        groups = await asyncio.to_thread(self.event_log.grouped_errors)
+        groups = await self.engine.error_groups()
         names = {s.id: s.name for s in self.tracker.states()}
         self.push_screen(ErrorsScreen(groups, names, clock=self.clock))
 
@@ -832,7 +671,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             if choice is not None:
                 await self.open_message(*choice)
 
-        self.push_screen(SearchScreen(self.indexer), opened)
+        self.push_screen(SearchScreen(self.engine), opened)
 
     async def open_message(self, ws_id: str, message_id: str) -> None:
         """Show a workspace scrolled to one of its messages, highlighted (a search hit)."""
@@ -852,7 +691,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         async def find(text: str | None) -> None:
             if not text or ws_id != self.current_id:
                 return
-            hits = await asyncio.to_thread(self.indexer.index.search, text, 1000, ws_id)
+            hits = await self.engine.search(text, 1000, ws_id)
             ids = [h.message_id for h in sorted(hits, key=lambda h: h.seq)]
             if not ids:
                 self._find = None
@@ -879,16 +718,12 @@ class MuxApp(conversation.ConversationMixin, App[int]):
 
     async def action_export_workspace(self, fmt: str = "md") -> None:
         """Write the current workspace to a file in the current folder (else the data folder)."""
-        from muxtui.engine.transfer import export_markdown
-        from muxtui.engine.transfer import export_json
-
-        if self.current_id is None:
+        state = self.tracker.get(self.current_id)
+        if self.current_id is None or state is None:
             return
-        ws = await self.manager.open_workspace(self.current_id)
-        text = export_json(ws.info, ws.messages) if fmt == "json" else export_markdown(ws.info, ws.messages)
-        stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in ws.info.name).strip("-")[:60] or "workspace"
+        text = await self.engine.export_workspace(self.current_id, fmt)
+        stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in state.name).strip("-")[:60] or "workspace"
         name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(self.clock()))}.{fmt}"
-        from muxtui.engine import atomic
 
         errors = []
         for folder in (Path.cwd(), self.paths.data_dir / "exports"):
@@ -940,9 +775,9 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if message.editing is not None:
             try:
                 if text.strip():
-                    await self.manager.edit_queued(ws_id, message.editing, text)
+                    await self.engine.edit_queued(ws_id, message.editing, text)
                 else:
-                    await self.manager.remove_queued(ws_id, message.editing)
+                    await self.engine.remove_queued(ws_id, message.editing)
             except KeyError:
                 # Already sent while being edited: keep the words, to send as a new message.
                 if here:
@@ -957,7 +792,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         if ws_id == self.current_id:
             self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
-            await self.manager.send(ws_id, text)
+            await self.engine.send(ws_id, text)
         except (StorageError, ValueError, KeyError, OSError) as exc:  # StorageError: busy, or a reply not saved
             if here:
                 composer.refused(text)  # back in the composer; elsewhere it is in that draft already
@@ -980,7 +815,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
     async def _recall_queued(self) -> None:
         if self.current_id is None:
             return
-        item = await self.manager.pop_last_queued(self.current_id)
+        item = await self.engine.pop_last_queued(self.current_id)
         if item is None:  # nothing queued: up walks the prompt history instead
             await self.on_composer_history_step(Composer.HistoryStep(-1))
             return
@@ -997,7 +832,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
     @on(QueuedItem.Remove)
     async def _remove_queued(self, message: QueuedItem.Remove) -> None:
         if self.current_id is not None:
-            await self.manager.remove_queued(self.current_id, message.item_id)
+            await self.engine.remove_queued(self.current_id, message.item_id)
             if not list(self.chat.queued_items()):
                 self.composer.focus()
 
@@ -1009,7 +844,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         ws_id = self.current_id
         if ws_id is None:
             return
-        handback = await self.manager.interrupt(ws_id)
+        handback = await self.engine.interrupt(ws_id)
         if handback:
             existing = composer.text
             composer.set_draft(handback + ("\n\n" + existing if existing.strip() else ""))
@@ -1034,18 +869,16 @@ class MuxApp(conversation.ConversationMixin, App[int]):
 
     def _last_reply_complete(self, ws_id: str) -> bool:
         """A finished, complete reply ends the conversation (regenerating it discards good work)."""
-        if self.manager.is_streaming(ws_id):
+        view = self.view
+        if view is None or view.id != ws_id or view.streaming:
             return False
-        try:
-            messages = self.manager.workspace(ws_id).messages
-        except KeyError:
-            return False
+        messages = view.messages
         last = messages[-1] if messages else None
         return bool(last and last.get("role") == "assistant" and last.get("status") == "complete")
 
     async def _retry(self, ws_id: str) -> None:
         try:
-            await self.manager.retry(ws_id)
+            await self.engine.retry(ws_id)
         except ValueError as exc:
             self.notify(str(exc), severity="warning", markup=False)
         except WorkspaceBusy as exc:
@@ -1065,7 +898,8 @@ class MuxApp(conversation.ConversationMixin, App[int]):
             focused = self.focused
             if isinstance(focused, (MessageChatView, QueuedItem)):
                 return False
-            return True if self.current_id and self.manager.is_streaming(self.current_id) else None
+            state = self.tracker.get(self.current_id)
+            return True if state is not None and state.streaming else None
         return True
 
     # ---- drafts and ui.json -----------------------------------------------------------------
@@ -1138,7 +972,7 @@ class MuxApp(conversation.ConversationMixin, App[int]):
         yield cmd("Rename workspace", "rename the current workspace", "rename", "rename", "f2")
         yield cmd("Delete workspace", "delete the current workspace (asks first)", "delete_workspace",
                   "delete-workspace", "ctrl+d")
-        yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {trash.KEEP_DAYS} days)",
+        yield cmd("Restore deleted workspace", f"bring a workspace back from the trash (kept {TRASH_KEEP_DAYS} days)",
                   "restore_workspace", "restore-workspace", "f6")
         yield cmd("Interrupt", "stop the reply being streamed", "interrupt", "interrupt", "escape")
         yield cmd("Retry / regenerate", "run the last turn again (asks first when the reply is complete)", "retry",

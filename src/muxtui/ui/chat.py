@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from textual import events
 from textual.binding import Binding
@@ -24,14 +24,11 @@ from textual.selection import SELECT_ALL, Selection
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
-from muxtui.engine.errors import CONTINUABLE_ERRORS, HINTS, ErrorType
+from muxtui.client import CONTINUABLE_ERRORS, HINTS, ErrorType
 from muxtui.ui import large_text
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
 from muxtui.ui.streaming_markdown import StreamingMarkdown
-
-if TYPE_CHECKING:
-    from muxtui.engine.manager import Run
 
 WINDOW = 40  # messages mounted when a workspace is shown, and per "load earlier"
 MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to WINDOW
@@ -411,7 +408,7 @@ class ChatView(VerticalScroll):
         self.lock = asyncio.Lock()
         self.workspace_id: str | None = None
         self.live: AssistantMessage | None = None
-        self._workspace: Any = None  # the engine's Workspace (read only: .messages, .queue)
+        self._workspace: Any = None  # the app's WorkspaceView (read only: .messages, .queue)
         self._first = 0  # index in the history of the first mounted message
         self._shown: set[str] = set()
         self.marker = EarlierMarker(classes="earlier")
@@ -467,13 +464,9 @@ class ChatView(VerticalScroll):
         self.marker.show_count(self._first)
 
     # ---- operations (each holds the lock) -------------------------------------------------
-    async def show(self, workspace_id: str, workspace: Any, get_run, take_buffer) -> None:
-        """Replace the pane with a workspace: its last WINDOW messages, the live reply, the queue.
-
-        History, queue and run are read after the last await, in one step with
-        `take_buffer(request_id)`, which drops the deltas buffered for that run (`run.text`
-        already holds them): nothing is shown twice or lost.
-        """
+    async def show(self, workspace_id: str, workspace: Any) -> None:
+        """Replace the pane with a workspace view: its last WINDOW messages, the live reply as far
+        as the view's snapshot holds it (the deltas after it are buffered), the queue."""
         async with self.lock:
             self.workspace_id = workspace_id
             self.live = None
@@ -485,12 +478,11 @@ class ChatView(VerticalScroll):
             messages = workspace.messages
             self._first = max(0, len(messages) - WINDOW)
             widgets = [self._widget_for(m) for m in messages[self._first:]]
-            run = get_run()
+            run = workspace.live
             live = None
             if run is not None:
-                take_buffer(run.request_id)
-                live = AssistantMessage(live_text=run.text, live_reasoning=run.reasoning_text,
-                                        model=run.model, request_id=run.request_id)
+                live = AssistantMessage(live_text=run.text, live_reasoning=run.reasoning, model=run.model,
+                                        request_id=run.request_id)
                 widgets.append(live)
             queue = list(workspace.queue)
             self.marker.show_count(self._first)
@@ -516,18 +508,14 @@ class ChatView(VerticalScroll):
             await self._mount([self._widget_for(message)])
             await self._prune()
 
-    async def start_live(self, workspace_id: str, request_id: str, model: str, run: Run | None,
-                         take_buffer) -> None:
+    async def start_live(self, workspace_id: str, request_id: str, model: str) -> None:
+        """A reply started: an empty live widget; its deltas are buffered and follow."""
         async with self.lock:
             if workspace_id != self.workspace_id:
                 return
             if self.live is not None and self.live.request_id == request_id:
                 return  # show() got there first
-            if run is None or run.request_id != request_id:
-                return  # already over: its closing event follows and posts the message
-            take_buffer(request_id)
-            live = AssistantMessage(live_text=run.text, live_reasoning=run.reasoning_text, model=model,
-                                    request_id=request_id)
+            live = AssistantMessage(model=model, request_id=request_id)
             await self._mount([live])
             self.live = live
             self.queue.retitle(self.live is not None)

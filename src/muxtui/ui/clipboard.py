@@ -105,7 +105,7 @@ def copy(text: str, write: Callable[[str], None], *, env: Mapping[str, str] | No
                 break
     if result.too_large and not result.via and overflow_file is not None:
         try:
-            from muxtui.engine import atomic
+            from muxtui.client import atomic
 
             atomic.write_text(overflow_file, text)
             result.saved_to = overflow_file

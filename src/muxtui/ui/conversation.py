@@ -1,7 +1,7 @@
 """Conversation control in the app: message navigation and copy, edit and resend, fork, retry
 from a message, continue, send now, prompt history, workspace settings, and F1 help.
 
-``ConversationMixin`` is mixed into ``MuxApp``; it relies on the app's ``manager``, ``tracker``,
+``ConversationMixin`` is mixed into ``MuxApp``; it relies on the app's ``engine`` (the client API), ``view``, ``tracker``,
 ``chat``, ``composer``, ``current_id`` and ``select_workspace``. Its keys are ``APP_BINDINGS``
 (in the app) and ``MESSAGE_BINDINGS`` (in the chat pane, while it has focus); every one has an id
 for ``[keys]`` in config.toml and a palette command (``palette``).
@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
-from muxtui.engine import settings as settings_mod
-from muxtui.engine.storage import StorageError
+from muxtui.client import StorageError, events as ev, settings as settings_mod
 from muxtui.ui import clipboard
 from muxtui.ui.chat import AssistantMessage, QueuedItem
 from muxtui.ui.composer import Composer
@@ -85,12 +84,9 @@ class ConversationMixin:
             return None
         message_id = getattr(widget, "message_id", "")
         if not message_id and isinstance(widget, AssistantMessage):
-            run = self.manager.current_run(ws_id)
-            return {"role": "assistant", "content": run.text if run else "", "live": True}
-        try:
-            messages = self.manager.workspace(ws_id).messages
-        except KeyError:
-            return None
+            return {"role": "assistant", "content": widget.source_text(), "live": True}
+        view = self.view
+        messages = view.messages if view is not None else []
         return next((m for m in reversed(messages) if m.get("id") == message_id), None)
 
     def _selected(self: MuxApp) -> dict[str, Any] | None:
@@ -127,24 +123,23 @@ class ConversationMixin:
 
     def auto_name(self: MuxApp, event) -> None:
         """Engine listener (keep it cheap): the first message of an untitled workspace names it."""
-        if event.type != "message.added" or (event.data.get("message") or {}).get("role") != "user":
+        if type(event) is not ev.MessageAdded or event.message.get("role") != "user":
             return
         state = self.tracker.get(event.workspace)
         if state is None or not _AUTO_NAME.match(state.name):
             return
-        try:
-            messages = self.manager.workspace(event.workspace).messages
-        except KeyError:
-            return
-        if sum(m["role"] == "user" for m in messages) != 1:
-            return
-        name = name_from_message(event.data["message"].get("content") or "")
+        name = name_from_message(event.message.get("content") or "")
         if name:
             self.call_later(self._rename_quietly, event.workspace, name)
 
     async def _rename_quietly(self: MuxApp, ws_id: str, name: str) -> None:
+        """Only when this is the workspace's first message of the user's (a restored or forked
+        workspace called "new workspace" keeps its name)."""
         try:
-            await self.manager.rename_workspace(ws_id, name)
+            messages = await self.engine.history(ws_id)
+            if sum(m.get("role") == "user" for m in messages) != 1:
+                return
+            await self.engine.rename_workspace(ws_id, name)
         except (KeyError, OSError) as exc:
             log.warning("naming workspace %s failed: %s", ws_id, exc)
 
@@ -195,7 +190,8 @@ class ConversationMixin:
         ws_id = self.current_id
         if ws_id is None:
             return
-        messages = self.manager.workspace(ws_id).messages
+        view = self.view
+        messages = view.messages if view is not None else []
         reply = next((m for m in reversed(messages) if m["role"] == "assistant" and m.get("content")), None)
         if reply is None:
             self.notify("no reply to copy yet", severity="warning")
@@ -218,7 +214,7 @@ class ConversationMixin:
             self.notify("the message is empty: esc cancels the edit", severity="warning")
             return
         try:
-            await self.manager.edit_and_resend(ws_id, message.seq, message.text)
+            await self.engine.edit_and_resend(ws_id, message.seq, message.text)
         except (StorageError, ValueError, KeyError, OSError, RuntimeError) as exc:
             self.notify(f"not resent: {exc}", severity="error", timeout=10, markup=False)
             return
@@ -234,7 +230,7 @@ class ConversationMixin:
         if ws_id is None:
             return
         try:
-            info = await self.manager.fork_workspace(ws_id, upto_seq)
+            info = await self.engine.fork_workspace(ws_id, upto_seq)
         except (StorageError, ValueError, KeyError, OSError) as exc:
             self.notify(f"cannot fork: {exc}", severity="error", markup=False)
             return
@@ -250,7 +246,8 @@ class ConversationMixin:
         ws_id = self.current_id
         if ws_id is None:
             return
-        messages = self.manager.workspace(ws_id).messages
+        view = self.view
+        messages = view.messages if view is not None else []
         if record.get("live") or (messages and record is messages[-1] and record["role"] == "assistant"):
             await self.run_action("retry")  # the last reply: the app's own retry (and its question)
             return
@@ -269,7 +266,7 @@ class ConversationMixin:
             if not yes:
                 return
             try:
-                await self.manager.edit_and_resend(ws_id, user["seq"], user.get("content") or "")
+                await self.engine.edit_and_resend(ws_id, user["seq"], user.get("content") or "")
             except (StorageError, ValueError, KeyError, OSError, RuntimeError) as exc:
                 self.notify(f"cannot retry: {exc}", severity="error", markup=False)
 
@@ -283,7 +280,7 @@ class ConversationMixin:
         if ws_id is None:
             return
         try:
-            await self.manager.continue_reply(ws_id)
+            await self.engine.continue_reply(ws_id)
         except ValueError as exc:
             self.notify(str(exc), severity="warning", markup=False)
         except (StorageError, KeyError, OSError, RuntimeError) as exc:
@@ -293,15 +290,12 @@ class ConversationMixin:
         ws_id = self.current_id
         if ws_id is None:
             return
-        try:
-            ws = self.manager.workspace(ws_id)
-        except KeyError:
-            return
-        if not ws.queue:
+        view = self.view
+        if view is None or not view.queue:
             self.notify("nothing is queued")
             return
         try:
-            await self.manager.send_now(ws_id, item_ids)
+            await self.engine.send_now(ws_id, item_ids)
         except KeyError:
             self.notify("that queued message was already sent", severity="warning")
         except (StorageError, ValueError, OSError, RuntimeError) as exc:
@@ -320,15 +314,12 @@ class ConversationMixin:
         """This workspace's prompts, newest first, then every other workspace's (deduplicated)."""
         ws_id = self.current_id
         own: list[str] = []
-        if ws_id is not None:
-            try:
-                own = [m.get("content") or "" for m in reversed(self.manager.workspace(ws_id).messages)
-                       if m["role"] == "user"]
-            except KeyError:
-                pass
+        view = self.view
+        if view is not None:
+            own = [m.get("content") or "" for m in reversed(view.messages) if m["role"] == "user"]
         if fresh or self._history_cache is None:
             others = [i for i in self.tracker.ids() if i != ws_id]
-            self._history_cache = await asyncio.to_thread(self._other_prompts, others)
+            self._history_cache = await self._other_prompts(others)
         seen: set[str] = set()
         out = []
         for text in [*own, *self._history_cache]:
@@ -337,12 +328,12 @@ class ConversationMixin:
                 out.append(text)
         return out
 
-    def _other_prompts(self: MuxApp, ids: list[str]) -> list[str]:
+    async def _other_prompts(self: MuxApp, ids: list[str]) -> list[str]:
         found: list[tuple[float, str]] = []
         for ws_id in ids:
             try:
-                messages = self.storage.store(ws_id).load_history().messages
-            except OSError:
+                messages = await self.engine.history(ws_id)
+            except (OSError, KeyError):
                 continue
             found.extend((m.get("created_at") or 0.0, m.get("content") or "") for m in messages if m["role"] == "user")
         found.sort(key=lambda pair: pair[0], reverse=True)
@@ -375,27 +366,29 @@ class ConversationMixin:
         ws_id = self.current_id
         if ws_id is None:
             return
-        ws = await self.manager.open_workspace(ws_id)
-        provider = self.config.providers.get(ws.info.model.partition(":")[0])
+        state = self.tracker.get(ws_id)
+        own = await self.engine.get_settings(ws_id, effective=False)
+        provider = self.config.providers.get(state.model.partition(":")[0]) if state else None
 
         async def save(settings: dict | None) -> None:
             if settings is None or ws_id not in self.tracker:
                 return
             try:
-                await self.manager.set_settings(ws_id, settings)
+                await self.engine.set_settings(ws_id, settings)
             except (ValueError, KeyError, OSError) as exc:
                 self.notify(f"settings not saved: {exc}", severity="error", markup=False)
                 return
             self._update_title()
             self.notify("settings saved: " + (settings_mod.summary(settings) or "all defaults"), markup=False)
 
-        self.push_screen(SettingsScreen(ws.settings, self.config.defaults, self.config.presets,
+        self.push_screen(SettingsScreen(own, self.config.defaults, self.config.presets,
                                         provider.type if provider else ""), save)
 
     def settings_summary(self: MuxApp, ws_id: str | None) -> str:
         if ws_id is None:
             return ""
-        return settings_mod.summary(self.manager.effective_settings(ws_id))
+        view = self.view
+        return settings_mod.summary(view.settings) if view is not None and view.id == ws_id else ""
 
     # ---- help -------------------------------------------------------------------------------
     def _keys_of(self: MuxApp, binding: Binding) -> str:

@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from muxtui.engine import settings as settings_mod
+from muxtui.client import settings as settings_mod
 from muxtui.ui.navigation import CodeBlock
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.screens import OnceModal

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muxtui.engine import atomic
+from muxtui.client import atomic
 
 UI_FORMAT = 1
 log = logging.getLogger("muxtui.ui")

@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from muxtui.engine.search import Hit, Indexer, split_snippet
+from muxtui.client import Engine, Hit, split_snippet
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import OnceModal
 from muxtui.ui.state import short_model
@@ -52,9 +52,9 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
         Binding("down", "focus_list", show=False),
     ]
 
-    def __init__(self, indexer: Indexer, query: str = "") -> None:
+    def __init__(self, engine: Engine, query: str = "") -> None:
         super().__init__(classes="modal")
-        self.indexer = indexer
+        self.engine = engine
         self.hits: list[Hit] = []
         self._query = query
         self.searches = 0  # finished queries (tests wait on it)
@@ -70,13 +70,13 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
     def on_mount(self) -> None:
         self.query_one(Input).focus()
         # Catch up with writes of other processes (`muxtui send`): one stat per workspace.
-        self.indexer.schedule()
+        self.engine.refresh_search()
         self._status()
         if self._query:
             self.run_query(self._query)
 
     def _status(self, text: str = "") -> None:
-        if not self.indexer.ready.is_set():
+        if not self.engine.search_ready():
             text = (text + " · " if text else "") + "indexing… results so far"
         self.query_one("#search-status", Static).update(Content.styled(text, "dim"))
 
@@ -86,7 +86,7 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
 
     @work(exclusive=True, group="search-query")
     async def run_query(self, text: str) -> None:
-        hits = await asyncio.to_thread(self.indexer.index.search, text, 50) if text.strip() else []
+        hits = await self.engine.search(text, 50) if text.strip() else []
         self.hits = hits
         results = self.query_one(OptionList)
         results.set_options([Option(hit_label(h)) for h in hits])

@@ -29,7 +29,7 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.visual import Visual
 
-from muxtui.engine.errors import countdown
+from muxtui.client import countdown
 from muxtui.ui.safe import one_line
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 

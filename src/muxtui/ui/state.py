@@ -17,8 +17,7 @@ from typing import Any, Iterable
 from textual.dom import DOMNode
 from textual.signal import Signal
 
-from muxtui.engine import events as ev
-from muxtui.engine.events import Event
+from muxtui.client import Event, events as ev
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,43 +139,43 @@ class WorkspaceTracker:
             if state is not None and not state.unread:
                 self._set(ws_id, unread=True)
 
+    def forget(self, ws_id: str) -> None:
+        """The workspace is gone (deleted here, or its folder by another process)."""
+        state = self._states.pop(ws_id, None)
+        if state is not None:
+            self.changed.publish(replace(state, deleted=True, streaming=False))
+
     def handle(self, event: Event) -> None:
-        t, ws_id, data = event.type, event.workspace, event.data
-        if t in (ev.WORKSPACE_CREATED, ev.WORKSPACE_UPDATED):
-            info = data.get("info") or {}
-            if ws_id in self._states:
-                self._set(ws_id, name=info.get("name", ""), model=info.get("model", ""))
-            else:
-                state = WorkspaceState(ws_id, info.get("name", ""), info.get("model", ""))
-                self._states[ws_id] = state
-                self.changed.publish(state)
-        elif t == ev.WORKSPACE_DELETED:
-            state = self._states.pop(ws_id, None)
-            if state is not None:
-                self.changed.publish(replace(state, deleted=True, streaming=False))
-        elif t == ev.WORKSPACE_RECOVERED:
-            self._set(ws_id, interrupted=True, recovered=True, unread=ws_id != self.current)
-        elif t == ev.QUEUE_CHANGED:
-            self._set(ws_id, queued=len(data.get("items") or ()))
-        elif t == ev.STREAM_STARTED:
-            self._set(ws_id, streaming=True, interrupted=False, recovered=False, retry_at=None)
-        elif t == ev.MESSAGE_ADDED:
-            if ws_id != self.current:
-                self._set(ws_id, unread=True)
-        elif t in ev.STREAM_CLOSED:
-            message = data.get("message") or {}
-            unread = ws_id != self.current
-            if t == ev.STREAM_COMPLETE:
+        ws_id = event.workspace
+        unread = {"unread": True} if ws_id != self.current else {}
+        match event:
+            case ev.WorkspaceCreated(info=info) | ev.WorkspaceUpdated(info=info):
+                if ws_id in self._states:
+                    self._set(ws_id, name=info.get("name", ""), model=info.get("model", ""))
+                else:
+                    state = WorkspaceState(ws_id, info.get("name", ""), info.get("model", ""))
+                    self._states[ws_id] = state
+                    self.changed.publish(state)
+            case ev.WorkspaceDeleted():
+                self.forget(ws_id)
+            case ev.WorkspaceRecovered():
+                self._set(ws_id, interrupted=True, recovered=True, unread=ws_id != self.current)
+            case ev.QueueChanged(items=items):
+                self._set(ws_id, queued=len(items or ()))
+            case ev.StreamStarted():
+                self._set(ws_id, streaming=True, interrupted=False, recovered=False, retry_at=None)
+            case ev.MessageAdded():
+                self._set(ws_id, **unread)
+            case ev.StreamComplete():
                 self._set(ws_id, streaming=False, error_type=None, interrupted=False, recovered=False,
-                          retry_at=None, **({"unread": True} if unread else {}))
-            elif t == ev.STREAM_INTERRUPTED:
+                          retry_at=None, **unread)
+            case ev.StreamInterrupted():
                 # The interrupted reply is now the last one: an earlier turn's error no longer
                 # describes the workspace (and `seed`, which reads the last reply, agrees).
-                self._set(ws_id, streaming=False, interrupted=True, error_type=None,
-                          **({"unread": True} if unread else {}))
-            else:
+                self._set(ws_id, streaming=False, interrupted=True, error_type=None, **unread)
+            case ev.StreamError(message=message):
                 self._set(ws_id, streaming=False, interrupted=False, retry_at=message.get("retry_at"),
-                          error_type=message.get("error_type") or "error", **({"unread": True} if unread else {}))
-        elif t == ev.HISTORY_TRUNCATED:
-            # retry/resume: the failed or cut reply is gone; a new turn is starting
-            self._set(ws_id, interrupted=False, recovered=False, retry_at=None)
+                          error_type=message.get("error_type") or "error", **unread)
+            case ev.HistoryTruncated():
+                # retry/resume: the failed or cut reply is gone; a new turn is starting
+                self._set(ws_id, interrupted=False, recovered=False, retry_at=None)

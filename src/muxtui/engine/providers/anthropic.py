@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import (
     Citation,
+    GetJSON,
     Finish,
     ProviderEvent,
     ReasoningDelta,
@@ -20,19 +21,60 @@ from muxtui.engine.providers.base import (
     TextDelta,
     ToolCallDelta,
     UsageUpdate,
+    model_ids,
+    unique,
 )
-from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify_error_payload, extract_error
+from muxtui.engine.providers.classify import classify_error_payload, extract_error
+from muxtui.engine.providers.http import HTTPProvider
 from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEEvent
 
+if TYPE_CHECKING:
+    from muxtui.config import ProviderConfig
+
 __all__ = ["AnthropicProvider"]
+
+API_VERSION = "2023-06-01"
+_PAGE_SIZE = 1000  # the models endpoint's largest page
+_MAX_PAGES = 20  # more than any account has: a bound so a looping server cannot hold us
 
 
 class AnthropicProvider(HTTPProvider):
     """POST {base_url}/v1/messages with ``stream: true``; yields deltas until message_stop."""
 
-    kind = "anthropic"
+    type_name = "anthropic"
     request_id_headers = ("request-id", "x-request-id")
+
+    @classmethod
+    def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
+        """``GET {base_url}/v1/models`` with the key and API version headers."""
+        headers = dict(pc.headers or {})
+        base = (pc.base_url or "").rstrip("/")
+        for suffix in ("/v1/messages", "/messages"):
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        url = base + "/models" if base.endswith("/v1") else base + "/v1/models"
+        headers["anthropic-version"] = API_VERSION
+        if key:
+            headers["x-api-key"] = key
+        return url, headers
+
+    @classmethod
+    async def list_models(cls, pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
+        """Every page, following ``has_more`` / ``last_id``."""
+        url, headers = cls.models_request(pc, key)
+        models: list[str] = []
+        after: str | None = None
+        for _ in range(_MAX_PAGES):
+            params = {"limit": str(_PAGE_SIZE), **({"after_id": after} if after else {})}
+            data = await get_json(url, headers, params)
+            page = model_ids(data)
+            models.extend(page)
+            last = data.get("last_id") if isinstance(data, dict) else None
+            if not (isinstance(data, dict) and data.get("has_more") and isinstance(last, str) and page):
+                break
+            after = last
+        return unique(models)
 
     def __init__(
         self,
@@ -44,7 +86,7 @@ class AnthropicProvider(HTTPProvider):
         read_timeout: float = 60,
         headers: dict[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
-        anthropic_version: str = "2023-06-01",
+        anthropic_version: str = API_VERSION,
         default_max_tokens: int = 4096,
     ) -> None:
         super().__init__(

@@ -1,10 +1,14 @@
-"""What every provider yields, and the statistics the audit log records per stream."""
+"""What every provider yields, the statistics the audit log records per stream, and
+``ProviderClass``: the one place that knows a provider type (see its docstring)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+if TYPE_CHECKING:
+    from muxtui.config import Config, ProviderConfig
 
 
 @dataclass(slots=True)
@@ -118,3 +122,66 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# GET a URL with these headers and query parameters; the JSON body. Raises (the caller's
+# exception) for anything that is not a model list: the catalog decides what a failure means.
+GetJSON = Callable[[str, dict[str, str], "dict[str, str] | None"], Awaitable[Any]]
+
+MAX_MODELS = 5000  # OpenRouter lists ~500; a bound so a broken server cannot flood the picker
+
+
+class ProviderClass:
+    """Everything muxtui knows about one provider ``type`` of config.toml, in one class.
+
+    Class level (no instance, no network): what config.toml may say for the type
+    (``needs_base_url``, ``config_options``, registered with config by ``registry``), how to
+    build a provider from its config (``from_config``), whether it runs without a network
+    (``offline``: ``muxtui doctor`` probes nothing), and how to ask its server for models
+    (``models_request``: the picker, ``muxtui models`` and the doctor's probe;
+    ``list_models``: every page). Instance level: ``stream`` (building the request, reading
+    each event, classifying the provider's own error payloads).
+
+    A concrete class sets ``type_name`` and is registered in ``muxtui.engine.providers.registry``.
+    """
+
+    type_name: ClassVar[str] = ""
+    needs_base_url: ClassVar[bool] = True
+    # Keys of a [providers.X] table that only this type takes (each a ProviderConfig field),
+    # with their allowed values.
+    config_options: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    offline: ClassVar[bool] = False
+    lists_models: ClassVar[bool] = False
+
+    @classmethod
+    def from_config(cls, pc: ProviderConfig, cfg: Config) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
+        """URL and headers of the server's model list (its first page), for ``lists_models`` types."""
+        raise NotImplementedError(f"provider type {cls.type_name!r} has no models endpoint")
+
+    @classmethod
+    async def list_models(cls, pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
+        """Every model the server offers, as chat requests name them."""
+        url, headers = cls.models_request(pc, key)
+        return unique(model_ids(await get_json(url, headers, None)))
+
+
+def model_ids(data: Any) -> list[str]:
+    """The model names of a models-endpoint reply: ``{"data": [{"id"}]}`` (OpenAI, Anthropic),
+    ``{"models": [{"name"}]}`` (Ollama) or a bare list; odd entries are left out."""
+    items = data.get("data", data.get("models")) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return []
+    out = []
+    for item in items[:MAX_MODELS]:
+        ident = item.get("id") or item.get("name") if isinstance(item, dict) else item
+        if isinstance(ident, str) and ident.strip() and len(ident) <= 300 and "\n" not in ident:
+            out.append(ident.strip())
+    return out
+
+
+def unique(models: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(models))

@@ -17,16 +17,21 @@ import hashlib
 import random
 import re
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import (
     Finish,
+    ProviderClass,
     ProviderEvent,
     ReasoningDelta,
     StreamRequest,
     TextDelta,
     UsageUpdate,
 )
+
+if TYPE_CHECKING:
+    from muxtui.config import Config, ProviderConfig
 
 __all__ = ["DemoProvider", "demo_reply"]
 
@@ -170,10 +175,16 @@ def demo_reply(model: str, prompt: str) -> tuple[str, str, ErrorType | None]:
     return reasoning, body + _tour(prompt), None
 
 
-class DemoProvider:
+class DemoProvider(ProviderClass):
     """Streams ``demo_reply`` at about ``chars_per_second`` (0: as fast as possible)."""
 
-    kind = "demo"
+    type_name = "demo"
+    needs_base_url = False
+    offline = True
+
+    @classmethod
+    def from_config(cls, pc: ProviderConfig, cfg: Config) -> DemoProvider:
+        return cls(pc.name, chars_per_second=pc.chars_per_second)
 
     def __init__(self, name: str = "demo", *, chars_per_second: float = 300.0) -> None:
         self.name = name

@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import (
     Citation,
+    GetJSON,
     Finish,
     ProviderEvent,
     ReasoningDelta,
@@ -21,12 +22,18 @@ from muxtui.engine.providers.base import (
     StopReason,
     StreamRequest,
     ToolCallDelta,
+    model_ids,
+    unique,
 )
-from muxtui.engine.providers.http import JSON_HEAD_LIMIT, HTTPProvider, classify_error_payload, extract_error
+from muxtui.engine.providers.classify import classify_error_payload, extract_error
+from muxtui.engine.providers.http import HTTPProvider
 from muxtui.engine.providers.shapes import ThinkSplitter, as_int, openai_usage
 from muxtui.engine.providers.sse import SSEEvent
 
-__all__ = ["CONTINUE_INSTRUCTION", "OpenAIProvider"]
+if TYPE_CHECKING:
+    from muxtui.config import ProviderConfig
+
+__all__ = ["CONTINUE_INSTRUCTION", "OpenAIProvider", "openai_models_request", "openai_list_models"]
 
 CONTINUE_INSTRUCTION = (
     "Continue your previous reply exactly where it stopped. Do not repeat any of it and do not "
@@ -37,8 +44,16 @@ CONTINUE_INSTRUCTION = (
 class OpenAIProvider(HTTPProvider):
     """POST {base_url}/chat/completions with ``stream: true``; yields deltas until [DONE]."""
 
-    kind = "openai"
+    type_name = "openai"
     request_id_headers = ("x-request-id", "request-id")
+
+    @classmethod
+    def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
+        return openai_models_request(pc, key)
+
+    @classmethod
+    async def list_models(cls, pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
+        return await openai_list_models(pc, key, get_json)
 
     @property
     def url(self) -> str:
@@ -174,6 +189,26 @@ class OpenAIProvider(HTTPProvider):
         events.append(Finish(choice.get("finish_reason")))
         request.stats.events += 1
         return events
+
+
+def openai_models_request(pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
+    """``GET {base_url}/models``, for every OpenAI-compatible server (Chat Completions or
+    Responses): OpenAI, Ollama, vLLM, llama.cpp, LM Studio, OpenRouter, Groq, Gemini, ..."""
+    headers = dict(pc.headers or {})
+    base = (pc.base_url or "").rstrip("/")
+    for suffix in ("/chat/completions", "/responses"):  # a base_url given as the full endpoint
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    if key:
+        headers.setdefault("authorization", f"Bearer {key}")
+    return base + "/models", headers
+
+
+async def openai_list_models(pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
+    url, headers = openai_models_request(pc, key)
+    data = await get_json(url, headers, None)
+    # Gemini's compatible endpoint names its models "models/gemini-..."; chat takes the bare name.
+    return unique(m[len("models/"):] if m.startswith("models/") else m for m in model_ids(data))
 
 
 def _rejects_stream_options(exc: StreamError, request: StreamRequest) -> bool:

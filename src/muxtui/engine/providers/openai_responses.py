@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import (
     Finish,
+    GetJSON,
     ProviderEvent,
     ReasoningDelta,
     RefusalDelta,
@@ -45,9 +46,14 @@ from muxtui.engine.providers.base import (
     ToolCallDelta,
     UsageUpdate,
 )
-from muxtui.engine.providers.http import HTTPProvider, classify_error_payload
+from muxtui.engine.providers.classify import classify_error_payload
+from muxtui.engine.providers.http import HTTPProvider
+from muxtui.engine.providers.openai import openai_list_models, openai_models_request
 from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from muxtui.config import ProviderConfig
 
 __all__ = ["OpenAIResponsesProvider", "REASONING_SUMMARIES", "REASONING_EFFORTS"]
 
@@ -61,8 +67,21 @@ _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"
 class OpenAIResponsesProvider(HTTPProvider):
     """POST {base_url}/responses with ``stream: true``; yields deltas until a terminal event."""
 
-    kind = "openai-responses"
+    type_name = "openai-responses"
     request_id_headers = ("x-request-id", "request-id")
+    config_options = (("reasoning_summary", REASONING_SUMMARIES), ("reasoning_effort", REASONING_EFFORTS))
+
+    @classmethod
+    def _config_kwargs(cls, pc: ProviderConfig) -> dict[str, Any]:
+        return {"reasoning_summary": pc.reasoning_summary, "reasoning_effort": pc.reasoning_effort}
+
+    @classmethod
+    def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
+        return openai_models_request(pc, key)
+
+    @classmethod
+    async def list_models(cls, pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
+        return await openai_list_models(pc, key, get_json)
 
     def __init__(
         self,
@@ -306,8 +325,3 @@ def usage_update(usage: dict) -> UsageUpdate:
     reasoning = as_int(details_out.get("reasoning_tokens")) if isinstance(details_out, dict) else None
     return UsageUpdate(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens")),
                        cached_tokens=cached or None, reasoning_tokens=reasoning or None)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
