@@ -230,3 +230,18 @@ def test_protocol_doc_names_every_method_event_and_error():
     missing += [f"error {c}" for c in codes if f"| {c} |" not in doc]
     assert not missing, f"docs/protocol.md does not document: {missing}"
     assert f"Protocol version: **{p.PROTOCOL_VERSION}**" in doc
+
+
+def test_runtime_dir_is_xdg_runtime_dir_else_under_the_state_dir(tmp_path, monkeypatch):
+    from muxtui.paths import Paths
+
+    monkeypatch.delenv("MUXTUI_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert Paths.default().runtime_dir == tmp_path / "rt" / "muxtui"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert Paths.default().runtime_dir == tmp_path / "state" / "muxtui" / "run"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "relative/not/allowed")
+    assert Paths.default().runtime_dir == tmp_path / "state" / "muxtui" / "run"
+    assert Paths.default(tmp_path / "home").runtime_dir == tmp_path / "home" / "run"
