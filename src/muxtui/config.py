@@ -108,6 +108,17 @@ class StreamConfig:
 
 
 @dataclass
+class EngineConfig:
+    """[engine]: the per-user engine process (muxtui.host)."""
+
+    mode: str = "engine"  # "engine": the app is a client of `muxtui engine`; "embedded": in-process
+    idle_exit_minutes: float = 30.0  # exit with no client and no stream for this long
+
+
+ENGINE_MODES = ("engine", "embedded")
+
+
+@dataclass
 class Config:
     path: Path | None = None
     default_model: str = DEMO_MODEL
@@ -116,6 +127,7 @@ class Config:
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     fallback_on: tuple[ErrorType, ...] = DEFAULT_FALLBACK_ON
     stream: StreamConfig = field(default_factory=StreamConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     keys: dict[str, str] = field(default_factory=dict)
     key_errors: list[str] = field(default_factory=list)  # refused [keys] bindings (defaults kept)
     defaults: dict[str, Any] = field(default_factory=dict)  # [defaults]: request settings
@@ -223,7 +235,7 @@ def load(path: Path | None) -> Config:
         return value
 
     known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys", "defaults",
-                 "presets"}
+                 "presets", "engine"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
@@ -322,6 +334,19 @@ def load(path: Path | None) -> Config:
         if value < 0 or (key != "retry_attempts" and key.endswith(("timeout", "interval_ms")) and value == 0):
             raise fail(f"must be positive, got {value}", key, "stream")
         setattr(cfg.stream, key, type(current)(value))
+
+    engine = expect(data.get("engine", {}), dict, "engine")
+    for key, value in engine.items():
+        if key == "mode":
+            if expect(value, str, key, "engine") not in ENGINE_MODES:
+                raise fail(f"must be one of {', '.join(ENGINE_MODES)}, got {value!r}", key, "engine")
+            cfg.engine.mode = value
+        elif key == "idle_exit_minutes":
+            if expect(value, (int, float), key, "engine") <= 0:
+                raise fail(f"must be positive, got {value}", key, "engine")
+            cfg.engine.idle_exit_minutes = float(value)
+        else:
+            raise fail(f"unknown setting (known: {', '.join(EngineConfig.__dataclass_fields__)})", key, "engine")
 
     for action, key in expect(data.get("keys", {}), dict, "keys").items():
         cfg.keys[action] = expect(key, str, action, "keys")

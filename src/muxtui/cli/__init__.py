@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
     r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
     r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
+    from muxtui.host.command import add_parser as add_engine_parser
+
+    add_engine_parser(sub)
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -92,6 +95,7 @@ def _main(argv: list[str] | None) -> int:
     from muxtui.cli.data import _export, _history, _import, _logs, _restore, _search, _workspaces
     from muxtui.cli.diagnose import _doctor, _models
     from muxtui.cli.send import _send
+    from muxtui.host.command import run as _engine_command
 
     handler = {
         "send": _send,
@@ -103,6 +107,7 @@ def _main(argv: list[str] | None) -> int:
         "logs": _logs,
         "models": _models,
         "restore": _restore,
+        "engine": _engine_command,
     }[args.command]
     try:
         return asyncio.run(handler(args, paths, cfg))
