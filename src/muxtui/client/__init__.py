@@ -112,6 +112,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     # search, logs, models
     Command("search", lambda hits: [h.to_dict() for h in hits], lambda xs: [_hit_from_dict(d) for d in xs]),
     Command("catch_up_search"),
+    Command("search_ready"),
+    Command("refresh_search"),
+    Command("storage_warnings"),
+    Command("workspaces_stamp"),
+    Command("warm"),
     Command("logs"),
     Command("purge_trash"),
     Command("error_groups"),

@@ -83,11 +83,11 @@ class Engine:
     def last_seq(self) -> int:
         return self.manager.last_seq
 
-    @property
-    def storage_warnings(self) -> list[str]:
+    async def storage_warnings(self) -> list[str]:
+        """What the storage repaired or skipped while reading (damaged files, kept aside)."""
         return list(self.storage.warnings)
 
-    def workspaces_mtime(self) -> int | None:
+    async def workspaces_stamp(self) -> int | None:
         """Changes when another process adds or removes a workspace folder (one stat call)."""
         try:
             return self.storage.ws_root.stat().st_mtime_ns
@@ -292,11 +292,12 @@ class Engine:
 
         return await asyncio.to_thread(sync)
 
-    def search_ready(self) -> bool:
+    async def search_ready(self) -> bool:
         """The index has caught up once (until then results may miss recent messages)."""
         return self.indexer is None or self.indexer.ready.is_set()
 
-    def refresh_search(self) -> None:
+    async def refresh_search(self) -> None:
+        """Catch up with writes of other processes, in the indexer's thread (returns at once)."""
         if self.indexer is not None:
             self.indexer.schedule()
 

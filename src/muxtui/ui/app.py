@@ -246,7 +246,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
             self.exit(1, return_code=1, message=Text(f"muxtui: cannot use the data folder {self.paths.data_dir}: "
                                                      f"{exc.strerror or exc}"))
             return
-        for warning in self.engine.storage_warnings:
+        for warning in await self.engine.storage_warnings():
             self.notify(warning, severity="warning", markup=False)
         for info in infos:
             self.tracker.add(info)
@@ -259,7 +259,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
             self.call_after_refresh(self._tune_gc)
         self.call_after_refresh(self._warm_http)
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
-        self._folders_seen = self.engine.workspaces_mtime()
+        self._folders_seen = await self.engine.workspaces_stamp()
         self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
         await self.engine.start()  # search index and trash purge, in the background
 
@@ -267,7 +267,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
         """Workspaces created or deleted by another process (`muxtui send`, a second app): the
         workspaces folder's mtime changes when a folder is added or moved out. One stat call per
         tick; the folder is listed only when it changed. (Until the engine host makes this live.)"""
-        mtime = self.engine.workspaces_mtime()
+        mtime = await self.engine.workspaces_stamp()
         if mtime == self._folders_seen or self._shutting_down or self._watching:
             return
         self._folders_seen = mtime  # first: a change while listing is seen on the next tick

@@ -68,14 +68,18 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
-        # Catch up with writes of other processes (`muxtui send`): one stat per workspace.
-        self.engine.refresh_search()
-        self._status()
+        self.run_worker(self._catch_up(), group="search-refresh")
         if self._query:
             self.run_query(self._query)
 
-    def _status(self, text: str = "") -> None:
-        if not self.engine.search_ready():
+    async def _catch_up(self) -> None:
+        # Writes of other processes (`muxtui send`): one stat per workspace, in the background.
+        await self.engine.refresh_search()
+        if not self.searches:
+            await self._status()
+
+    async def _status(self, text: str = "") -> None:
+        if not await self.engine.search_ready():
             text = (text + " · " if text else "") + "indexing… results so far"
         self.query_one("#search-status", Static).update(Content.styled(text, "dim"))
 
@@ -91,7 +95,7 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
         results.set_options([Option(hit_label(h)) for h in hits])
         if hits:
             results.highlighted = 0
-        self._status(f"{len(hits)}{'+' if len(hits) >= 50 else ''} match{'es' if len(hits) != 1 else ''}"
+        await self._status(f"{len(hits)}{'+' if len(hits) >= 50 else ''} match{'es' if len(hits) != 1 else ''}"
                      if text.strip() else "")
         self.searches += 1
 
