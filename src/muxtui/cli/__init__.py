@@ -18,6 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muxtui", description="Keyboard-driven terminal workspaces for LLM chat.")
     p.add_argument("--home", metavar="DIR", help="keep config, data and logs under DIR (like MUXTUI_HOME)")
     p.add_argument("--version", action="version", version=f"muxtui {__version__}")
+    p.add_argument("--no-engine", action="store_true",
+                   help="run the engine inside the app (no engine host): replies stop when the app quits")
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("send", help="send a message and stream the reply to stdout")
@@ -85,7 +87,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command is None:
         from muxtui.ui.app import run_app
 
-        return run_app(home=args.home)
+        return run_app(home=args.home, no_engine=args.no_engine)
     paths = _paths(args)
     if args.command == "doctor":
         from muxtui.cli.diagnose import _doctor

@@ -32,6 +32,8 @@ Listener = Callable[[Event], None]
 class Engine:
     """One per process that owns the data folder (the app embedded, the CLI, the engine host)."""
 
+    embedded = True  # the engine runs in this process (an AttachedEngine says False)
+
     def __init__(self, paths: Paths, config: Config, *, event_log: EventLog | None = None,
                  storage: Storage | None = None, search: bool = True) -> None:
         paths.ensure()

@@ -47,7 +47,7 @@ from muxtui.ui.commands import MuxCommands, PaletteCommand
 from muxtui.ui.composer import Composer
 from muxtui.ui.navigation import MessageChatView
 from muxtui.ui.safe import one_line
-from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, MainScreen
+from muxtui.ui.screens import ConfirmScreen, QuitScreen, ErrorsScreen, MainScreen
 from muxtui.ui.sidebar import Sidebar
 from muxtui.ui.state import WorkspaceState, WorkspaceTracker, short_model
 from muxtui.ui.textual_private import app_keymap
@@ -100,7 +100,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
     ]
 
     def __init__(self, paths: Paths, config: Config, *, clock=time.time, animate: bool = True,
-                 tune_gc: bool = False, standalone: bool = False) -> None:
+                 tune_gc: bool = False, standalone: bool = False, engine=None) -> None:
         palette_key = config.keys.get("command-palette")
         if palette_key:
             self.COMMAND_PALETTE_BINDING = palette_key  # read by App.__init__; it has no binding id
@@ -115,7 +115,9 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
         self.clock = clock
         self.animated = animate
         paths.ensure()
-        self.engine = Engine(paths, config)  # the engine in this process, behind the client API
+        # The client API: the engine in this process (embedded), or an AttachedEngine when the
+        # engine runs in the engine host (muxtui.host) and this app is one of its clients.
+        self.engine = engine if engine is not None else Engine(paths, config)
         self.bridge = EngineBridge(self)
         self.tracker = WorkspaceTracker(self)
         self.tracker.clock = clock
@@ -237,6 +239,8 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
         self.engine.subscribe(self.auto_name)
         self.run_worker(self.bridge.pump(), group="engine-events", name="engine-events")
         self._install_signal_handlers()
+        if not await self._attach():
+            return
 
         try:
             infos = await self.engine.list_workspaces()
@@ -267,7 +271,10 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
         """Workspaces created or deleted by another process (`muxtui send`, a second app): the
         workspaces folder's mtime changes when a folder is added or moved out. One stat call per
         tick; the folder is listed only when it changed. (Until the engine host makes this live.)"""
-        mtime = await self.engine.workspaces_stamp()
+        try:
+            mtime = await self.engine.workspaces_stamp()
+        except OSError:  # the engine host is reconnecting: next tick
+            return
         if mtime == self._folders_seen or self._shutting_down or self._watching:
             return
         self._folders_seen = mtime  # first: a change while listing is seen on the next tick
@@ -397,14 +404,24 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
             pass
 
     async def action_quit(self) -> None:
-        if await self._ask_quit_unsaved():
-            return
+        if self.engine.embedded and await self._ask_quit_unsaved():
+            return  # (an engine host keeps and retries what the disk refused, whoever quits)
         streaming = [s for s in self.tracker.states() if s.streaming]
         if not streaming:
             await self.shutdown_and_exit()
             return
         names = ", ".join(one_line(s.name, 30) for s in streaming[:5])
         n = len(streaming)
+        if not self.engine.embedded:
+            async def choose(choice: str | None) -> None:
+                if choice == "stop":
+                    await self.engine.stop_streams()
+                if choice in ("leave", "stop"):
+                    await self.shutdown_and_exit()
+
+            self.push_screen(QuitScreen(f"{n} {'reply is' if n == 1 else 'replies are'} streaming ({names})."),
+                             choose)
+            return
 
         async def answer(yes: bool | None) -> None:
             if yes:
@@ -432,6 +449,62 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
             "Saving is retried every few seconds: free some disk space and it is written, then quit. "
             "n / esc keeps muxtui open.", title="quit"), answer)
         return True
+
+    # ---- the engine host: attach, lose the link, reload --------------------------------------
+    async def _attach(self) -> bool:
+        """Connect to the engine host (starting one if none runs); False (and exit) if impossible."""
+        if self.engine.embedded:
+            return True
+        self.engine.set_on_link(self._on_link)
+        self.engine.on_reset = lambda: self.call_later(self.reload_from_engine)
+        try:
+            await self.engine.attach()
+        except Exception as exc:  # cannot start or reach it: say why and how to go without
+            self.exit(1, return_code=1, message=Text(
+                f"muxtui: cannot reach or start the muxtui engine: {exc}\n"
+                "Run `muxtui --no-engine` to run without it (replies then stop when muxtui quits), "
+                "or see `muxtui engine status` and the log under the state folder."))
+            return False
+        return True
+
+    def _on_link(self, state: str) -> None:
+        messages = {
+            "lost": ("the connection to the muxtui engine dropped: reconnecting…", "warning"),
+            "restored": ("reconnected to the muxtui engine", "information"),
+            "replaced": ("the muxtui engine had stopped: a new one is running (replies in flight were saved "
+                         "as interrupted); reattached", "warning"),
+            "failed": ("cannot reconnect to the muxtui engine: quit and run muxtui again, or "
+                       "`muxtui --no-engine`", "error"),
+        }
+        text, severity = messages.get(state, (f"the muxtui engine stopped ({state.partition(':')[2] or state})",
+                                              "error"))
+        if not self._shutting_down:
+            self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
+
+    async def reload_from_engine(self) -> None:
+        """After a new engine (the old one died) or a gap too old to replay: list, badge and show
+        everything again from the engine (what is typed in the composer stays)."""
+        if self._shutting_down:
+            return
+        try:
+            infos = await self.engine.list_workspaces()
+        except Exception as exc:
+            log.warning("reload after reconnect failed: %s", exc)
+            return
+        listed = {i.id for i in infos}
+        for info in infos:
+            self.tracker.add(info)
+        for ws_id in self.tracker.ids():
+            if ws_id not in listed:
+                self.tracker.forget(ws_id)
+        self.run_worker(self._seed_badges(list(listed)), group="seed", name="seed-after-reload")
+        current = self.current_id if self.current_id in listed else next(iter(listed), None)
+        self.bridge.view = None
+        if current is not None:
+            if current != self.current_id:
+                await self.select_workspace(current)
+            else:
+                await self.bridge.show(current)
 
     # ---- engine events ----------------------------------------------------------------------
     def _spin(self) -> None:
@@ -584,11 +657,17 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
                 yield command
 
 
-def run_app(home: str | Path | None = None) -> int:
-    """The bare `muxtui` command."""
+def run_app(home: str | Path | None = None, no_engine: bool = False) -> int:
+    """The bare `muxtui` command: a client of the engine host (started if none runs), or with
+    ``no_engine`` (or ``[engine] mode = "embedded"``) the engine in this process."""
     paths = Paths.default(home)
     paths.ensure()
     config = config_mod.load_or_default(paths.config_file)
-    app = MuxApp(paths, config, tune_gc=True, standalone=True)
+    engine = None
+    if not no_engine and config.engine.mode != "embedded":
+        from muxtui.host.attached import AttachedEngine
+
+        engine = AttachedEngine(paths)
+    app = MuxApp(paths, config, tune_gc=True, standalone=True, engine=engine)
     result = app.run()
     return int(result or 0) if app.return_code is None else int(app.return_code or 0)

@@ -133,8 +133,9 @@ class EngineBridge:
         if type(event) is ev.StreamDelta:
             ws_id = event.workspace
             app.tracker.on_delta(ws_id)
-            if ws_id == app.current_id:
-                self.buffer.add(event)
+            view = self.view
+            if ws_id == app.current_id and not (view is not None and view.id == ws_id and event.seq <= view.seq):
+                self.buffer.add(event)  # (a delta the snapshot on screen holds already is dropped)
                 self.resume_frame()
             return
         app.tracker.handle(event)

@@ -109,6 +109,34 @@ class ConfirmScreen(OnceModal[bool]):
         self.dismiss(self.default)
 
 
+class QuitScreen(OnceModal[str]):
+    """Quit while replies stream in the engine host: l / enter leaves them running (they finish
+    and are saved; `muxtui` shows them again), s stops them all (saved as interrupted) and
+    quits, c / esc cancels. Answers "leave", "stop" or "cancel"."""
+
+    BINDINGS = [
+        Binding("l,enter", "answer('leave')", "Leave running", id="quit-leave"),
+        Binding("s", "answer('stop')", "Stop all", id="quit-stop"),
+        Binding("c,escape", "answer('cancel')", "Cancel", id="quit-cancel"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__(classes="modal")
+        self._question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as dialog:
+            dialog.border_title = "quit"
+            yield Static(Content(one_line(self._question)), classes="dialog-question")
+            yield Static(Content.styled(
+                "They go on in the muxtui engine and are saved; run muxtui again to see them.", "dim"))
+            yield Static(Content.styled("l / enter: leave running and quit · s: stop all and quit · "
+                                        "c / esc: cancel", "dim"), classes="dialog-help")
+
+    def action_answer(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
 class ModelPicker(OnceModal[str | None]):
     """The models from the config, then the ones the servers list, filtered as you type;
     enter on free text uses it as typed.
