@@ -239,7 +239,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
         self.engine.subscribe(self.auto_name)
         self.run_worker(self.bridge.pump(), group="engine-events", name="engine-events")
         self._install_signal_handlers()
-        if not await self._attach():
+        if not await self._attach_engine():
             return
 
         try:
@@ -451,7 +451,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
         return True
 
     # ---- the engine host: attach, lose the link, reload --------------------------------------
-    async def _attach(self) -> bool:
+    async def _attach_engine(self) -> bool:
         """Connect to the engine host (starting one if none runs); False (and exit) if impossible."""
         if self.engine.embedded:
             return True

@@ -1,0 +1,133 @@
+"""The app as a client of the engine host (a real engine process over its real socket).
+
+The same flow runs embedded and attached (parametrised), so the two transports never drift; the
+rest is what only an engine host does: another client's send streams on this screen, quitting
+leaves a reply running to completion, and a `kill -9` of the engine is survived with the
+composer untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from muxtui import config as config_mod
+from muxtui.engine.storage import Storage
+from muxtui.host.attached import AttachedEngine
+from muxtui.host.server import registration_of
+from muxtui.paths import Paths
+from muxtui.ui.app import MuxApp
+from muxtui.ui.composer import Composer
+from muxtui.ui.textual_private import notifications
+from tests.host.conftest import alive, wait_exit
+
+SLOW = "fake:plain?chunks=60&delay_ms=40&seed=3"
+
+
+async def until(pilot, predicate, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def make_app(paths: Paths, attached: bool) -> MuxApp:
+    cfg = config_mod.load_or_default(paths.config_file)
+    return MuxApp(paths, cfg, animate=False, engine=AttachedEngine(paths) if attached else None)
+
+
+def saved(paths: Paths, ws_id: str) -> list[dict]:
+    return Storage(paths.data_dir).store(ws_id).load_history().messages
+
+
+@pytest.fixture
+def stop_engine(host_home):
+    yield
+    reg = registration_of(host_home)
+    if reg and alive(reg["pid"]):
+        os.kill(reg["pid"], signal.SIGTERM)
+        if not wait_exit(reg["pid"]):
+            os.kill(reg["pid"], signal.SIGKILL)
+
+
+@pytest.mark.parametrize("attached", [False, True], ids=["embedded", "engine-host"])
+async def test_a_reply_streams_and_is_saved_either_way(host_home, stop_engine, attached):
+    app = make_app(host_home, attached)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        await app.engine.set_model(ws_id, "fake:plain?chunks=20&seed=5")
+        app.query_one(Composer).load_text("hello there")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(m.get("role") == "assistant" for m in (app.view.messages if app.view else [])),
+                    "the reply in the view")
+        await app.drain()
+        reply = [m for m in app.view.messages if m["role"] == "assistant"][-1]
+        assert reply["status"] == "complete" and reply["content"]
+        assert app.chat.messages()[-1].source_text() == reply["content"]
+    assert saved(host_home, ws_id)[-1]["content"] == reply["content"]
+    assert (registration_of(host_home) is not None) == attached  # only the attached app started an engine
+
+
+async def test_another_clients_send_streams_live_here(host_home, stop_engine, engines):
+    app = make_app(host_home, attached=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        other = await engines(spawn=False)  # a second client (another terminal) of the same engine
+        await other.set_model(workspace=ws_id, model=SLOW)
+        assert await other.send(workspace=ws_id, text="from the other terminal") == "started"
+        await until(pilot, lambda: app.tracker.get(ws_id).streaming, "the badge of the other client's stream")
+        await until(pilot, lambda: app.chat.live is not None and app.chat.live.source_text(), "live text here")
+        await until(pilot, lambda: not app.tracker.get(ws_id).streaming, "the end of the reply", timeout=60)
+        await app.drain()
+        texts = [m.get("content") for m in app.view.messages]
+        assert "from the other terminal" in texts
+        assert app.view.messages[-1]["content"] == saved(host_home, ws_id)[-1]["content"]
+
+
+async def test_quit_leaves_the_reply_running_and_it_completes(host_home, stop_engine, engines):
+    app = make_app(host_home, attached=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        await app.engine.set_model(ws_id, SLOW)
+        app.query_one(Composer).load_text("a long one")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.tracker.get(ws_id).streaming, "the stream")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: type(app.screen).__name__ == "QuitScreen", "the quit question")
+        await pilot.press("enter")  # the default: leave it running
+    watcher = await engines(spawn=False)
+    await watcher.wait_idle(workspace=ws_id)
+    last = saved(host_home, ws_id)[-1]
+    assert last["role"] == "assistant" and last["status"] == "complete"
+
+
+async def test_kill_9_of_the_engine_is_survived_and_the_draft_kept(host_home, stop_engine):
+    app = make_app(host_home, attached=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        await app.engine.set_model(ws_id, "fake:plain?chunks=400&delay_ms=40")
+        composer = app.query_one(Composer)
+        composer.load_text("stream something long")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.chat.live is not None and len(app.chat.live.source_text()) > 20, "some text")
+        composer.load_text("typed while the engine dies")
+        pid = registration_of(host_home)["pid"]
+        os.kill(pid, signal.SIGKILL)
+        assert await asyncio.to_thread(wait_exit, pid)
+        await until(pilot, lambda: any(n.message.startswith("the muxtui engine had stopped")
+                                       for n in notifications(app)), "the banner")
+        await until(pilot, lambda: app.view is not None and app.view.messages
+                    and app.view.messages[-1].get("status") == "interrupted", "the recovered reply", timeout=60)
+        assert composer.text == "typed while the engine dies"
+        assert app.view.messages[-1].get("recovered") is True
+        new = registration_of(host_home)["pid"]
+        assert new != pid and alive(new)
