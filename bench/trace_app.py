@@ -190,7 +190,7 @@ def main() -> int:
     experiments(os.environ.get("MUXTUI_BENCH_EXPERIMENT", ""))
     from muxtui.cli import main as cli_main
 
-    return cli_main([])
+    return cli_main(["--no-engine"])  # the engine in this process: the hooks above are on it
 
 
 if __name__ == "__main__":

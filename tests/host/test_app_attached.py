@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 
@@ -131,3 +132,65 @@ async def test_kill_9_of_the_engine_is_survived_and_the_draft_kept(host_home, st
         assert app.view.messages[-1].get("recovered") is True
         new = registration_of(host_home)["pid"]
         assert new != pid and alive(new)
+
+
+def test_terminal_gone_mid_stream_the_replies_finish_and_show_on_reattach(host_home, stop_engine):
+    """The issue's scenario, with the real `muxtui` command on a real pty: two streams, the
+    terminal dies (pty closed, SIGHUP), the app leaves; the engine finishes both replies and a
+    new `muxtui` shows them complete."""
+    import pty
+    import sys
+
+    from tests.ui.test_terminal_bytes import read_some
+
+    env = {**os.environ, "MUXTUI_HOME": str(host_home.config_dir), "TERM": "xterm-256color"}
+    cfg = host_home.config_file
+    cfg.write_text(re.sub(r'(?m)^default_model = .*$', 'default_model = "fake:plain?chunks=80&delay_ms=30&seed=7"',
+                          cfg.read_text()))
+
+    def app_in_pty():
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execvpe(sys.executable, [sys.executable, "-m", "muxtui"], env)
+        out = bytearray()
+        deadline = time.monotonic() + 30
+        while b"enter send" not in out and time.monotonic() < deadline:
+            read_some(fd, out, 0.1)
+        assert b"enter send" in out, bytes(out[-3000:]).decode("utf-8", "replace").replace("\r", "")[-1500:]
+        return pid, fd, out
+
+    pid, fd, out = app_in_pty()
+    for keys in (b"first\r", b"\x0e", b"second\r"):  # a reply, a new workspace (ctrl+n), a reply
+        os.write(fd, keys)
+        t_end = time.monotonic() + 0.5
+        while time.monotonic() < t_end:
+            read_some(fd, out, 0.05)
+    os.close(fd)  # the terminal goes away...
+    os.kill(pid, signal.SIGHUP)  # ...and SIGHUP arrives
+    assert wait_exit(pid, 15), "the app did not leave after SIGHUP"
+    os.waitpid(pid, 0)
+    reg = registration_of(host_home)
+    assert reg is not None and alive(reg["pid"]), "the engine went with the terminal"
+    # The engine finishes both replies with nobody attached; `muxtui history` (another client)
+    # waits for nothing: poll the files, bounded.
+    storage = Storage(host_home.data_dir)
+    deadline = time.monotonic() + 60
+    while True:
+        replies = [m for info in storage.list_workspaces() for m in storage.store(info.id).load_history().messages
+                   if m["role"] == "assistant"]
+        if len(replies) == 2 and all(m["status"] == "complete" for m in replies) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [m["status"] for m in replies] == ["complete", "complete"], replies
+    # Reattach: a new app shows the finished reply of the workspace it opens.
+    pid, fd, out = app_in_pty()
+    try:
+        deadline = time.monotonic() + 20
+        while b"second" not in out and time.monotonic() < deadline:
+            read_some(fd, out, 0.1)
+        assert b"second" in out
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.close(fd)
+        wait_exit(pid, 15)
+        os.waitpid(pid, 0)

@@ -42,7 +42,7 @@ def test_app_killed_under_a_pty(tmp_path, fake_server):
         env = {**os.environ, "MUXTUI_HOME": str(home), "TERM": "xterm-256color"}
         pid, fd = pty.fork()
         if pid == 0:
-            os.execvpe(sys.executable, [sys.executable, "-m", "muxtui"], env)
+            os.execvpe(sys.executable, [sys.executable, "-m", "muxtui", "--no-engine"], env)
         out = bytearray()
         deadline = time.monotonic() + 30
         while b"enter send" not in out and time.monotonic() < deadline:

@@ -46,7 +46,7 @@ def run_app_in_pty(home, keys: list[bytes], until: str, timeout: float = 40.0) -
     env.pop("TEXTUAL", None)
     pid, fd = pty.fork()
     if pid == 0:  # child
-        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui"], env)
+        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui", "--no-engine"], env)
     import fcntl
     import struct
     import termios
@@ -140,7 +140,7 @@ def test_sighup_with_the_terminal_gone_saves_and_exits(pty_home, fake_server):
     env = {**os.environ, "MUXTUI_HOME": str(pty_home), "TERM": "xterm-256color", "MUXTUI_TEST_KEY": KEY}
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui"], env)
+        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui", "--no-engine"], env)
     out = bytearray()
     try:
         deadline = time.monotonic() + 30
