@@ -118,24 +118,41 @@ def encode_json(obj: object) -> bytes:
         return fix_surrogates(text).encode("utf-8")
 
 
+_path_locks: dict[str, threading.Lock] = {}
+_path_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _path_locks_guard:
+        lock = _path_locks.get(str(path))
+        if lock is None:
+            if len(_path_locks) > 4096:  # bounded: locks of files nobody writes now are dropped
+                for key, old in list(_path_locks.items()):
+                    if not old.locked():
+                        del _path_locks[key]
+            lock = _path_locks[str(path)] = threading.Lock()
+        return lock
+
+
 def write_bytes(path: Path, data: bytes, kind: str = "rewrite") -> None:
     path = Path(path)
-    # pid and thread: two threads of one process writing the same file must not share a temp file
-    # (one would rename the other's away and fail with FileNotFoundError).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        write_all(fd, data, kind)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
+    # One writer per file in this process: two threads rewriting one file would share the temp
+    # file below, and one rename would fail (FileNotFoundError) or publish the other's bytes.
+    with _lock_for(path):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+            write_all(fd, data, kind)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        os.close(fd)
+        os.replace(tmp, path)
     fsync_dir(path.parent)
 
 

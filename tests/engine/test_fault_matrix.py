@@ -114,7 +114,9 @@ async def test_disk_full_while_writing_partial(make_manager, fake_server):
     await manager.send(info.id, "again")
     request_id = manager.current_run(info.id).request_id
     await fake_server.areached(g)
+    deadline = asyncio.get_running_loop().time() + 30
     while tmp.exists():  # the first partial write hits ENOSPC and removes its temp file
+        assert asyncio.get_running_loop().time() < deadline, "no partial write reached the full disk"
         await asyncio.sleep(0.01)
     fake_server.release(g)
     done = await rec.wait_for(closed(info.id, request_id), timeout=15)
