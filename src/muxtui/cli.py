@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from muxtui import __version__
+from muxtui import serve
 from muxtui.paths import Paths
 from muxtui.humanize import ago
 from muxtui.safetext import TerminalText, is_terminal
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
     r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
     r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
+    serve.add_parser(sub)
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -172,6 +174,8 @@ def _main(argv: list[str] | None) -> int:
 
         return run_app(home=args.home)
     paths = _paths(args)
+    if args.command == "serve":
+        return serve.run(args, paths)
     if args.command == "doctor":
         return asyncio.run(_doctor(paths))
     cfg = _load_config(paths)
