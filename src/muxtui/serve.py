@@ -178,9 +178,11 @@ def _make_server_class():
     from textual_serve.app_service import AppService
     from textual_serve.server import Server, to_int
 
+    server_key = web.AppKey("muxtui_server", object)
+
     @web.middleware
     async def require_token(request: web.Request, handler):
-        server = request.app["muxtui_server"]
+        server = request.app[server_key]
         path = request.path
         if not path.startswith(_UNGUARDED):
             if path == "/":
@@ -212,7 +214,7 @@ def _make_server_class():
 
         async def _make_app(self) -> web.Application:
             app = web.Application(middlewares=[require_token])
-            app["muxtui_server"] = self
+            app[server_key] = self
             aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
             app.add_routes([
                 web.get("/", self.handle_index, name="index"),
