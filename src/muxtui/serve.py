@@ -31,6 +31,7 @@ DEFAULT_PORT = 8000
 STOP_APPS_WAIT = 10.0  # seconds each browser's app gets to save and quit when the server stops
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 _UNGUARDED = ("/static/", "/download/")  # textual-serve's own files; downloads are keyed by uuid4
 
 
@@ -83,7 +84,11 @@ def app_command(paths: Paths) -> str:
     if paths == Paths.under(paths.config_dir):
         # MUXTUI_HOME or --home: say it on the command line, as --home may not be in the env.
         argv += ["--home", str(paths.config_dir)]
-    return shlex.join(argv)  # textual-serve uses create_subprocess_shell
+    # Run by textual-serve with create_subprocess_shell, in the server's process group: the
+    # terminal's Ctrl+C reaches the app too, where Textual's web driver turns SIGINT into the
+    # same ExitApp as the server's "quit" (the app saves and exits either way). `exec`: the
+    # process textual-serve holds (and kill_leftovers kills) is the app, not a shell above it.
+    return "exec " + shlex.join(argv)
 
 
 def url_for(host: str, port: int, token: str) -> str:
@@ -119,6 +124,8 @@ def serve(paths: Paths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, toke
     except ServeError as exc:
         print(f"muxtui serve: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl+C before the server's own handler was in place
+        return EXIT_INTERRUPTED
 
 
 async def _serve(paths: Paths, host: str, port: int, token: str, open_browser: bool) -> int:
@@ -126,9 +133,10 @@ async def _serve(paths: Paths, host: str, port: int, token: str, open_browser: b
 
     _log_without(token)
     server = server_class()(app_command(paths), token)
-    runner = web.AppRunner(await server._make_app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(await server._make_app(), access_log=None, handle_signals=False,
+                           shutdown_timeout=STOP_APPS_WAIT)
     await runner.setup()
-    site = web.TCPSite(runner, host or None, port, shutdown_timeout=STOP_APPS_WAIT)
+    site = web.TCPSite(runner, host or None, port)
     try:
         await site.start()
     except OSError as exc:

@@ -81,6 +81,13 @@ class Browser:
         self._reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> "Browser":
+        try:
+            return await self._start()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # no chromium left behind by a failed start
+            raise
+
+    async def _start(self) -> "Browser":
         args = [
             self.executable, "--headless=new", "--remote-debugging-port=0",
             f"--user-data-dir={self._profile.name}", f"--window-size={self.size[0]},{self.size[1]}",

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.skipif(
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
 REPLY = " ".join(WORDS)
-# 4 characters a chunk, 80 ms apart: about 5 s of streaming, so the page is seen mid-reply.
+# 4 characters a chunk, 150 ms apart: about 2.5 s of streaming, so the page is seen mid-reply.
 # Every character %-escaped: the model name is on screen too, and must not hold the words.
-MODEL = "fake:m?text=" + "".join(f"%{b:02X}" for b in REPLY.encode()) + "&delay_ms=80"
+MODEL = "fake:m?text=" + "".join(f"%{b:02X}" for b in REPLY.encode()) + "&delay_ms=150"
 
 
 async def _until(predicate, what: str, timeout: float = 60, every: float = 0.05):

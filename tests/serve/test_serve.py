@@ -8,6 +8,7 @@ import logging
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -62,9 +63,9 @@ def test_an_unknown_host_is_a_clear_error(serve_home, capsys):
 def test_the_app_command_keeps_the_same_folders(tmp_path):
     home = tmp_path / "a home with spaces"
     argv = shlex.split(serve_mod.app_command(Paths.under(home)))
-    assert argv == [sys.executable, "-m", "muxtui", "--home", str(home.absolute())]
+    assert argv == ["exec", sys.executable, "-m", "muxtui", "--home", str(home.absolute())]
     xdg = Paths(config_dir=tmp_path / "c", data_dir=tmp_path / "d", log_dir=tmp_path / "l")
-    assert shlex.split(serve_mod.app_command(xdg)) == [sys.executable, "-m", "muxtui"]  # env carries XDG_*
+    assert shlex.split(serve_mod.app_command(xdg))[1:] == [sys.executable, "-m", "muxtui"]  # env carries XDG_*
 
 
 async def test_no_app_process_starts_without_the_token(tmp_path):
@@ -146,7 +147,8 @@ def test_the_token_is_printed_once_and_reaches_no_log(serve_home, start_serve):
                 message = await asyncio.wait_for(ws.receive(), 30)
                 assert message.type == aiohttp.WSMsgType.BINARY, message
                 got += len(message.data)
-            assert len(server.children()) == 1
+            [app] = server.children()
+            assert Path(f"/proc/{app}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"muxtui"]
             started = time.monotonic()
             assert await asyncio.to_thread(server.stop) == 0  # SIGINT, with the app still attached
             return time.monotonic() - started
@@ -159,3 +161,22 @@ def test_the_token_is_printed_once_and_reaches_no_log(serve_home, start_serve):
     for path in serve_home.config_dir.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_a_port_in_use_is_a_clear_error(serve_home, capsys):
+    import socket
+
+    loggers = {n: logging.getLogger(n) for n in ("aiohttp", "textual-serve")}
+    saved = {n: (lg.handlers[:], lg.level, lg.propagate) for n, lg in loggers.items()}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        try:
+            assert serve_mod.serve(serve_home, "127.0.0.1", port) == serve_mod.EXIT_ERROR
+        finally:
+            for n, (handlers, level, propagate) in saved.items():
+                loggers[n].handlers[:], loggers[n].level, loggers[n].propagate = handlers, level, propagate
+    out, err = capsys.readouterr()
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "in use" in err
+    assert "token" not in out  # no URL for a server that is not there
