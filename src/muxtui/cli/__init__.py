@@ -57,9 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     md.add_argument("--refresh", action="store_true", help="ask the servers now, not the cache")
     r = sub.add_parser("restore", help="list deleted workspaces, or bring one back from the trash")
     r.add_argument("workspace", nargs="?", help="name or id of a deleted workspace (none: list the trash)")
+    from muxtui import serve
     from muxtui.host.command import add_parser as add_engine_parser
 
     add_engine_parser(sub)
+    serve.add_parser(sub)
     for command in sub.choices.values():
         command.add_argument("--raw", action="store_true",
                              help="write control characters as they are, even to a terminal "
@@ -89,6 +91,10 @@ def _main(argv: list[str] | None) -> int:
 
         return run_app(home=args.home, no_engine=args.no_engine)
     paths = _paths(args)
+    if args.command == "serve":
+        from muxtui import serve
+
+        return serve.run(args, paths)
     if args.command == "doctor":
         from muxtui.cli.diagnose import _doctor
 
