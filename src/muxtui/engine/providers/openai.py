@@ -33,7 +33,7 @@ from muxtui.engine.providers.sse import SSEEvent
 if TYPE_CHECKING:
     from muxtui.config import ProviderConfig
 
-__all__ = ["CONTINUE_INSTRUCTION", "OpenAIProvider", "openai_models_request", "openai_list_models"]
+__all__ = ["CONTINUE_INSTRUCTION", "OpenAIModels", "OpenAIProvider", "openai_models_request", "openai_list_models"]
 
 CONTINUE_INSTRUCTION = (
     "Continue your previous reply exactly where it stopped. Do not repeat any of it and do not "
@@ -41,11 +41,9 @@ CONTINUE_INSTRUCTION = (
 )
 
 
-class OpenAIProvider(HTTPProvider):
-    """POST {base_url}/chat/completions with ``stream: true``; yields deltas until [DONE]."""
-
-    type_name = "openai"
-    request_id_headers = ("x-request-id", "request-id")
+class OpenAIModels:
+    """An OpenAI-compatible server's model list (GET {base_url}/models): shared by the Chat
+    Completions and the Responses providers."""
 
     @classmethod
     def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
@@ -54,6 +52,14 @@ class OpenAIProvider(HTTPProvider):
     @classmethod
     async def list_models(cls, pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
         return await openai_list_models(pc, key, get_json)
+
+
+class OpenAIProvider(OpenAIModels, HTTPProvider):
+    """POST {base_url}/chat/completions with ``stream: true``; yields deltas until [DONE]."""
+
+    type_name = "openai"
+    request_id_headers = ("x-request-id", "request-id")
+
 
     @property
     def url(self) -> str:

@@ -37,7 +37,6 @@ import httpx
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import (
     Finish,
-    GetJSON,
     ProviderEvent,
     ReasoningDelta,
     RefusalDelta,
@@ -48,7 +47,7 @@ from muxtui.engine.providers.base import (
 )
 from muxtui.engine.providers.classify import classify_error_payload
 from muxtui.engine.providers.http import HTTPProvider
-from muxtui.engine.providers.openai import openai_list_models, openai_models_request
+from muxtui.engine.providers.openai import OpenAIModels
 from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEDecoder
 
@@ -64,7 +63,7 @@ _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
-class OpenAIResponsesProvider(HTTPProvider):
+class OpenAIResponsesProvider(OpenAIModels, HTTPProvider):
     """POST {base_url}/responses with ``stream: true``; yields deltas until a terminal event."""
 
     type_name = "openai-responses"
@@ -75,13 +74,6 @@ class OpenAIResponsesProvider(HTTPProvider):
     def _config_kwargs(cls, pc: ProviderConfig) -> dict[str, Any]:
         return {"reasoning_summary": pc.reasoning_summary, "reasoning_effort": pc.reasoning_effort}
 
-    @classmethod
-    def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
-        return openai_models_request(pc, key)
-
-    @classmethod
-    async def list_models(cls, pc: ProviderConfig, key: str | None, get_json: GetJSON) -> list[str]:
-        return await openai_list_models(pc, key, get_json)
 
     def __init__(
         self,
