@@ -480,3 +480,22 @@ async def test_status_and_stop_give_up_on_an_engine_that_does_not_answer(host_ho
             assert "does not answer within 0.5 s" in out.stderr and "kill 424242" in out.stderr
     finally:
         wedged.close()
+
+
+async def test_cli_commands_are_clients_of_a_running_engine(host_home, engines):
+    """With an engine running, `muxtui send` goes through it: another client sees the send and
+    the reply stream live, and `workspaces`/`history` read what the engine holds. Without one
+    (or with --no-engine) a command runs the engine in its own process and starts none."""
+    watcher = await engines(client_name="watcher")
+    seen: list = []
+    await watcher.subscribe(seen.append, since_seq=watcher.engine_info["last_seq"])
+    done = await asyncio.to_thread(cli, "send", "-w", "from-cli", "-m", MODEL, "hello engine")
+    assert done.returncode == 0, done.stderr
+    kinds = [getattr(e, "type", "") for e in seen]
+    assert "message.added" in kinds and "stream.delta" in kinds and "stream.complete" in kinds
+    closed = next(e for e in seen if getattr(e, "type", "") == "stream.complete")
+    assert done.stdout.strip() == closed.message["content"].strip()
+    listing = await asyncio.to_thread(cli, "workspaces")
+    assert "from-cli" in listing.stdout
+    status = await watcher.status()
+    assert status["clients"] >= 1

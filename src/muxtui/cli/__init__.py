@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from muxtui import __version__
-from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, _guard_terminal, _load_config, _paths, _positive, _unguard_terminal, silence_stdout)
+from muxtui.cli import common
+from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, _guard_terminal, _load_config, _paths, _positive, _unguard_terminal, silence_stdout)
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muxtui", description="Keyboard-driven terminal workspaces for LLM chat.")
@@ -91,6 +93,7 @@ def _main(argv: list[str] | None) -> int:
 
         return run_app(home=args.home, no_engine=args.no_engine)
     paths = _paths(args)
+    common.NO_ENGINE = args.no_engine
     if args.command == "serve":
         from muxtui import serve
 
@@ -117,9 +120,14 @@ def _main(argv: list[str] | None) -> int:
         "restore": _restore,
         "engine": _engine_command,
     }[args.command]
+    from muxtui.host.remote import EngineGone
+
     try:
         return asyncio.run(handler(args, paths, cfg))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except EngineGone as exc:  # the engine host went away under this command
+        print(f"muxtui: {exc} (`muxtui --no-engine {args.command} …` runs without it)", file=sys.stderr)
+        return EXIT_ERROR
 
 

@@ -61,9 +61,36 @@ def _load_config(paths: Paths):
     return cfg
 
 
-def _engine(paths: Paths, cfg) -> Engine:
-    """The engine for one command, in this process (no search indexer: `search` asks the index)."""
+NO_ENGINE = False  # `muxtui --no-engine COMMAND`: never use the engine host
+
+
+def _engine(paths: Paths, cfg):
+    """The engine for one command: the running engine host when there is one (its apps then see
+    this command's sends live, and a reply goes on if this command is killed), else the engine
+    in this process (no search indexer: `search` asks the index). A command never starts an
+    engine host; the app does."""
+    if not NO_ENGINE and cfg.engine.mode != "embedded" and engine_running(paths):
+        from muxtui.host.attached import AttachedEngine
+
+        return AttachedEngine(paths, spawn=False)
     return Engine(paths, cfg, search=False)
+
+
+def engine_running(paths: Paths) -> bool:
+    """An engine host registered for these folders and its process alive (no connection made)."""
+    from muxtui.host.paths import read_registration
+
+    reg = read_registration(paths)
+    pid = reg.get("pid") if reg else None
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's pid reused: not ours
+        return False
+    return True
 
 
 def _guard_terminal() -> None:

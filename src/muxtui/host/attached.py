@@ -54,6 +54,7 @@ class AttachedEngine:
         self._listeners: list[Callable[[Event], None]] = []
         self.on_reset: Callable[[], None] = lambda: None
         self._unsubscribe: Callable[[], None] | None = None
+        self._attached = False
 
     # ---- the link ----------------------------------------------------------------------------
     def _link(self, state: str) -> None:
@@ -63,7 +64,9 @@ class AttachedEngine:
         self._on_link = callback
 
     async def attach(self) -> None:
-        """Connect (starting an engine if none runs) and follow its events from now on."""
+        """Connect (starting an engine if none runs and spawning is allowed) and follow its
+        events from now on. The first command attaches by itself."""
+        self._attached = True
         await self.remote.start()
         self._unsubscribe = await self.remote.subscribe(
             self._deliver, since_seq=int(self.remote.engine_info.get("last_seq") or 0),
@@ -111,6 +114,9 @@ class AttachedEngine:
     async def _linked(self) -> None:
         """Wait (bounded) while the link is down and reconnecting: a request is only sent on a
         live link, so one that never left is never lost."""
+        if not self._attached:
+            await self.attach()
+            return
         if self.remote._link_up.is_set():
             return
         try:
