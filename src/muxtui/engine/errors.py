@@ -30,26 +30,27 @@ CONTINUABLE_ERRORS: frozenset[ErrorType] = frozenset(
     }
 )
 
-# What a user can do about each error, shown under the failed message.
+# What a user can do about each error, shown under the failed message. A key is named by its
+# binding id in braces ({retry}): the client fills in the key the user's keymap has for it.
 HINTS: dict[ErrorType, str] = {
     ErrorType.AUTHENTICATION: "check the API key (api_key_env in config.toml)",
     ErrorType.QUOTA: "the account is out of credit or quota",
-    ErrorType.RATE_LIMIT: "rate limited: ctrl+r to retry later",
-    ErrorType.MODEL_NOT_FOUND: "pick another model (ctrl+o)",
+    ErrorType.RATE_LIMIT: "rate limited: {retry} to retry later",
+    ErrorType.MODEL_NOT_FOUND: "pick another model ({pick-model})",
     ErrorType.CONTEXT_EXCEEDED: "the conversation is too long for this model: start a new workspace",
-    ErrorType.SERVER_ERROR: "the provider failed: ctrl+r to retry",
-    ErrorType.NETWORK: "cannot reach the provider: check base_url and the network, ctrl+r to retry",
-    ErrorType.TIMEOUT: "the provider stopped answering: ctrl+r to retry",
-    ErrorType.STREAM_TRUNCATED: "the connection closed mid-reply: ctrl+r to retry",
-    ErrorType.EMPTY_OUTPUT: "the model returned nothing: ctrl+r to retry",
+    ErrorType.SERVER_ERROR: "the provider failed: {retry} to retry",
+    ErrorType.NETWORK: "cannot reach the provider: check base_url and the network, {retry} to retry",
+    ErrorType.TIMEOUT: "the provider stopped answering: {retry} to retry",
+    ErrorType.STREAM_TRUNCATED: "the connection closed mid-reply: {retry} to retry",
+    ErrorType.EMPTY_OUTPUT: "the model returned nothing: {retry} to retry",
     ErrorType.MAX_OUTPUT_TOKENS: "the reply hit the output token limit",
     ErrorType.MODEL_REFUSAL: "the model refused or was filtered",
-    ErrorType.ABORTED: "ctrl+r to retry",
+    ErrorType.ABORTED: "{retry} to retry",
     ErrorType.CONFIG: "fix config.toml (muxtui doctor shows the problem)",
     ErrorType.WRITE_FAILED: ("the disk write failed (full or read-only?): the text is kept in memory and saved "
                              "as soon as the disk has room"),
     ErrorType.API: "the provider rejected the request",
-    ErrorType.UNKNOWN: "ctrl+r to retry",
+    ErrorType.UNKNOWN: "{retry} to retry",
 }
 
 

@@ -34,11 +34,25 @@ WINDOW = 40  # messages mounted when a workspace is shown, and per "load earlier
 MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to WINDOW
 
 
-def error_hint(error_type: str | None) -> str:
+DEFAULT_KEYS = {"retry": "ctrl+r", "pick-model": "ctrl+o", "continue": "ctrl+g"}
+
+
+class _Keys(dict):
+    def __init__(self, key_for) -> None:
+        super().__init__()
+        self.key_for = key_for
+
+    def __missing__(self, binding_id: str) -> str:
+        return self.key_for(binding_id, DEFAULT_KEYS.get(binding_id, binding_id))
+
+
+def error_hint(error_type: str | None, key_for=lambda binding_id, default: default) -> str:
+    """What the user can do, with the keys their keymap has for it (``key_for(id, default)``)."""
     try:
-        return HINTS[ErrorType(error_type or "unknown")]
+        hint = HINTS[ErrorType(error_type or "unknown")]
     except ValueError:
-        return HINTS[ErrorType.UNKNOWN]
+        hint = HINTS[ErrorType.UNKNOWN]
+    return hint.format_map(_Keys(key_for))
 
 
 def usage_text(usage: dict[str, Any] | None) -> str:
@@ -194,7 +208,7 @@ class AssistantMessage(Vertical):
         elif status == "interrupted" and m.get("finish_reason") == "pause_turn":
             lines.append(Content.styled(
                 "⏸ the provider paused this turn before it finished — send “continue” to let it go on, "
-                "or ctrl+r to regenerate", "$warning"))
+                f"or {self._key('retry')} to regenerate", "$warning"))
         elif status == "interrupted":
             what = "recovered after a crash" if m.get("recovered") else "interrupted"
             lines.append(Content.styled(f"↻ {what} — {self._continue_hint(m)}", "$warning"))
@@ -204,7 +218,7 @@ class AssistantMessage(Vertical):
                 ("✗ ", "bold $error"), (error_type, "bold $error"),
                 (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
             ))
-            lines.append(Content.styled("  " + error_hint(error_type), "dim"))
+            lines.append(Content.styled("  " + error_hint(error_type, self._key_for), "dim"))
             if error_type in CONTINUABLE_ERRORS and m.get("content"):
                 lines.append(Content.styled("  " + self._continue_hint(m), "dim"))
             if isinstance(m.get("retry_at"), (int, float)):  # a long Retry-After: the badge counts down
@@ -224,14 +238,20 @@ class AssistantMessage(Vertical):
         self.set_class(status == "interrupted", "-interrupted")
 
 
+    def _key_for(self, binding_id: str, default: str) -> str:
+        key_for = getattr(self.app, "key_for", None)
+        return key_for(binding_id, default) if key_for is not None else default
+
+    def _key(self, binding_id: str) -> str:
+        return self._key_for(binding_id, DEFAULT_KEYS.get(binding_id, binding_id))
+
     def _continue_hint(self, m: dict[str, Any]) -> str:
         """What the keys do for a reply that stopped short (keys from the live keymap)."""
-        key_for = getattr(self.app, "key_for", None)
-        cont = key_for("continue", "ctrl+g") if key_for else "ctrl+g"
-        retry = key_for("retry", "ctrl+r") if key_for else "ctrl+r"
+        cont, retry = self._key("continue"), self._key("retry")
         if not m.get("content"):
             return f"{retry} regenerates it"
         return f"{cont} continues it, {retry} regenerates it"
+
     def source_text(self) -> str:
         """The reply as the model wrote it (Markdown source), not as painted on screen."""
         if self._message is not None and not self.live:

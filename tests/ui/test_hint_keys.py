@@ -1,0 +1,30 @@
+"""Key names in hints come from the user's keymap, not from strings in the engine: with retry
+bound to f9, a failed reply says "f9 to retry" (the engine's hint names the binding id)."""
+
+from __future__ import annotations
+
+from muxtui.client import HINTS, ErrorType
+from muxtui.ui.chat import error_hint
+from tests.ui.conftest import make_app, screen_text, settle, write_config
+
+
+def test_engine_hints_name_binding_ids_not_keys():
+    for hint in HINTS.values():
+        assert "ctrl+" not in hint, hint  # a key would be wrong for a user who rebound it
+    assert error_hint(str(ErrorType.SERVER_ERROR)) == "the provider failed: ctrl+r to retry"
+    assert error_hint("server_error", lambda binding_id, default: {"retry": "f9"}.get(binding_id, default)) \
+        == "the provider failed: f9 to retry"
+
+
+async def test_a_failed_reply_names_the_users_retry_key(home, fake_server, paths):
+    write_config(home, fake_server.openai_base_url, extra='[keys]\nretry = "f9"\n')
+    app = make_app(paths)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        await app.engine.set_model(ws_id, "fake:m?status=500")
+        await app.engine.send(ws_id, "hello")
+        await app.engine.wait_idle(ws_id)
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "f9 to retry" in text and "ctrl+r to retry" not in text
