@@ -28,6 +28,8 @@ Sections (see the performance issue for the why):
  12. pty: terminal bytes per reply byte on a real 120x40 pty; the same reply through a pty drained
      at 32 KB/s (a 256 kbit/s SSH link) with keys typed meanwhile: does it keep up, key echo lag
  13. idle: CPU and bytes/s written to the pty with nothing streaming, vs a bare Textual app
+ 14. host: the engine host vs embedded on the same 5,000/20,000-chunk replies (wall, CPU of all
+     processes), reattach with 8 streams (snapshot time), a CLI round trip (bench/host.py)
 --quick runs 8-13 smaller (500 paced chunks; 60 soak replies; 1,000 x 10 messages; 300-chunk pty
 reply; 5 s idle windows).
 Every case runs in its own subprocess (CPU and peak RSS are per case); the fake provider
@@ -51,7 +53,8 @@ from typing import Any
 from bench.common import child_env, make_big_folder, model, write_home
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("long", "many", "folder", "disk", "search", "shapes", "paced", "soak", "wide", "ttft", "pty", "idle")
+SECTIONS = ("long", "many", "folder", "disk", "search", "shapes", "paced", "soak", "wide", "ttft", "pty", "idle",
+            "host")
 # (shape, scale) of section 7; --quick scales the big ones down
 SHAPE_ROWS = [("code_4k", 1), ("code_8k", 1), ("unclosed_fence", 1), ("table", 1), ("deep_list", 1),
               ("deep_quote", 1), ("wide_paragraph", 1), ("ordinary", 0.2), ("ordinary", 1)]
@@ -245,6 +248,10 @@ def main() -> int:
           f"{'quick' if args.quick else 'full'} run in {time.perf_counter() - started:.0f} s"
           + (f" · EXPERIMENT --gc {args.gc}" if args.gc != "app" else ""))
     table.print()
+    if "host" in only:  # the engine host against embedded, same run (its own table: bench/host.py)
+        print("\nengine host vs embedded (best of 3, alternating; ratio = host / embedded; targets: <= 1.2x, "
+              "reattach <= 0.3 s, CLI round trip <= 0.15 s)")
+        subprocess.run([sys.executable, "-m", "bench.host", *(["--quick"] if args.quick else [])], check=False)
     errors = {k: v["error"] for k, v in raw.items() if isinstance(v, dict) and "error" in v}
     for key, error in errors.items():
         print(f"error in {key}: {error}")
