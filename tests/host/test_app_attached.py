@@ -25,6 +25,7 @@ from muxtui.ui.app import MuxApp
 from muxtui.ui.composer import Composer
 from muxtui.ui.textual_private import notifications
 from tests.host.conftest import alive, wait_exit
+from tests.host.test_engine_process import fake_ssh  # noqa: F401 - a fixture
 
 SLOW = "fake:plain?chunks=60&delay_ms=40&seed=3"
 
@@ -194,3 +195,27 @@ def test_terminal_gone_mid_stream_the_replies_finish_and_show_on_reattach(host_h
         os.close(fd)
         wait_exit(pid, 15)
         os.waitpid(pid, 0)
+
+
+async def test_the_app_on_a_remote_engine_over_ssh(host_home, stop_engine, fake_ssh, tmp_path):
+    """`muxtui --remote me@box`: the app runs here with its own folders (drafts, ui.json), the
+    engine over there behind `ssh me@box muxtui engine --stdio` (a stand-in ssh that runs it
+    here, on host_home's engine); a reply streams and is saved there."""
+    from muxtui.host.remote import RemoteEngine, ssh_command
+
+    local = Paths.under(tmp_path / "laptop")  # the client's own folders: no data of its own
+    local.ensure()
+    engine = AttachedEngine(local, remote=RemoteEngine(None, via=ssh_command("me@box", ssh=fake_ssh)))
+    app = MuxApp(local, config_mod.load_or_default(local.config_file), animate=False, engine=engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        await app.engine.set_model(ws_id, "fake:plain?chunks=20&seed=9")
+        app.query_one(Composer).load_text("over the link")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(m.get("role") == "assistant" for m in (app.view.messages if app.view else [])),
+                    "the reply over ssh")
+        await app.drain()
+        reply = app.view.messages[-1]
+    assert saved(host_home, ws_id)[-1]["content"] == reply["content"]  # on the far side's disk
+    assert not (local.data_dir / "workspaces").exists() or not any((local.data_dir / "workspaces").iterdir())

@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muxtui", description="Keyboard-driven terminal workspaces for LLM chat.")
     p.add_argument("--home", metavar="DIR", help="keep config, data and logs under DIR (like MUXTUI_HOME)")
     p.add_argument("--version", action="version", version=f"muxtui {__version__}")
+    p.add_argument("--remote", metavar="USER@HOST",
+                   help="the app here, the engine there: speaks to `muxtui engine --stdio` over ssh "
+                        "(keys and the clipboard stay local; only events cross the link)")
     p.add_argument("--no-engine", action="store_true",
                    help="run the engine inside the app (no engine host): replies stop when the app quits")
     sub = p.add_subparsers(dest="command")
@@ -91,7 +94,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command is None:
         from muxtui.ui.app import run_app
 
-        return run_app(home=args.home, no_engine=args.no_engine)
+        return run_app(home=args.home, no_engine=args.no_engine, remote=args.remote)
     paths = _paths(args)
     common.NO_ENGINE = args.no_engine
     if args.command == "serve":

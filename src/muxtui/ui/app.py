@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -492,14 +493,22 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
                 yield command
 
 
-def run_app(home: str | Path | None = None, no_engine: bool = False) -> int:
-    """The bare `muxtui` command: a client of the engine host (started if none runs), or with
-    ``no_engine`` (or ``[engine] mode = "embedded"``) the engine in this process."""
+def run_app(home: str | Path | None = None, no_engine: bool = False, remote: str | None = None) -> int:
+    """The bare `muxtui` command: a client of the engine host (started if none runs), of one on
+    another machine over ssh (``remote``), or with ``no_engine`` (or ``[engine] mode =
+    "embedded"``) the engine in this process."""
     paths = Paths.default(home)
     paths.ensure()
     config = config_mod.load_or_default(paths.config_file)
     engine = None
-    if not no_engine and config.engine.mode != "embedded":
+    if remote:
+        from muxtui.host.attached import AttachedEngine
+        from muxtui.host.remote import RemoteEngine, ssh_command
+
+        ssh = os.environ.get("MUXTUI_SSH", "ssh")  # tests put a stand-in here
+        engine = AttachedEngine(paths, remote=RemoteEngine(None, via=ssh_command(remote, ssh=ssh),
+                                                           client_name="muxtui app (remote)"))
+    elif not no_engine and config.engine.mode != "embedded":
         from muxtui.host.attached import AttachedEngine
 
         engine = AttachedEngine(paths)
