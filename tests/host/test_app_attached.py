@@ -38,6 +38,18 @@ async def until(pilot, predicate, what: str, timeout: float = 30) -> None:
         await pilot.pause(0.05)
 
 
+async def reply_to(app: MuxApp, pilot, model: str, text: str) -> dict:
+    """Send `text` from the composer of the workspace on screen, with `model`; its reply once
+    it is in the app's view (and the screen)."""
+    await app.engine.set_model(app.current_id, model)
+    app.query_one(Composer).load_text(text)
+    await pilot.press("enter")
+    await until(pilot, lambda: any(m.get("role") == "assistant" for m in (app.view.messages if app.view else [])),
+                "the reply in the view")
+    await app.drain()
+    return [m for m in app.view.messages if m["role"] == "assistant"][-1]
+
+
 def make_app(paths: Paths, attached: bool) -> MuxApp:
     cfg = config_mod.load_or_default(paths.config_file)
     return MuxApp(paths, cfg, animate=False, engine=AttachedEngine(paths) if attached else None)
@@ -63,13 +75,7 @@ async def test_a_reply_streams_and_is_saved_either_way(host_home, stop_engine, a
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
-        await app.engine.set_model(ws_id, "fake:plain?chunks=20&seed=5")
-        app.query_one(Composer).load_text("hello there")
-        await pilot.press("enter")
-        await until(pilot, lambda: any(m.get("role") == "assistant" for m in (app.view.messages if app.view else [])),
-                    "the reply in the view")
-        await app.drain()
-        reply = [m for m in app.view.messages if m["role"] == "assistant"][-1]
+        reply = await reply_to(app, pilot, "fake:plain?chunks=20&seed=5", "hello there")
         assert reply["status"] == "complete" and reply["content"]
         assert app.chat.messages()[-1].source_text() == reply["content"]
     assert saved(host_home, ws_id)[-1]["content"] == reply["content"]
@@ -210,12 +216,6 @@ async def test_the_app_on_a_remote_engine_over_ssh(host_home, stop_engine, fake_
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
-        await app.engine.set_model(ws_id, "fake:plain?chunks=20&seed=9")
-        app.query_one(Composer).load_text("over the link")
-        await pilot.press("enter")
-        await until(pilot, lambda: any(m.get("role") == "assistant" for m in (app.view.messages if app.view else [])),
-                    "the reply over ssh")
-        await app.drain()
-        reply = app.view.messages[-1]
+        reply = await reply_to(app, pilot, "fake:plain?chunks=20&seed=9", "over the link")
     assert saved(host_home, ws_id)[-1]["content"] == reply["content"]  # on the far side's disk
     assert not (local.data_dir / "workspaces").exists() or not any((local.data_dir / "workspaces").iterdir())
