@@ -505,8 +505,11 @@ class Storage:
         folder = self.ws_root / ws_id
         # Made aside and renamed into place: a listing by another thread or process never meets
         # the folder without its meta.json (it would name it "recovered …" and overwrite it).
-        staging = self.ws_root / f".{ws_id}.new"
+        # (Beside the workspaces folder, not in it: its mtime, which the app watches, then
+        # changes once, when the workspace is complete.)
+        staging = self.root / "new" / ws_id
         atomic.make_private_dir(staging)
+        atomic.make_private_dir(self.ws_root)
         WorkspaceStore(staging, ws_id).write_meta(info)
         os.rename(staging, folder)
         fd = self._lock_registry()
