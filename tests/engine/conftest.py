@@ -1,10 +1,10 @@
-"""Engine fixtures: a temp MUXTUI_HOME per test whose config points at the local fake server."""
+"""Engine fixtures: a StreamManager on the temp MUXTUI_HOME (tests/conftest.py `home`), and a
+Recorder that lets a test await the engine's events."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -13,47 +13,7 @@ from muxtui.engine import events as ev
 from muxtui.engine.logs import EventLog, Redactor
 from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage
-from muxtui.paths import Paths
-
-TEST_KEY = "sk-test-muxtui-SECRET-0123456789"
-
-
-def write_config(home: Path, base_url: str, anthropic_url: str, extra: str = "") -> Path:
-    path = home / "config.toml"
-    path.write_text(
-        f"""
-default_model = "fake:plain"
-[providers.fake]
-type = "openai"
-base_url = "{base_url}"
-api_key_env = "MUXTUI_TEST_KEY"
-
-[providers.fakeanth]
-type = "anthropic"
-base_url = "{anthropic_url}"
-api_key_env = "MUXTUI_TEST_KEY"
-
-[providers.nokey]
-type = "openai"
-base_url = "{base_url}"
-api_key_env = "MUXTUI_TEST_MISSING_KEY"
-
-[providers.refused]
-type = "openai"
-base_url = "http://127.0.0.1:9/v1"
-
-[stream]
-partial_interval_ms = 50
-connect_timeout = 3
-read_timeout = 3
-total_timeout = 30
-retry_attempts = 3
-retry_base_delay = 0.01
-retry_max_delay = 0.05
-{extra}
-"""
-    )
-    return path
+from tests.helpers.home import TEST_KEY
 
 
 class Recorder:
@@ -82,17 +42,6 @@ class Recorder:
 
     def of(self, type_: str) -> list[ev.Event]:
         return [e for e in self.events if e.type == type_]
-
-
-@pytest.fixture
-def home(tmp_path, fake_server, monkeypatch) -> Paths:
-    monkeypatch.setenv("MUXTUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MUXTUI_TEST_KEY", TEST_KEY)
-    monkeypatch.delenv("MUXTUI_TEST_MISSING_KEY", raising=False)
-    paths = Paths.under(tmp_path / "home")
-    paths.ensure()
-    write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
-    return paths
 
 
 @pytest.fixture

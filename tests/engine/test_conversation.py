@@ -13,7 +13,9 @@ from muxtui import config as config_mod
 from muxtui.engine import events as ev
 from muxtui.engine.providers.openai import CONTINUE_INSTRUCTION
 
-from .conftest import closed, write_config
+from tests.helpers.home import write_config
+
+from .conftest import closed
 
 
 def gate() -> str:
@@ -78,7 +80,7 @@ async def test_settings_reach_an_anthropic_request(make_manager, fake_server):
 
 
 async def test_defaults_and_presets_from_config(home, fake_server, make_manager):
-    write_config(home.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url, extra="""
+    write_config(home.config_dir, fake_server, extra="""
 [defaults]
 temperature = 0.9
 system_prompt = "Default voice."
@@ -107,7 +109,7 @@ max_tokens = 500
     ("[defaults]\nnope = 1", "unknown setting"),
 ])
 def test_bad_settings_in_config_name_the_key(home, fake_server, table, message):
-    write_config(home.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url, extra=table)
+    write_config(home.config_dir, fake_server, extra=table)
     with pytest.raises(config_mod.ConfigError) as err:
         config_mod.load(home.config_file)
     assert message in str(err.value) and "line" in str(err.value)

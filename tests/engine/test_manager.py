@@ -15,7 +15,9 @@ from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import Finish, TextDelta
 from muxtui.engine.storage import WorkspaceBusy
 
-from .conftest import TEST_KEY, closed
+from tests.helpers.home import TEST_KEY
+
+from .conftest import closed
 
 
 def gate() -> str:

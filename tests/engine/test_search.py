@@ -13,7 +13,7 @@ from muxtui.engine.storage import Storage
 from muxtui.engine.transfer import ImportError_, import_workspace, parse_import
 
 from .conftest import closed
-from .test_cli import muxtui
+from tests.helpers.cli import muxtui
 
 
 def seed(data_dir, name, texts, model="fake:plain"):

@@ -21,16 +21,14 @@ from muxtui.host.paths import HostPaths
 from muxtui.host.remote import EngineGone, EngineVersionMismatch, RemoteEngine
 from muxtui.host.spawn import EngineStartError
 from muxtui.host.server import registration_of
-from tests.host.conftest import LinkLog, Mirror, alive, disk_history, set_engine_config, wait_exit, wait_file
+from tests.helpers.cli import muxtui
+from tests.helpers.home import disk_history, temp_home
+from tests.helpers.processes import alive, wait_exit
+from tests.host.conftest import LinkLog, Mirror, set_engine_config, wait_file
 
 pytestmark = pytest.mark.slow
 
 MODEL = "fake:fake-model?chunks=40&delay_ms=2"
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "muxtui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=os.environ.copy())
 
 
 async def test_first_client_starts_a_detached_engine_and_the_next_one_reuses_it(host_home, engines):
@@ -287,9 +285,9 @@ async def test_kill_9_of_the_engine_mid_stream_the_client_starts_a_new_one_that_
 
 
 async def test_engine_status_and_stop_from_the_command_line(host_home, engines, fake_server):
-    out = await asyncio.to_thread(cli, "engine", "status")
+    out = await asyncio.to_thread(muxtui, None, "engine", "status")
     assert out.returncode == 3 and "no engine running" in out.stdout
-    out = await asyncio.to_thread(cli, "engine")
+    out = await asyncio.to_thread(muxtui, None, "engine")
     assert out.returncode == 0 and "engine started: pid" in out.stdout, out.stderr
     gate = f"stop-{uuid.uuid4().hex[:8]}"
     remote = await engines()
@@ -297,11 +295,11 @@ async def test_engine_status_and_stop_from_the_command_line(host_home, engines, 
     ws = (await remote.create_workspace(name="stopme", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
     await remote.send(workspace=ws, text="this one is stopped")
     await fake_server.areached(gate)
-    out = await asyncio.to_thread(cli, "engine", "status")
+    out = await asyncio.to_thread(muxtui, None, "engine", "status")
     assert out.returncode == 0 and f"pid {pid}" in out.stdout and "streams  1" in out.stdout, out.stdout
-    out = await asyncio.to_thread(cli, "engine", "status", "--json")
+    out = await asyncio.to_thread(muxtui, None, "engine", "status", "--json")
     assert json.loads(out.stdout)["streams"] == [ws]
-    out = await asyncio.to_thread(cli, "engine", "stop")
+    out = await asyncio.to_thread(muxtui, None, "engine", "stop")
     fake_server.release(gate)
     assert out.returncode == 0 and "1 reply in flight saved as interrupted" in out.stdout, out
     assert wait_exit(pid)
@@ -309,7 +307,7 @@ async def test_engine_status_and_stop_from_the_command_line(host_home, engines, 
     assert disk[-1]["role"] == "assistant" and disk[-1]["status"] == "interrupted" and disk[-1]["content"]
     host = HostPaths.of(host_home)
     assert not host.socket.exists() and registration_of(host_home) is None
-    out = await asyncio.to_thread(cli, "engine", "stop")
+    out = await asyncio.to_thread(muxtui, None, "engine", "stop")
     assert out.returncode == 0 and "no engine running" in out.stdout
 
 
@@ -332,15 +330,8 @@ async def test_the_engine_exits_when_idle_but_not_while_a_stream_runs(host_home,
 
 
 async def test_a_socket_path_too_long_for_sun_path_moves_to_tmp(tmp_path, fake_server, monkeypatch):
-    from muxtui.paths import Paths
-    from tests.engine.conftest import TEST_KEY, write_config
-
     deep = tmp_path / ("d" * 60) / ("e" * 60)
-    monkeypatch.setenv("MUXTUI_HOME", str(deep))
-    monkeypatch.setenv("MUXTUI_TEST_KEY", TEST_KEY)
-    paths = Paths.under(deep)
-    paths.ensure()
-    write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
+    paths = temp_home(deep, fake_server, monkeypatch)
     host = HostPaths.of(paths)
     assert str(host.socket).startswith(f"/tmp/muxtui-{os.getuid()}/")
     remote = await RemoteEngine(paths).start()
@@ -378,7 +369,7 @@ async def test_a_stopped_engine_tells_its_clients_and_they_do_not_start_another(
     watcher.on_link = links
     await watcher.subscribe(Mirror())
     pid = watcher.engine_info["pid"]
-    out = await asyncio.to_thread(cli, "engine", "stop")
+    out = await asyncio.to_thread(muxtui, None, "engine", "stop")
     assert out.returncode == 0, out
     await links.wait_for("closed:stop")
     with pytest.raises(EngineGone, match="stopped"):
@@ -475,7 +466,7 @@ async def test_status_and_stop_give_up_on_an_engine_that_does_not_answer(host_ho
     host.registration.write_text(json.dumps({"pid": 424242}))
     try:
         for action in ("status", "stop"):
-            out = await asyncio.to_thread(cli, "engine", action, "--timeout", "0.5")
+            out = await asyncio.to_thread(muxtui, None, "engine", action, "--timeout", "0.5")
             assert out.returncode == 1, out
             assert "does not answer within 0.5 s" in out.stderr and "kill 424242" in out.stderr
     finally:

@@ -12,7 +12,7 @@ from textual.widgets import Input
 
 from muxtui.engine.storage import Storage
 from muxtui.ui.search import SearchScreen
-from tests.ui.conftest import FIXED_NOW, make_app
+from tests.helpers.app import FIXED_NOW, make_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

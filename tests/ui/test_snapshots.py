@@ -15,7 +15,7 @@ from textual.widgets import Collapsible, Input
 
 from muxtui.engine.storage import Storage
 from muxtui.ui.chat import QueuedItem
-from tests.ui.conftest import FIXED_NOW, make_app
+from tests.helpers.app import FIXED_NOW, make_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

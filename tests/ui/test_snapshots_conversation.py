@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from muxtui.ui.dialogs import HelpScreen, SettingsScreen
-from tests.ui.conftest import make_app
+from tests.helpers.app import make_app
 from tests.ui.test_snapshots import conversation, seed, select_last, started, utc  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
