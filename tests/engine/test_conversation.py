@@ -4,7 +4,6 @@ continue."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -13,13 +12,8 @@ from muxtui import config as config_mod
 from muxtui.engine import events as ev
 from muxtui.engine.providers.openai import CONTINUE_INSTRUCTION
 
+from tests.helpers.engine import chat_lines, closed, gate
 from tests.helpers.home import write_config
-
-from .conftest import closed
-
-
-def gate() -> str:
-    return f"g{uuid.uuid4().hex[:8]}"
 
 
 def tag() -> str:
@@ -29,10 +23,6 @@ def tag() -> str:
 
 def request_json(fake_server, model: str) -> dict:
     return fake_server.requests[fake_server.request_index(model)]["json"]
-
-
-def chat_lines(ws) -> list[dict]:
-    return [json.loads(line) for line in ws.store.chat.read_text().splitlines() if line.strip()]
 
 
 # ---- 15. settings in the request ----------------------------------------------------------------

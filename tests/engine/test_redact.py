@@ -13,10 +13,8 @@ from muxtui import config as config_mod
 from muxtui.engine import events as ev
 from muxtui.engine.redact import CUT_SECRET, REDACTED, StreamRedactor, configured_secrets, redact_url
 
+from tests.helpers.engine import chat_lines, closed, gate
 from tests.helpers.home import TEST_KEY
-
-from .conftest import closed
-from .test_manager import chat_lines, gate
 
 SECRETS = ["sk-abcabcXYZ-0123", "abcab-second-key", "sk-abc-third"]
 

@@ -31,9 +31,8 @@ import pytest
 from muxtui.config import ProviderConfig
 from muxtui.testing.replay import fixture_names, fixtures_dir, load_fixture
 
+from tests.helpers.engine import closed
 from tests.helpers.home import TEST_KEY
-
-from .conftest import closed
 
 NAMES = fixture_names()
 SOURCES = fixtures_dir() / "SOURCES.md"

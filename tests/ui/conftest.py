@@ -4,6 +4,7 @@ all point into the test's tmp_path. The pilot helpers are in tests.helpers.app."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_server) -> Path:
 @pytest.fixture
 def paths(home: Path) -> Paths:
     return Paths.under(home)
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch):
+    """Local time is UTC (dates on screen and in exports are the same on every machine)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
