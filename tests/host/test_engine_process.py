@@ -284,17 +284,24 @@ async def test_kill_9_of_the_engine_mid_stream_the_client_starts_a_new_one_that_
     assert mirror.messages[ws] == disk
 
 
+async def a_held_stream(engines, fake_server, name: str, text: str):
+    """A new engine with one reply streaming in workspace `name`, held at a fake-server gate after
+    5 chunks: (the client, the engine's pid, the workspace id, the gate)."""
+    gate = f"{name}-{uuid.uuid4().hex[:8]}"
+    remote = await engines()
+    pid = remote.engine_info["pid"]
+    ws = (await remote.create_workspace(name=name, model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
+    await remote.send(workspace=ws, text=text)
+    await fake_server.areached(gate)
+    return remote, pid, ws, gate
+
+
 async def test_engine_status_and_stop_from_the_command_line(host_home, engines, fake_server):
     out = await asyncio.to_thread(muxtui, None, "engine", "status")
     assert out.returncode == 3 and "no engine running" in out.stdout
     out = await asyncio.to_thread(muxtui, None, "engine")
     assert out.returncode == 0 and "engine started: pid" in out.stdout, out.stderr
-    gate = f"stop-{uuid.uuid4().hex[:8]}"
-    remote = await engines()
-    pid = remote.engine_info["pid"]
-    ws = (await remote.create_workspace(name="stopme", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
-    await remote.send(workspace=ws, text="this one is stopped")
-    await fake_server.areached(gate)
+    remote, pid, ws, gate = await a_held_stream(engines, fake_server, "stopme", "this one is stopped")
     out = await asyncio.to_thread(muxtui, None, "engine", "status")
     assert out.returncode == 0 and f"pid {pid}" in out.stdout and "streams  1" in out.stdout, out.stdout
     out = await asyncio.to_thread(muxtui, None, "engine", "status", "--json")
@@ -313,12 +320,7 @@ async def test_engine_status_and_stop_from_the_command_line(host_home, engines, 
 
 async def test_the_engine_exits_when_idle_but_not_while_a_stream_runs(host_home, engines, fake_server):
     set_engine_config(host_home, "idle_exit_minutes = 0.01")  # 0.6 s
-    gate = f"idle-{uuid.uuid4().hex[:8]}"
-    remote = await engines()
-    pid = remote.engine_info["pid"]
-    ws = (await remote.create_workspace(name="idle", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
-    await remote.send(workspace=ws, text="long one")
-    await fake_server.areached(gate)
+    remote, pid, ws, gate = await a_held_stream(engines, fake_server, "idle", "long one")
     await remote.close()
     # No client, but a stream: it must outlive several idle periods (a bounded negative check).
     assert not wait_exit(pid, timeout=2.5)
