@@ -23,7 +23,7 @@ from textual.containers import VerticalScroll
 from muxtui.testing import hostile_markdown
 from muxtui.ui.markdown import StreamingMarkdown
 from muxtui.ui.markdown import steps as sm_module
-from muxtui.ui.textual_private import screen_strips
+from tests.helpers.app import screen_text
 
 BOUND = float(os.environ.get("MUXTUI_RENDER_BOUND", 90))  # seconds: far above a healthy run on a loaded 2-core machine
 SCALE = 0.02  # the big shapes at 2 % here (1,000-line fence, 100-row table...)
@@ -40,10 +40,6 @@ class Host(App):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield self.widget
-
-
-def screen_text(app: App) -> str:
-    return "\n".join(strip.text for strip in screen_strips(app.screen))
 
 
 def painted(widget: StreamingMarkdown) -> str:

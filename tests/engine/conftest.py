@@ -1,98 +1,16 @@
-"""Engine fixtures: a temp MUXTUI_HOME per test whose config points at the local fake server."""
+"""Engine fixtures: StreamManagers on the temp MUXTUI_HOME (tests/conftest.py `home`), each with a
+Recorder of its events (tests.helpers.engine); their streams are cancelled at the end."""
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from muxtui import config as config_mod
-from muxtui.engine import events as ev
 from muxtui.engine.logs import EventLog, Redactor
 from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage
-from muxtui.paths import Paths
-
-TEST_KEY = "sk-test-muxtui-SECRET-0123456789"
-
-
-def write_config(home: Path, base_url: str, anthropic_url: str, extra: str = "") -> Path:
-    path = home / "config.toml"
-    path.write_text(
-        f"""
-default_model = "fake:plain"
-[providers.fake]
-type = "openai"
-base_url = "{base_url}"
-api_key_env = "MUXTUI_TEST_KEY"
-
-[providers.fakeanth]
-type = "anthropic"
-base_url = "{anthropic_url}"
-api_key_env = "MUXTUI_TEST_KEY"
-
-[providers.nokey]
-type = "openai"
-base_url = "{base_url}"
-api_key_env = "MUXTUI_TEST_MISSING_KEY"
-
-[providers.refused]
-type = "openai"
-base_url = "http://127.0.0.1:9/v1"
-
-[stream]
-partial_interval_ms = 50
-connect_timeout = 3
-read_timeout = 3
-total_timeout = 30
-retry_attempts = 3
-retry_base_delay = 0.01
-retry_max_delay = 0.05
-{extra}
-"""
-    )
-    return path
-
-
-class Recorder:
-    """Collects engine events and lets a test await one without sleeping."""
-
-    def __init__(self) -> None:
-        self.events: list[ev.Event] = []
-        self._waiters: list[tuple[Callable[[ev.Event], bool], asyncio.Future]] = []
-
-    def __call__(self, event: ev.Event) -> None:
-        self.events.append(event)
-        for pred, fut in list(self._waiters):
-            if not fut.done() and pred(event):
-                fut.set_result(event)
-
-    async def wait_for(self, pred: Callable[[ev.Event], bool], timeout: float = 10) -> ev.Event:
-        for e in self.events:
-            if pred(e):
-                return e
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters.append((pred, fut))
-        return await asyncio.wait_for(fut, timeout)
-
-    def types(self, ws: str | None = None) -> list[str]:
-        return [e.type for e in self.events if ws is None or e.workspace == ws]
-
-    def of(self, type_: str) -> list[ev.Event]:
-        return [e for e in self.events if e.type == type_]
-
-
-@pytest.fixture
-def home(tmp_path, fake_server, monkeypatch) -> Paths:
-    monkeypatch.setenv("MUXTUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MUXTUI_TEST_KEY", TEST_KEY)
-    monkeypatch.delenv("MUXTUI_TEST_MISSING_KEY", raising=False)
-    paths = Paths.under(tmp_path / "home")
-    paths.ensure()
-    write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
-    return paths
+from tests.helpers.engine import Recorder
+from tests.helpers.home import TEST_KEY
 
 
 @pytest.fixture
@@ -119,14 +37,3 @@ def make_manager(home):
                 ws.task.cancel()
         for ws in m._workspaces.values():
             ws.store.unlock_stream()
-
-
-def closed(ws_id: str | None = None, request_id: str | None = None):
-    def pred(e: ev.Event) -> bool:
-        return (
-            e.type in ev.STREAM_CLOSED
-            and (ws_id is None or e.workspace == ws_id)
-            and (request_id is None or e.data.get("request_id") == request_id)
-        )
-
-    return pred

@@ -14,7 +14,7 @@ from muxtui.engine import catalog as catalog_mod
 from muxtui.engine.catalog import ModelCatalog
 from muxtui.engine.providers import anthropic as anthropic_mod
 
-from .conftest import TEST_KEY
+from tests.helpers.home import TEST_KEY
 
 
 class Clock:

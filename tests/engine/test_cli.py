@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,25 +11,8 @@ import uuid
 
 import pytest
 
-from .conftest import TEST_KEY
-
-
-def muxtui(home, *args, env_extra=None, **kw):
-    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "muxtui", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kw)
-
-
-def spawn(home, *args):
-    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY}
-    return subprocess.Popen([sys.executable, "-m", "muxtui", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def history(home, ws):
-    out = muxtui(home, "history", "-w", ws, "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+from tests.helpers.cli import history, muxtui, muxtui_env, spawn
+from tests.helpers.home import TEST_KEY
 
 
 def request_index(server, model_tail: str) -> int:
@@ -188,7 +170,7 @@ def test_second_process_refuses_a_workspace_that_is_streaming(home, fake_server)
 
 
 def test_send_into_a_closed_pipe_stops_quietly_and_saves(home, fake_server):
-    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY}
+    env = muxtui_env(home)
     cmd = (f"{sys.executable} -m muxtui send -w piped -m 'fake:m?chunks=3000&delay_ms=1' hello"
            " | head -c 20 > /dev/null; echo \"rc=${PIPESTATUS[0]}\" >&2")
     out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env, timeout=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .test_cli import muxtui
+from tests.helpers.cli import muxtui
 
 EXTRA = """
 [providers.listing]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from .test_cli import history, muxtui
+from tests.helpers.cli import history, muxtui
 
 
 def registry_names(home) -> list[str]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 import time
 from urllib.parse import quote
 
-from .conftest import TEST_KEY
-from .test_cli import history, muxtui
+from tests.helpers.cli import COMMAND, history, muxtui, muxtui_env
+from tests.helpers.home import TEST_KEY
+from tests.helpers.terminal import read_some
 
 TITLE = "\x1b]0;PWNED-TITLE\x07"
 CLEAR = "\x1b[2J"
@@ -36,24 +36,18 @@ def run_in_pty(home, *args, timeout: float = 60.0) -> tuple[int, bytes]:
     """Run muxtui with stdout and stderr on a pseudo-terminal; return its status and every byte
     the terminal received."""
     master, slave = pty.openpty()
-    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY, "TERM": "xterm-256color"}
-    proc = subprocess.Popen([sys.executable, "-m", "muxtui", *args], stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, env=env, close_fds=True)
+    env = muxtui_env(home, TERM="xterm-256color")
+    proc = subprocess.Popen([*COMMAND, *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env,
+                            close_fds=True)
     os.close(slave)
     out = bytearray()
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every writer of the terminal has gone
-                    break
-                if not data:
-                    break
-                out += data
-            elif proc.poll() is not None:
+            before = len(out)
+            if not read_some(master, out, 0.5):
+                break
+            if len(out) == before and proc.poll() is not None:
                 break
         else:
             raise AssertionError(f"muxtui {args} did not finish; output so far {bytes(out[-300:])!r}")
@@ -92,20 +86,14 @@ def test_send_history_and_export_show_escapes_as_stand_ins_on_a_terminal(home):
             assert "\\u001b]0;PWNED-TITLE\\u0007" in text and "<U+009B>" in text and "<U+202E>" in text
 
 
-def muxtui_bytes(home, *args) -> subprocess.CompletedProcess:
-    """muxtui with stdout and stderr on pipes, read as bytes (no newline translation)."""
-    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY}
-    return subprocess.run([sys.executable, "-m", "muxtui", *args], capture_output=True, env=env, timeout=60)
-
-
 def test_raw_and_pipes_keep_the_exact_text(home, fake_server):
     exact = HOSTILE.encode()
-    out = muxtui_bytes(home, "send", "-w", "exact", "-m", HOSTILE_MODEL, "hi")  # a pipe
+    out = muxtui(home, "send", "-w", "exact", "-m", HOSTILE_MODEL, "hi", text=False)  # a pipe
     assert out.returncode == 0, out.stderr
     assert out.stdout == exact + b"\n"
     assert history(home, "exact")["messages"][-1]["content"] == HOSTILE
-    assert exact in muxtui_bytes(home, "history", "-w", "exact").stdout
-    assert exact in muxtui_bytes(home, "export", "-w", "exact").stdout
+    assert exact in muxtui(home, "history", "-w", "exact", text=False).stdout
+    assert exact in muxtui(home, "export", "-w", "exact", text=False).stdout
     # --raw on a terminal: the bytes as they are (the tty only turns \n into \r\n).
     rc, raw = run_in_pty(home, "send", "--raw", "-w", "exact", "-m", HOSTILE_MODEL, "again")
     assert rc == 0
@@ -206,7 +194,7 @@ def test_long_and_spaced_names_find_the_same_workspace(home):
 
 def test_history_json_into_a_closed_pipe_ends_quietly(home):
     assert muxtui(home, "send", "-w", "big", "-m", "fake:m?huge=300000", "hi").returncode == 0
-    env = {**os.environ, "MUXTUI_HOME": str(home.config_dir), "MUXTUI_TEST_KEY": TEST_KEY}
+    env = muxtui_env(home)
     for command in ("history -w big --json", "history -w big", "export -w big", "workspaces"):
         cmd = (f"{sys.executable} -m muxtui {command} | head -c 10 > /dev/null;"
                " echo \"rc=${PIPESTATUS[0]}\" >&2")

@@ -4,7 +4,6 @@ continue."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -13,11 +12,8 @@ from muxtui import config as config_mod
 from muxtui.engine import events as ev
 from muxtui.engine.providers.openai import CONTINUE_INSTRUCTION
 
-from .conftest import closed, write_config
-
-
-def gate() -> str:
-    return f"g{uuid.uuid4().hex[:8]}"
+from tests.helpers.engine import chat_lines, closed, gate
+from tests.helpers.home import write_config
 
 
 def tag() -> str:
@@ -27,10 +23,6 @@ def tag() -> str:
 
 def request_json(fake_server, model: str) -> dict:
     return fake_server.requests[fake_server.request_index(model)]["json"]
-
-
-def chat_lines(ws) -> list[dict]:
-    return [json.loads(line) for line in ws.store.chat.read_text().splitlines() if line.strip()]
 
 
 # ---- 15. settings in the request ----------------------------------------------------------------
@@ -78,7 +70,7 @@ async def test_settings_reach_an_anthropic_request(make_manager, fake_server):
 
 
 async def test_defaults_and_presets_from_config(home, fake_server, make_manager):
-    write_config(home.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url, extra="""
+    write_config(home.config_dir, fake_server, extra="""
 [defaults]
 temperature = 0.9
 system_prompt = "Default voice."
@@ -107,7 +99,7 @@ max_tokens = 500
     ("[defaults]\nnope = 1", "unknown setting"),
 ])
 def test_bad_settings_in_config_name_the_key(home, fake_server, table, message):
-    write_config(home.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url, extra=table)
+    write_config(home.config_dir, fake_server, extra=table)
     with pytest.raises(config_mod.ConfigError) as err:
         config_mod.load(home.config_file)
     assert message in str(err.value) and "line" in str(err.value)

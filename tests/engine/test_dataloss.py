@@ -30,7 +30,7 @@ from muxtui.engine.logs import EventLog
 from muxtui.engine.storage import Storage
 from muxtui.engine.surrogates import SurrogateJoiner, fix_surrogates
 
-from .conftest import closed
+from tests.helpers.engine import closed
 
 SURROGATE_CASES = {
     "split": "Smile \U0001f600 done",  # the pair cut across two chunks is joined

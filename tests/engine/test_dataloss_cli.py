@@ -7,16 +7,14 @@ on a full disk it printed the whole reply, left a torn line in chat.jsonl and ex
 from __future__ import annotations
 
 import json
-import os
-import select
-import subprocess
-import sys
-import time
 
 import pytest
 
-from .conftest import TEST_KEY
-from .test_cli import history, muxtui, request_index
+from tests.helpers.cli import history, muxtui, spawn
+from tests.helpers.home import temp_home
+from tests.helpers.terminal import read_until
+
+from .test_cli import request_index
 from .test_dataloss import SURROGATE_CASES, fill, jsonl_ok, mount_tmpfs, umount
 
 
@@ -56,41 +54,21 @@ def test_send_on_a_full_disk_exits_nonzero_and_keeps_what_it_can(home, fake_serv
     assert last["role"] == "assistant" and last["content"] == sent and last["status"] == "interrupted"
 
 
-def read_until(stream, needle: str, timeout: float) -> str:
-    """Read a pipe until `needle` shows up, the pipe closes, or `timeout` passes."""
-    buf = ""
-    deadline = time.monotonic() + timeout
-    fd = stream.fileno()
-    while needle not in buf and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            chunk = os.read(fd, 65536).decode("utf-8", "replace")
-            if not chunk:
-                break
-            buf += chunk
-    return buf
-
-
 def test_send_on_a_real_full_tmpfs_saves_once_space_returns(tmp_path, fake_server):
     where = tmp_path / "small"
     if not mount_tmpfs(where):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        from muxtui.paths import Paths
-        from tests.engine.conftest import write_config
-
-        paths = Paths.under(where / "home")
-        paths.ensure()
-        write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
-        env = {**os.environ, "MUXTUI_HOME": str(paths.config_dir), "MUXTUI_TEST_KEY": TEST_KEY,
-               "MUXTUI_SAVE_WAIT": "60"}
+        paths = temp_home(where / "home", fake_server)
         assert muxtui(paths, "send", "-w", "t", "-m", "fake:m?chunks=2", "warm up").returncode == 0
         ballast = fill(where)
         with open(tmp_path / "stdout", "wb") as stdout:
-            proc = subprocess.Popen([sys.executable, "-m", "muxtui", "send", "-w", "t", "-m", "fake:m?huge=300000",
-                                     "hello"], stdout=stdout, stderr=subprocess.PIPE, env=env)
+            proc = spawn(paths, "send", "-w", "t", "-m", "fake:m?huge=300000", "hello",
+                         env_extra={"MUXTUI_SAVE_WAIT": "60"}, stdout=stdout, text=False)
             try:
-                err = read_until(proc.stderr, "retrying for up to", 30)
+                got = bytearray()
+                read_until(proc.stderr.fileno(), got, b"retrying for up to", 30, wait=0.2)
+                err = got.decode("utf-8", "replace")
                 assert "retrying for up to" in err, err[-2000:]
                 chat = chat_file_at(paths, "t")
                 assert [r["role"] for r in jsonl_ok(chat)] == ["user", "assistant", "user"]  # no torn line

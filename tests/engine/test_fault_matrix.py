@@ -14,7 +14,7 @@ import pytest
 from muxtui.config import ProviderConfig
 from muxtui.engine import events as ev
 
-from .conftest import closed
+from tests.helpers.engine import closed
 
 HTTP_CASES = [
     # scenario, error_type, close_kind

@@ -7,7 +7,7 @@ import json
 from muxtui.engine import events as ev
 from muxtui.engine.features import FeatureRecorder, features_file, load_features
 
-from .conftest import closed
+from tests.helpers.engine import closed
 
 
 def close(model: str, status: str = "complete", **fields) -> ev.Event:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from muxtui import config as config_mod
 from muxtui.config import check_key, check_keys
 
-from .test_cli import muxtui
+from tests.helpers.cli import muxtui
 
 
 def test_bad_bindings_are_refused_with_file_line_and_reason(tmp_path):

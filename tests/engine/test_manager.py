@@ -15,11 +15,8 @@ from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import Finish, TextDelta
 from muxtui.engine.storage import WorkspaceBusy
 
-from .conftest import TEST_KEY, closed
-
-
-def gate() -> str:
-    return f"g{uuid.uuid4().hex[:8]}"
+from tests.helpers.engine import chat_lines, closed, gate
+from tests.helpers.home import TEST_KEY
 
 
 def uniq() -> int:
@@ -29,10 +26,6 @@ def uniq() -> int:
 
 def model_of(request: dict) -> str | None:
     return (request["json"] or {}).get("model")
-
-
-def chat_lines(ws) -> list[dict]:
-    return [json.loads(line) for line in ws.store.chat.read_text().splitlines() if line.strip()]
 
 
 # ---- happy path -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import uuid
 
 from muxtui.engine import events as ev
 
-from .conftest import closed
+from tests.helpers.engine import closed
 
 
 async def test_long_retry_after_ends_the_turn_with_retry_at(make_manager, fake_server):

@@ -13,8 +13,8 @@ from muxtui import config as config_mod
 from muxtui.engine import events as ev
 from muxtui.engine.redact import CUT_SECRET, REDACTED, StreamRedactor, configured_secrets, redact_url
 
-from .conftest import TEST_KEY, closed
-from .test_manager import chat_lines, gate
+from tests.helpers.engine import chat_lines, closed, gate
+from tests.helpers.home import TEST_KEY
 
 SECRETS = ["sk-abcabcXYZ-0123", "abcab-second-key", "sk-abc-third"]
 

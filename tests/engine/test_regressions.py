@@ -19,7 +19,7 @@ import pytest
 from muxtui.engine import events as ev
 from muxtui.engine import storage as storage_mod
 
-from .conftest import closed
+from tests.helpers.engine import closed
 
 
 async def until(pred, timeout: float = 5.0) -> None:

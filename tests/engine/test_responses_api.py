@@ -13,7 +13,8 @@ from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers import ChatMessage, OpenAIResponsesProvider, StreamRequest, registry
 from muxtui.engine.providers.base import Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, UsageUpdate
 
-from .conftest import TEST_KEY, closed
+from tests.helpers.engine import closed
+from tests.helpers.home import TEST_KEY
 
 async def collect(provider, model: str, messages=None, max_tokens=None):
     request = StreamRequest(model, messages or [ChatMessage("user", "hi")], max_tokens=max_tokens)

@@ -12,8 +12,8 @@ from muxtui.engine.search import Indexer, SearchIndex, parse_query, split_snippe
 from muxtui.engine.storage import Storage
 from muxtui.engine.transfer import ImportError_, import_workspace, parse_import
 
-from .conftest import closed
-from .test_cli import muxtui
+from tests.helpers.cli import muxtui
+from tests.helpers.engine import closed
 
 
 def seed(data_dir, name, texts, model="fake:plain"):

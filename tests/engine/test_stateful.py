@@ -35,7 +35,7 @@ from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage
 from muxtui.testing.fakeserver import FakeServer
 
-from .conftest import write_config
+from tests.helpers.home import write_config
 
 FULL = os.environ.get("MUXTUI_STRESS") == "full"
 _server: FakeServer | None = None
@@ -58,8 +58,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.tmp = Path(tempfile.mkdtemp(prefix="muxtui-stateful-"))
         srv = server()
-        write_config(self.tmp, srv.openai_base_url, srv.anthropic_base_url,
-                     "")
+        write_config(self.tmp, srv)
         self.counter = itertools.count()
         self.sent: dict[str, list[str]] = {}  # workspace -> texts sent
         self.handed_back: dict[str, list[str]] = {}

@@ -31,7 +31,8 @@ import pytest
 from muxtui.config import ProviderConfig
 from muxtui.testing.replay import fixture_names, fixtures_dir, load_fixture
 
-from .conftest import TEST_KEY, closed
+from tests.helpers.engine import closed
+from tests.helpers.home import TEST_KEY
 
 NAMES = fixture_names()
 SOURCES = fixtures_dir() / "SOURCES.md"

@@ -9,7 +9,7 @@ import pytest
 from muxtui.engine import trash
 from muxtui.engine.storage import Storage, StorageError
 
-from .test_cli import muxtui
+from tests.helpers.cli import muxtui
 
 
 def _deleted(storage: Storage, name: str, text: str = "hello") -> str:

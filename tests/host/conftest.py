@@ -1,4 +1,4 @@
-"""Engine-host fixtures: a temp MUXTUI_HOME pointing at the fake server, engines started as real
+"""Engine-host fixtures: the temp MUXTUI_HOME of tests/conftest.py, engines started as real
 detached processes (the way a client starts one), and an event mirror that applies what a client
 receives the way an app would, to compare with the history on disk."""
 
@@ -6,61 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import select
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from muxtui import config as config_mod
-from muxtui.engine.storage import Storage
 from muxtui.host.remote import RemoteEngine, Snapshot
 from muxtui.host.server import registration_of
 from muxtui.paths import Paths
-from tests.engine.conftest import TEST_KEY, write_config
-
-STOP_WAIT = 20.0  # seconds a test waits for an engine process to exit
+from tests.helpers.processes import stop
 
 
 @pytest.fixture
-def host_home(tmp_path, fake_server, monkeypatch) -> Paths:
-    home = tmp_path / "home"
-    monkeypatch.setenv("MUXTUI_HOME", str(home))
-    monkeypatch.setenv("MUXTUI_TEST_KEY", TEST_KEY)
-    monkeypatch.delenv("MUXTUI_TEST_MISSING_KEY", raising=False)
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    paths = Paths.under(home)
-    paths.ensure()
-    write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
-    return paths
+def host_home(home) -> Paths:
+    """The temp MUXTUI_HOME of tests/conftest.py: each test's engine runs in its own."""
+    return home
 
 
 def set_engine_config(paths: Paths, text: str) -> None:
     with open(paths.config_file, "a") as f:
         f.write("\n[engine]\n" + text + "\n")
-
-
-def wait_exit(pid: int, timeout: float = STOP_WAIT) -> bool:
-    """True once process `pid` is gone (a pidfd becomes readable when it exits: no polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -85,10 +51,7 @@ async def engines(host_home):
     if reg:
         pids.add(reg["pid"])
     for pid in pids:
-        if alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            if not wait_exit(pid):
-                os.kill(pid, signal.SIGKILL)
+        stop(pid)
 
 
 class Mirror:
@@ -177,10 +140,6 @@ async def wait_file(path: Path, timeout: float = 10) -> None:
         if loop.time() > deadline:
             raise TimeoutError(f"{path} was not written within {timeout} s")
         await asyncio.sleep(0.02)
-
-
-def disk_history(paths: Paths, ws_id: str) -> list[dict[str, Any]]:
-    return list(Storage(paths.data_dir).store(ws_id).load_history().messages)
 
 
 def load_config(paths: Paths):

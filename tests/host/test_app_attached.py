@@ -9,6 +9,7 @@ composer untouched.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -16,7 +17,6 @@ import time
 
 import pytest
 
-from muxtui import config as config_mod
 from muxtui.engine.storage import Storage
 from muxtui.host.attached import AttachedEngine
 from muxtui.host.server import registration_of
@@ -24,18 +24,18 @@ from muxtui.paths import Paths
 from muxtui.ui.app import MuxApp
 from muxtui.ui.composer import Composer
 from muxtui.ui.textual_private import notifications
-from tests.host.conftest import alive, wait_exit
+from tests.helpers import app as app_helpers
+from tests.helpers.app import make_app
+from tests.helpers.cli import muxtui_env
+from tests.helpers.home import disk_history
+from tests.helpers.processes import alive, wait_exit
+from tests.helpers.processes import stop_engine as stop_engine_of
+from tests.helpers.terminal import app_in_pty, read_for, read_until
 from tests.host.test_engine_process import fake_ssh  # noqa: F401 - a fixture
 
 SLOW = "fake:plain?chunks=60&delay_ms=40&seed=3"
-
-
-async def until(pilot, predicate, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+# The changes come from the engine process: wait a little each turn instead of spinning.
+until = functools.partial(app_helpers.until, every=0.05)
 
 
 async def reply_to(app: MuxApp, pilot, model: str, text: str) -> dict:
@@ -50,40 +50,32 @@ async def reply_to(app: MuxApp, pilot, model: str, text: str) -> dict:
     return [m for m in app.view.messages if m["role"] == "assistant"][-1]
 
 
-def make_app(paths: Paths, attached: bool) -> MuxApp:
-    cfg = config_mod.load_or_default(paths.config_file)
-    return MuxApp(paths, cfg, animate=False, engine=AttachedEngine(paths) if attached else None)
-
-
-def saved(paths: Paths, ws_id: str) -> list[dict]:
-    return Storage(paths.data_dir).store(ws_id).load_history().messages
+def attached_app(paths: Paths, attached: bool) -> MuxApp:
+    """The app on the real clock, embedded or a client of the engine host of `paths`."""
+    return make_app(paths, clock=time.time, engine=AttachedEngine(paths) if attached else None)
 
 
 @pytest.fixture
 def stop_engine(host_home):
     yield
-    reg = registration_of(host_home)
-    if reg and alive(reg["pid"]):
-        os.kill(reg["pid"], signal.SIGTERM)
-        if not wait_exit(reg["pid"]):
-            os.kill(reg["pid"], signal.SIGKILL)
+    stop_engine_of(host_home)
 
 
 @pytest.mark.parametrize("attached", [False, True], ids=["embedded", "engine-host"])
 async def test_a_reply_streams_and_is_saved_either_way(host_home, stop_engine, attached):
-    app = make_app(host_home, attached)
+    app = attached_app(host_home, attached)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
         reply = await reply_to(app, pilot, "fake:plain?chunks=20&seed=5", "hello there")
         assert reply["status"] == "complete" and reply["content"]
         assert app.chat.messages()[-1].source_text() == reply["content"]
-    assert saved(host_home, ws_id)[-1]["content"] == reply["content"]
+    assert disk_history(host_home, ws_id)[-1]["content"] == reply["content"]
     assert (registration_of(host_home) is not None) == attached  # only the attached app started an engine
 
 
 async def test_another_clients_send_streams_live_here(host_home, stop_engine, engines):
-    app = make_app(host_home, attached=True)
+    app = attached_app(host_home, attached=True)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
@@ -96,11 +88,11 @@ async def test_another_clients_send_streams_live_here(host_home, stop_engine, en
         await app.drain()
         texts = [m.get("content") for m in app.view.messages]
         assert "from the other terminal" in texts
-        assert app.view.messages[-1]["content"] == saved(host_home, ws_id)[-1]["content"]
+        assert app.view.messages[-1]["content"] == disk_history(host_home, ws_id)[-1]["content"]
 
 
 async def test_quit_leaves_the_reply_running_and_it_completes(host_home, stop_engine, engines):
-    app = make_app(host_home, attached=True)
+    app = attached_app(host_home, attached=True)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
@@ -113,12 +105,12 @@ async def test_quit_leaves_the_reply_running_and_it_completes(host_home, stop_en
         await pilot.press("enter")  # the default: leave it running
     watcher = await engines(spawn=False)
     await watcher.wait_idle(workspace=ws_id)
-    last = saved(host_home, ws_id)[-1]
+    last = disk_history(host_home, ws_id)[-1]
     assert last["role"] == "assistant" and last["status"] == "complete"
 
 
 async def test_kill_9_of_the_engine_is_survived_and_the_draft_kept(host_home, stop_engine):
-    app = make_app(host_home, attached=True)
+    app = attached_app(host_home, attached=True)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
@@ -145,33 +137,21 @@ def test_terminal_gone_mid_stream_the_replies_finish_and_show_on_reattach(host_h
     """The issue's scenario, with the real `muxtui` command on a real pty: two streams, the
     terminal dies (pty closed, SIGHUP), the app leaves; the engine finishes both replies and a
     new `muxtui` shows them complete."""
-    import pty
-    import sys
-
-    from tests.ui.test_terminal_bytes import read_some
-
-    env = {**os.environ, "MUXTUI_HOME": str(host_home.config_dir), "TERM": "xterm-256color"}
+    env = muxtui_env(host_home, TERM="xterm-256color")
     cfg = host_home.config_file
     cfg.write_text(re.sub(r'(?m)^default_model = .*$', 'default_model = "fake:plain?chunks=80&delay_ms=30&seed=7"',
                           cfg.read_text()))
 
-    def app_in_pty():
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execvpe(sys.executable, [sys.executable, "-m", "muxtui"], env)
+    def app_started():
+        pid, fd = app_in_pty(env)
         out = bytearray()
-        deadline = time.monotonic() + 30
-        while b"enter send" not in out and time.monotonic() < deadline:
-            read_some(fd, out, 0.1)
-        assert b"enter send" in out, bytes(out[-3000:]).decode("utf-8", "replace").replace("\r", "")[-1500:]
+        assert read_until(fd, out, b"enter send", 30), bytes(out[-3000:]).decode("utf-8", "replace").replace("\r", "")[-1500:]
         return pid, fd, out
 
-    pid, fd, out = app_in_pty()
+    pid, fd, out = app_started()
     for keys in (b"first\r", b"\x0e", b"second\r"):  # a reply, a new workspace (ctrl+n), a reply
         os.write(fd, keys)
-        t_end = time.monotonic() + 0.5
-        while time.monotonic() < t_end:
-            read_some(fd, out, 0.05)
+        read_for(fd, out, 0.5)
     os.close(fd)  # the terminal goes away...
     os.kill(pid, signal.SIGHUP)  # ...and SIGHUP arrives
     assert wait_exit(pid, 15), "the app did not leave after SIGHUP"
@@ -190,12 +170,9 @@ def test_terminal_gone_mid_stream_the_replies_finish_and_show_on_reattach(host_h
         time.sleep(0.2)
     assert [m["status"] for m in replies] == ["complete", "complete"], replies
     # Reattach: a new app shows the finished reply of the workspace it opens.
-    pid, fd, out = app_in_pty()
+    pid, fd, out = app_started()
     try:
-        deadline = time.monotonic() + 20
-        while b"second" not in out and time.monotonic() < deadline:
-            read_some(fd, out, 0.1)
-        assert b"second" in out
+        assert read_until(fd, out, b"second", 20)
     finally:
         os.kill(pid, signal.SIGTERM)
         os.close(fd)
@@ -212,10 +189,10 @@ async def test_the_app_on_a_remote_engine_over_ssh(host_home, stop_engine, fake_
     local = Paths.under(tmp_path / "laptop")  # the client's own folders: no data of its own
     local.ensure()
     engine = AttachedEngine(local, remote=RemoteEngine(None, via=ssh_command("me@box", ssh=fake_ssh)))
-    app = MuxApp(local, config_mod.load_or_default(local.config_file), animate=False, engine=engine)
+    app = make_app(local, clock=time.time, engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()
         ws_id = app.current_id
         reply = await reply_to(app, pilot, "fake:plain?chunks=20&seed=9", "over the link")
-    assert saved(host_home, ws_id)[-1]["content"] == reply["content"]  # on the far side's disk
+    assert disk_history(host_home, ws_id)[-1]["content"] == reply["content"]  # on the far side's disk
     assert not (local.data_dir / "workspaces").exists() or not any((local.data_dir / "workspaces").iterdir())

@@ -21,16 +21,14 @@ from muxtui.host.paths import HostPaths
 from muxtui.host.remote import EngineGone, EngineVersionMismatch, RemoteEngine
 from muxtui.host.spawn import EngineStartError
 from muxtui.host.server import registration_of
-from tests.host.conftest import LinkLog, Mirror, alive, disk_history, set_engine_config, wait_exit, wait_file
+from tests.helpers.cli import muxtui
+from tests.helpers.home import disk_history, temp_home
+from tests.helpers.processes import alive, wait_exit
+from tests.host.conftest import LinkLog, Mirror, set_engine_config, wait_file
 
 pytestmark = pytest.mark.slow
 
 MODEL = "fake:fake-model?chunks=40&delay_ms=2"
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "muxtui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=os.environ.copy())
 
 
 async def test_first_client_starts_a_detached_engine_and_the_next_one_reuses_it(host_home, engines):
@@ -286,22 +284,29 @@ async def test_kill_9_of_the_engine_mid_stream_the_client_starts_a_new_one_that_
     assert mirror.messages[ws] == disk
 
 
-async def test_engine_status_and_stop_from_the_command_line(host_home, engines, fake_server):
-    out = await asyncio.to_thread(cli, "engine", "status")
-    assert out.returncode == 3 and "no engine running" in out.stdout
-    out = await asyncio.to_thread(cli, "engine")
-    assert out.returncode == 0 and "engine started: pid" in out.stdout, out.stderr
-    gate = f"stop-{uuid.uuid4().hex[:8]}"
+async def a_held_stream(engines, fake_server, name: str, text: str):
+    """A new engine with one reply streaming in workspace `name`, held at a fake-server gate after
+    5 chunks: (the client, the engine's pid, the workspace id, the gate)."""
+    gate = f"{name}-{uuid.uuid4().hex[:8]}"
     remote = await engines()
     pid = remote.engine_info["pid"]
-    ws = (await remote.create_workspace(name="stopme", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
-    await remote.send(workspace=ws, text="this one is stopped")
+    ws = (await remote.create_workspace(name=name, model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
+    await remote.send(workspace=ws, text=text)
     await fake_server.areached(gate)
-    out = await asyncio.to_thread(cli, "engine", "status")
+    return remote, pid, ws, gate
+
+
+async def test_engine_status_and_stop_from_the_command_line(host_home, engines, fake_server):
+    out = await asyncio.to_thread(muxtui, None, "engine", "status")
+    assert out.returncode == 3 and "no engine running" in out.stdout
+    out = await asyncio.to_thread(muxtui, None, "engine")
+    assert out.returncode == 0 and "engine started: pid" in out.stdout, out.stderr
+    remote, pid, ws, gate = await a_held_stream(engines, fake_server, "stopme", "this one is stopped")
+    out = await asyncio.to_thread(muxtui, None, "engine", "status")
     assert out.returncode == 0 and f"pid {pid}" in out.stdout and "streams  1" in out.stdout, out.stdout
-    out = await asyncio.to_thread(cli, "engine", "status", "--json")
+    out = await asyncio.to_thread(muxtui, None, "engine", "status", "--json")
     assert json.loads(out.stdout)["streams"] == [ws]
-    out = await asyncio.to_thread(cli, "engine", "stop")
+    out = await asyncio.to_thread(muxtui, None, "engine", "stop")
     fake_server.release(gate)
     assert out.returncode == 0 and "1 reply in flight saved as interrupted" in out.stdout, out
     assert wait_exit(pid)
@@ -309,18 +314,13 @@ async def test_engine_status_and_stop_from_the_command_line(host_home, engines, 
     assert disk[-1]["role"] == "assistant" and disk[-1]["status"] == "interrupted" and disk[-1]["content"]
     host = HostPaths.of(host_home)
     assert not host.socket.exists() and registration_of(host_home) is None
-    out = await asyncio.to_thread(cli, "engine", "stop")
+    out = await asyncio.to_thread(muxtui, None, "engine", "stop")
     assert out.returncode == 0 and "no engine running" in out.stdout
 
 
 async def test_the_engine_exits_when_idle_but_not_while_a_stream_runs(host_home, engines, fake_server):
     set_engine_config(host_home, "idle_exit_minutes = 0.01")  # 0.6 s
-    gate = f"idle-{uuid.uuid4().hex[:8]}"
-    remote = await engines()
-    pid = remote.engine_info["pid"]
-    ws = (await remote.create_workspace(name="idle", model=f"fake:fake-model?chunks=30&pause_after=5&gate={gate}")).id
-    await remote.send(workspace=ws, text="long one")
-    await fake_server.areached(gate)
+    remote, pid, ws, gate = await a_held_stream(engines, fake_server, "idle", "long one")
     await remote.close()
     # No client, but a stream: it must outlive several idle periods (a bounded negative check).
     assert not wait_exit(pid, timeout=2.5)
@@ -332,15 +332,8 @@ async def test_the_engine_exits_when_idle_but_not_while_a_stream_runs(host_home,
 
 
 async def test_a_socket_path_too_long_for_sun_path_moves_to_tmp(tmp_path, fake_server, monkeypatch):
-    from muxtui.paths import Paths
-    from tests.engine.conftest import TEST_KEY, write_config
-
     deep = tmp_path / ("d" * 60) / ("e" * 60)
-    monkeypatch.setenv("MUXTUI_HOME", str(deep))
-    monkeypatch.setenv("MUXTUI_TEST_KEY", TEST_KEY)
-    paths = Paths.under(deep)
-    paths.ensure()
-    write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
+    paths = temp_home(deep, fake_server, monkeypatch)
     host = HostPaths.of(paths)
     assert str(host.socket).startswith(f"/tmp/muxtui-{os.getuid()}/")
     remote = await RemoteEngine(paths).start()
@@ -378,7 +371,7 @@ async def test_a_stopped_engine_tells_its_clients_and_they_do_not_start_another(
     watcher.on_link = links
     await watcher.subscribe(Mirror())
     pid = watcher.engine_info["pid"]
-    out = await asyncio.to_thread(cli, "engine", "stop")
+    out = await asyncio.to_thread(muxtui, None, "engine", "stop")
     assert out.returncode == 0, out
     await links.wait_for("closed:stop")
     with pytest.raises(EngineGone, match="stopped"):
@@ -475,7 +468,7 @@ async def test_status_and_stop_give_up_on_an_engine_that_does_not_answer(host_ho
     host.registration.write_text(json.dumps({"pid": 424242}))
     try:
         for action in ("status", "stop"):
-            out = await asyncio.to_thread(cli, "engine", action, "--timeout", "0.5")
+            out = await asyncio.to_thread(muxtui, None, "engine", action, "--timeout", "0.5")
             assert out.returncode == 1, out
             assert "does not answer within 0.5 s" in out.stderr and "kill 424242" in out.stderr
     finally:
@@ -489,13 +482,13 @@ async def test_cli_commands_are_clients_of_a_running_engine(host_home, engines):
     watcher = await engines(client_name="watcher")
     seen: list = []
     await watcher.subscribe(seen.append, since_seq=watcher.engine_info["last_seq"])
-    done = await asyncio.to_thread(cli, "send", "-w", "from-cli", "-m", MODEL, "hello engine")
+    done = await asyncio.to_thread(muxtui, None, "send", "-w", "from-cli", "-m", MODEL, "hello engine")
     assert done.returncode == 0, done.stderr
     kinds = [getattr(e, "type", "") for e in seen]
     assert "message.added" in kinds and "stream.delta" in kinds and "stream.complete" in kinds
     closed = next(e for e in seen if getattr(e, "type", "") == "stream.complete")
     assert done.stdout.strip() == closed.message["content"].strip()
-    listing = await asyncio.to_thread(cli, "workspaces")
+    listing = await asyncio.to_thread(muxtui, None, "workspaces")
     assert "from-cli" in listing.stdout
     status = await watcher.status()
     assert status["clients"] >= 1

@@ -15,7 +15,8 @@ from muxtui.host import protocol as p
 from muxtui.host.paths import SUN_PATH_MAX, HostPaths, RuntimeDirError, private_dir, socket_path
 from muxtui.host.remote import RemoteEngine
 from muxtui.host.server import EngineServer, Hub, Item, coalesce, merge_delta, peer_allowed
-from tests.host.conftest import Mirror, disk_history, load_config
+from tests.helpers.home import disk_history
+from tests.host.conftest import Mirror, load_config
 
 
 def _reader(data: bytes) -> asyncio.StreamReader:

@@ -13,27 +13,20 @@ from pathlib import Path
 import pytest
 
 from muxtui.paths import Paths
-from tests.engine.conftest import TEST_KEY, write_config
+from tests.helpers.home import TEST_KEY, temp_home
+from tests.helpers.processes import stop_engine
 
 URL = re.compile(r"http://\S+/\?token=(\S+)")
 
 
 @pytest.fixture
 def serve_home(tmp_path, fake_server) -> Paths:
-    """The served apps attach to the engine host of this home (started by the first tab); it is
+    """A temp MUXTUI_HOME for the served apps (subprocesses: this process's environment is left
+    alone). They attach to the engine host of this home (started by the first tab); it is
     stopped at the end, as `muxtui engine stop` would."""
-    from tests.host.conftest import alive, wait_exit
-    from muxtui.host.server import registration_of
-
-    paths = Paths.under(tmp_path / "home")
-    paths.ensure()
-    write_config(paths.config_dir, fake_server.openai_base_url, fake_server.anthropic_base_url)
+    paths = temp_home(tmp_path / "home", fake_server)
     yield paths
-    reg = registration_of(paths)
-    if reg and alive(reg["pid"]):
-        os.kill(reg["pid"], signal.SIGTERM)
-        if not wait_exit(reg["pid"]):
-            os.kill(reg["pid"], signal.SIGKILL)
+    stop_engine(paths)
 
 
 class ServeProcess:

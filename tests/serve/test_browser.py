@@ -7,7 +7,7 @@ import asyncio
 import time
 import pytest
 
-from tests.engine.conftest import TEST_KEY
+from tests.helpers.home import TEST_KEY
 from tests.serve.cdp import Browser, find_chromium
 
 CHROMIUM = find_chromium()

@@ -7,17 +7,13 @@ server sent, the queued message is still queued (or sent exactly once), and no f
 
 from __future__ import annotations
 
-import json
 import os
-import pty
 import random
 import signal
-import subprocess
-import sys
-import time
 
 from muxtui.engine.storage import Storage
-from tests.ui.test_terminal_bytes import read_some
+from tests.helpers.cli import history
+from tests.helpers.terminal import app_in_pty, read_for, read_until
 
 from .conftest import record
 
@@ -40,22 +36,14 @@ def test_app_killed_under_a_pty(tmp_path, fake_server):
             f'default_model = "{model}"\n[providers.fake]\ntype = "openai"\n'
             f'base_url = "{fake_server.openai_base_url}"\n[stream]\nretry_attempts = 1\n')
         env = {**os.environ, "MUXTUI_HOME": str(home), "TERM": "xterm-256color"}
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execvpe(sys.executable, [sys.executable, "-m", "muxtui", "--no-engine"], env)
+        pid, fd = app_in_pty(env, "--no-engine")
         out = bytearray()
-        deadline = time.monotonic() + 30
-        while b"enter send" not in out and time.monotonic() < deadline:
-            read_some(fd, out, 0.1)
+        read_until(fd, out, b"enter send", 30)
         # Start a stream, queue a message behind it, start a second workspace, then kill.
         for keys in (b"first question\r", b"queued behind it\r", b"\x0e", b"second ws\r", b"hello there\r"):
             os.write(fd, keys)
-            t_end = time.monotonic() + 0.3
-            while time.monotonic() < t_end:
-                read_some(fd, out, 0.05)
-        t_end = time.monotonic() + rng.uniform(0.0, 1.5)  # the kill moment, not a synchronisation
-        while time.monotonic() < t_end:
-            read_some(fd, out, 0.05)
+            read_for(fd, out, 0.3)
+        read_for(fd, out, rng.uniform(0.0, 1.5))  # the kill moment, not a synchronisation
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(fd)
@@ -68,9 +56,7 @@ def test_app_killed_under_a_pty(tmp_path, fake_server):
                 corrupted += 1
                 ok = False
                 problems.append(f"round {k}: {raw.warnings}")
-            res = subprocess.run([sys.executable, "-m", "muxtui", "history", "-w", info.id, "--json"],
-                                 capture_output=True, text=True, env=env, timeout=60)
-            data = json.loads(res.stdout)
+            data = history(home, info.id)
             ids = [m["id"] for m in data["messages"]]
             before = committed_before.get(info.id, [])
             if ids[: len(before)] != before:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from muxtui.engine.storage import Storage
+from tests.helpers.cli import muxtui
 
 from .conftest import record
 
@@ -33,12 +34,6 @@ FULL = os.environ.get("MUXTUI_STRESS") == "full"
 ROUNDS = int(os.environ.get("MUXTUI_CRASH_ROUNDS", 200 if FULL else 6))
 WINDOW = 0.2  # partial_interval_ms default
 SLACK = 0.5  # scheduling on a loaded 2-core machine
-
-
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MUXTUI_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "muxtui", *args], capture_output=True, text=True, env=env,
-                          timeout=60)
 
 
 def read_journal(path: Path) -> list[dict]:
@@ -81,7 +76,7 @@ def check_round(home: Path, journal: list[dict], server, sent_before: dict[int, 
             corrupted += 1
             problems.append(f"{ws}: {raw.warnings}")
         t0 = time.monotonic()
-        out = cli(home, "history", "-w", ws, "--json")  # the real process recovers the partial
+        out = muxtui(home, "history", "-w", ws, "--json")  # the real process recovers the partial
         longest = max(longest, time.monotonic() - t0)
         if out.returncode != 0:
             problems.append(f"{ws}: history failed: {out.stderr}")

@@ -13,8 +13,9 @@ import uuid
 
 from muxtui.engine import atomic
 from muxtui.ui.screens import ConfirmScreen
-from tests.ui.conftest import home, make_app, paths, screen_text, settle  # noqa: F401  (fixtures)
-from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model, ws_messages
+from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, until, use_model, ws_messages
+from tests.helpers.home import disk_history
+from tests.ui.conftest import home, paths  # noqa: F401  (fixtures)
 
 
 def muxtui_errors(caplog) -> list[str]:

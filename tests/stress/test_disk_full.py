@@ -26,7 +26,6 @@ from muxtui.engine import events as ev
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
 from muxtui.engine.storage import Storage
-from tests.engine.conftest import home  # noqa: F401  (fixture)
 from tests.engine.test_dataloss import fill, jsonl_ok, mount_tmpfs, umount
 
 from .conftest import record

@@ -21,8 +21,7 @@ from muxtui.ui.dialogs import CodeBlockPicker, HelpScreen, HistorySearch, Settin
 from muxtui.ui.navigation import MessageChatView, code_blocks
 from muxtui.ui.screens import ConfirmScreen
 from muxtui.ui.textual_private import notifications
-from tests.ui.conftest import make_app, screen_text, settle
-from tests.ui.test_flows import SIZE, send, start, until, use_model, ws_messages
+from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, until, use_model, ws_messages
 
 CODE_REPLY = """Two snippets:
 

@@ -1,74 +1,25 @@
 """Pilot flows: the app driven by keys against the local fake server (real HTTP, real engine).
 
 Synchronisation is on engine state (wait_idle), fake-server gates, the app's event queue
-(app.drain) and pilot.pause(); never on sleeps.
+(app.drain) and pilot.pause(); never on sleeps (the helpers are in tests.helpers.app).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from urllib.parse import quote
 
 import pytest
 from textual.widgets import Input, OptionList
 
 from muxtui.engine.storage import Storage
-from muxtui.ui.app import MuxApp
 from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
 from muxtui.ui.composer import Composer
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
 from muxtui.ui.textual_private import notifications, timer_running
-from tests.ui.conftest import make_app, screen_text, settle
-
-SIZE = (100, 30)
-
-
-async def until(pilot, predicate, what: str = "condition", timeout: float = 30) -> None:
-    """Let the app run until `predicate()` holds (each turn waits for the app to go idle)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause()
-
-
-async def send(pilot, app: MuxApp, text: str) -> None:
-    """Type `text` in the composer and press enter; return once the engine accepted it."""
-    ws_id = app.current_id
-    accepted = asyncio.Event()
-
-    def on_event(event) -> None:
-        if event.workspace == ws_id and event.type in ("message.added", "queue.changed"):
-            accepted.set()
-
-    unsubscribe = app.engine.manager.subscribe(on_event)
-    try:
-        app.query_one(Composer).load_text(text)
-        await pilot.press("enter")
-        await asyncio.wait_for(accepted.wait(), 30)
-    finally:
-        unsubscribe()
-
-
-async def start(app: MuxApp, pilot) -> str:
-    await app.started.wait()
-    await pilot.pause()
-    return app.current_id
-
-
-async def use_model(app: MuxApp, pilot, model: str) -> None:
-    await app.engine.manager.set_model(app.current_id, model)
-    await app.drain()
-
-
-def ws_messages(app: MuxApp, ws_id: str | None = None) -> list[dict]:
-    return app.engine.manager.workspace(ws_id or app.current_id).messages
-
-
-def disk_history(paths, ws_id: str) -> list[dict]:
-    return Storage(paths.data_dir).store(ws_id).load_history().messages
+from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, until, use_model, ws_messages
+from tests.helpers.home import disk_history
 
 
 # ---- first run, create, send ------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from muxtui.client import HINTS, ErrorType
 from muxtui.ui.chat import error_hint
-from tests.ui.conftest import make_app, screen_text, settle, write_config
+from tests.helpers.app import make_app, screen_text, settle
+from tests.helpers.home import write_config
 
 
 def test_engine_hints_name_binding_ids_not_keys():
@@ -17,7 +18,7 @@ def test_engine_hints_name_binding_ids_not_keys():
 
 
 async def test_a_failed_reply_names_the_users_retry_key(home, fake_server, paths):
-    write_config(home, fake_server.openai_base_url, extra='[keys]\nretry = "f9"\n')
+    write_config(home, fake_server, profile="app", extra='[keys]\nretry = "f9"\n')
     app = make_app(paths)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.started.wait()

@@ -8,8 +8,7 @@ from textual.keys import Keys
 
 from muxtui.config import check_key
 from muxtui.ui.textual_private import app_keymap, character_to_key, notifications
-from tests.ui.conftest import make_app
-from tests.ui.test_flows import SIZE, send, start, ws_messages
+from tests.helpers.app import SIZE, make_app, send, start, ws_messages
 
 
 async def test_quit_on_enter_is_refused_and_enter_still_sends(paths, home):

@@ -11,8 +11,8 @@ from textual import events
 
 from muxtui.ui import persist
 from muxtui.ui.composer import Composer
-from tests.ui.conftest import make_app, screen_text, settle
-from tests.ui.test_flows import SIZE, disk_history, start, until, use_model, ws_messages
+from tests.helpers.app import SIZE, make_app, screen_text, settle, start, until, use_model, ws_messages
+from tests.helpers.home import disk_history
 
 LINE = "def handler_%05d(event): return event.payload * 2  # pasted code\n"
 

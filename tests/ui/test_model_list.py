@@ -11,8 +11,8 @@ from textual.widgets import OptionList
 
 from muxtui.ui.screens import ModelPicker
 
-from .conftest import make_app, write_config
-from .test_flows import SIZE, start, until
+from tests.helpers.app import SIZE, make_app, start, until
+from tests.helpers.home import write_config
 
 EXTRA = """
 [providers.listing]
@@ -32,7 +32,7 @@ def listing_paths(paths, fake_server, monkeypatch):
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):  # the built-in providers must not reach out
         monkeypatch.delenv(var, raising=False)
     gate = f"models-{id(paths)}"
-    write_config(paths.config_dir, fake_server.openai_base_url, extra=EXTRA.format(base=fake_server.base_url, gate=gate))
+    write_config(paths.config_dir, fake_server, profile="app", extra=EXTRA.format(base=fake_server.base_url, gate=gate))
     return paths, gate
 
 

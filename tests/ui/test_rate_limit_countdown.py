@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 
 from muxtui.ui.textual_private import timer_running
-from tests.ui.conftest import make_app, screen_text, settle
-from tests.ui.test_flows import SIZE, send, start, until, use_model
+from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, until, use_model
 
 
 async def test_rate_limited_workspace_counts_down_to_its_retry(paths):

@@ -7,8 +7,7 @@ HTTP path; the chat pane renders them from the saved message's typed fields.
 from __future__ import annotations
 
 from muxtui.ui.chat import AssistantMessage
-from tests.ui.conftest import make_app, screen_text, settle
-from tests.ui.test_flows import send, start, use_model, ws_messages
+from tests.helpers.app import make_app, screen_text, send, settle, start, use_model, ws_messages
 from tests.ui.test_snapshots import seed, select_last
 
 

@@ -4,7 +4,6 @@ the in-app export. Snapshot: see the docstring of each snapshot test for what it
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,9 @@ from textual.widgets import Input
 
 from muxtui.engine.storage import Storage
 from muxtui.ui.search import SearchScreen
-from tests.ui.conftest import FIXED_NOW, make_app
+from tests.helpers.app import FIXED_NOW, make_app
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.usefixtures("utc")]
 
 
 def seed(paths, name, texts, model="fake:plain"):

@@ -3,8 +3,8 @@ while streaming and after, and is never written to disk (issue 10, part 3)."""
 
 from __future__ import annotations
 
-from tests.ui.conftest import TEST_KEY, make_app, screen_text, settle
-from tests.ui.test_flows import SIZE, send, start, use_model, ws_messages
+from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, use_model, ws_messages
+from tests.helpers.home import TEST_KEY
 
 
 async def test_key_echoed_in_a_reply_is_redacted_on_screen_and_disk(paths, fake_server):

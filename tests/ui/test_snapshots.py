@@ -8,25 +8,15 @@ frame, no cursor blink), TZ=UTC, and histories written with fixed timestamps. Re
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from textual.widgets import Collapsible, Input
 
 from muxtui.engine.storage import Storage
 from muxtui.ui.chat import QueuedItem
-from tests.ui.conftest import FIXED_NOW, make_app
+from tests.helpers.app import FIXED_NOW, make_app
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.usefixtures("utc")]
 
 
 def seed(paths, name: str, model: str, messages: list[dict] = (), partial: dict | None = None) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from muxtui.ui.dialogs import HelpScreen, SettingsScreen
-from tests.ui.conftest import make_app
-from tests.ui.test_snapshots import conversation, seed, select_last, started, utc  # noqa: F401  (fixture)
+from tests.helpers.app import make_app
+from tests.ui.test_snapshots import conversation, seed, select_last, started
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.usefixtures("utc")]
 
 
 def test_message_cursor_at_80x24(snap_compare, paths):

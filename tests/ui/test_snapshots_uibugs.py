@@ -11,10 +11,10 @@ import pytest
 from textual.selection import SELECT_ALL
 
 from muxtui.ui.chat import AssistantMessage, UserMessage
-from tests.ui.conftest import make_app
-from tests.ui.test_snapshots import conversation, seed, select_last, started, utc  # noqa: F401 (autouse)
+from tests.helpers.app import make_app
+from tests.ui.test_snapshots import conversation, seed, select_last, started
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.usefixtures("utc")]
 
 
 def seed_badges(paths) -> str:

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from muxtui.engine.providers import http
-from tests.ui.conftest import make_app
+from tests.helpers.app import make_app
 
 
 def watch_warm(monkeypatch) -> threading.Event:

@@ -8,15 +8,13 @@ bidi overrides and NULs must arrive as visible, inert text.
 from __future__ import annotations
 
 import os
-import pty
-import select
 import signal
-import subprocess
-import sys
 import time
 from urllib.parse import quote
 
 import pytest
+
+from tests.helpers.terminal import app_in_pty, read_some, read_until
 
 KEY = "sk-test-terminal-KEY-9876543210"
 OSC52 = "\x1b]52;c;aGFja2Vk\x07"
@@ -27,26 +25,11 @@ BIDI = "abc\u202edcba\u2066x\u2069"
 HOSTILE = f"start {OSC52} {TITLE} {CURSOR} {CLEAR} {BIDI} nul\x00here [bold]lit[/bold] [/INST] END+REPLY"
 
 
-def read_some(fd: int, out: bytearray, wait: float) -> bool:
-    """Append what the terminal received within `wait` seconds; False once the app has gone."""
-    ready, _, _ = select.select([fd], [], [], wait)
-    if not ready:
-        return True
-    try:
-        data = os.read(fd, 65536)
-    except OSError:
-        return False
-    out += data
-    return bool(data)
-
-
 def run_app_in_pty(home, keys: list[bytes], until: str, timeout: float = 40.0) -> bytes:
     env = {**os.environ, "MUXTUI_HOME": str(home), "TERM": "xterm-256color", "COLUMNS": "110", "LINES": "32",
            "MUXTUI_TEST_KEY": KEY}
     env.pop("TEXTUAL", None)
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui", "--no-engine"], env)
+    pid, fd = app_in_pty(env, "--no-engine")
     import fcntl
     import struct
     import termios
@@ -138,14 +121,11 @@ def test_sighup_with_the_terminal_gone_saves_and_exits(pty_home, fake_server):
     cfg.write_text(cfg.read_text().replace(f"fake:m?text={quote(HOSTILE)}",
                                            f"fake:m?chunks=200&pause_after=20&gate={gate}"))
     env = {**os.environ, "MUXTUI_HOME": str(pty_home), "TERM": "xterm-256color", "MUXTUI_TEST_KEY": KEY}
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvpe(sys.executable, [sys.executable, "-m", "muxtui", "--no-engine"], env)
+    pid, fd = app_in_pty(env, "--no-engine")
     out = bytearray()
     try:
         deadline = time.monotonic() + 30
-        while b"enter send" not in out and time.monotonic() < deadline:
-            read_some(fd, out, 0.1)
+        read_until(fd, out, b"enter send", 30)
         os.write(fd, b"go\r")
         fake_server.wait_reached(gate, timeout=20)
         partial = next(pty_home.rglob("partial.json"), None)

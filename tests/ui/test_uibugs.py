@@ -23,8 +23,8 @@ from muxtui.engine.storage import Storage
 from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, TrashPicker
 from muxtui.ui.textual_private import screen_strips
-from tests.ui.conftest import make_app, screen_text, settle
-from tests.ui.test_flows import SIZE, disk_history, send, start, until, use_model, ws_messages
+from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, until, use_model, ws_messages
+from tests.helpers.home import disk_history
 
 
 # ---- 1: delete asks with No as the default; the trash brings it back ---------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -13,6 +14,8 @@ from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, E
                                _save_wait, silence_stdout)
 from muxtui.client import WorkspaceBusy, countdown, events as ev, wait_text
 from muxtui.paths import Paths
+
+CLOSE_EVENT_WAIT = 10.0  # s: how long the close event may trail wait_idle's answer
 
 async def _send(args, paths: Paths, cfg) -> int:
     text = _message_text(args.text)
@@ -61,9 +64,11 @@ async def _send(args, paths: Paths, cfg) -> int:
             print(f"{_break(outcome)}[falling back to {event.data['to_model']}]", file=sys.stderr)
         elif event.type in ev.STREAM_CLOSED:
             outcome["last"] = event
+            closed.set()
         elif event.type == ev.MESSAGE_SAVED:
             outcome["saved"] = event
 
+    closed = asyncio.Event()  # the turn's close event has arrived
     engine.subscribe(on_event)
     save_wait: float | None = None
     loop = asyncio.get_running_loop()
@@ -89,6 +94,12 @@ async def _send(args, paths: Paths, cfg) -> int:
             if stopping.is_set() and not idle.done():
                 await engine.interrupt(info.id)
                 await idle
+            if not closed.is_set():
+                # Through an engine host the close event may arrive just after wait_idle's
+                # answer (events travel in batches): wait for it, bounded.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closed.wait(), CLOSE_EVENT_WAIT)
+            closed.clear()
             retry_at = _rate_limited_until(outcome.get("last"))
             if not args.wait or retry_at is None or stopping.is_set() or waits_left <= 0:
                 break
