@@ -200,7 +200,7 @@ class MuxApp(WorkspaceActions, SendingActions, DraftStore, conversation.Conversa
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
                 yield MessageChatView(id="chat")
-                yield Composer(id="composer", animate=self.animated)
+                yield Composer(id="composer", animate=self.animated and self.config.ui.cursor_blink)
         yield StableFooter()
 
     @property
