@@ -440,6 +440,7 @@ def run_day_sections(runner: Runner, raw: dict[str, Any], only: set[str], quick:
         seconds = str(IDLE_SECONDS[quick])
         raw["idle_bare"] = runner.run("pty_idle", "--bare", "--seconds", seconds, "--think", "2")
         raw["idle_app"] = runner.run("pty_idle", "--seconds", seconds, "--think", "2")
+        raw["idle_app_steady"] = runner.run("pty_idle", "--seconds", seconds, "--think", "2", "--no-blink")
 
 
 def pct(v: float | None) -> str:
@@ -562,6 +563,10 @@ def build_day_table(t: Table, raw: dict[str, Any], only: set[str], args_quick: b
         t.row("", "bytes written to the terminal per second", "n/a" if bps is None else f"{bps:.0f} B/s",
               "" if bbps is None else f"bare Textual app with an Input: {bbps:.0f} B/s", "<= 100 B/s",
               None if bps is None else bps <= 100)
+        steady = raw.get("idle_app_steady", missing)
+        sbps = get(steady, "bytes_per_s")
+        t.row("", "  the same, [ui] cursor_blink = false", "n/a" if sbps is None else f"{sbps:.0f} B/s",
+              f"CPU {pct(get(steady, 'cpu_pct'))}", "<= 100 B/s", None if sbps is None else sbps <= 100)
 
 
 if __name__ == "__main__":

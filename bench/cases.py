@@ -755,10 +755,14 @@ async def pty_stream(args: argparse.Namespace) -> None:
 
 async def pty_idle(args: argparse.Namespace) -> None:
     """Nothing streaming: the app's CPU and the bytes it writes per second, on a real pty, over a
-    window after start-up has settled. `--bare`: a bare Textual app with a focused Input instead."""
+    window after start-up has settled. `--bare`: a bare Textual app with a focused Input instead;
+    `--no-blink`: the app with `[ui] cursor_blink = false`."""
     from bench.ptyapp import PtyApp
 
     _trace_file, env = _pty_home(args, model(20))
+    if args.no_blink:
+        with (Path(os.environ["MUXTUI_HOME"]) / "config.toml").open("a", encoding="utf-8") as config:
+            config.write("\n[ui]\ncursor_blink = false\n")
     app = PtyApp(120, 40, bare=args.bare, env=env).start()
     try:
         await app.wait_text("type here" if args.bare else "New conversation", 120)
@@ -812,6 +816,7 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=0.0, help="pty: read at most this many bytes/s")
     parser.add_argument("--keys", action="store_true", help="pty: type keys during the stream")
     parser.add_argument("--bare", action="store_true", help="pty idle: a bare Textual app instead")
+    parser.add_argument("--no-blink", action="store_true", help="pty idle: [ui] cursor_blink = false")
     args = parser.parse_args()
     stalls = os.environ.get("MUXTUI_BENCH_STALLS")
 

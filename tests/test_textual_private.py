@@ -75,6 +75,7 @@ SYMBOLS = [
     ("textual.driver:Driver.send_message", params("self", "message")),
     ("textual.driver:Driver.write", params("self", "data")),
     ("rich.style:Style._meta", lambda obj: None),  # a slot: its existence is the shape
+    ("textual.widgets._footer:FooterKey.on_mouse_down", params("self")),  # reads FooterKey._disabled
 ]
 
 # Instance attributes, set in __init__: checked on fresh instances.
@@ -91,6 +92,7 @@ PRIVATE_ATTRIBUTES = sorted(
     {part for symbol, _ in SYMBOLS for part in symbol.split(":")[1].split(".") if part.startswith("_")}
     | {name for _, name, _ in INSTANCE_ATTRIBUTES}
     | {"_segments", "_parser_factory", "_open_links", "_select_all_in_widget", "_exit", "_on_key", "_on_paste"}
+    | {"_disabled"}
 )
 
 
@@ -126,6 +128,16 @@ def test_default_css_sources_match_a_mounted_instance():
     """The trick in default_css_sources (no instance) gives what an instance would."""
     for cls in (Markdown, textual_private.MarkdownBullet, Static):
         assert textual_private.default_css_sources(cls) == cls()._get_default_css(), cls.__name__
+
+
+def test_set_footer_key_disabled_makes_the_key_footer_would_compose():
+    from textual.widgets._footer import FooterKey
+
+    for disabled in (True, False):
+        composed = FooterKey("escape", "esc", "Stop", "interrupt", disabled=disabled)
+        updated = FooterKey("escape", "esc", "Stop", "interrupt", disabled=not disabled)
+        textual_private.set_footer_key_disabled(updated, disabled)
+        assert updated.classes == composed.classes and updated._disabled is composed._disabled is disabled
 
 
 def test_inline_content_converts_as_markdown_does():

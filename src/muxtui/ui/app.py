@@ -29,7 +29,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import Footer, Header, TextArea
+from textual.widgets import Header, TextArea
 
 from muxtui import config as config_mod
 from muxtui.config import Config
@@ -38,6 +38,7 @@ from muxtui.paths import Paths
 from muxtui.ui import conversation, persist, terminal_keys
 from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
 from muxtui.ui.drafts import DraftStore
+from muxtui.ui.footer import StableFooter
 from muxtui.ui.lifecycle import AppLifecycle
 from muxtui.ui.sending import SendingActions
 from muxtui.ui.workspaces import FIRST_WORKSPACE, WorkspaceActions
@@ -198,8 +199,8 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
                 yield MessageChatView(id="chat")
-                yield Composer(id="composer", animate=self.animated)
-        yield Footer()
+                yield Composer(id="composer", animate=self.animated and self.config.ui.cursor_blink)
+        yield StableFooter()
 
     @property
     def chat(self) -> MessageChatView:
@@ -357,8 +358,8 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
                 self._spinner_timer.pause()
         if state.id == self.current_id:
             self._update_title()
-            # "esc Stop" is enabled only while this workspace streams. Only then: the Footer
-            # rebuilds itself on a refresh (~30 ms), and a countdown changes the state every second.
+            # "esc Stop" is enabled only while this workspace streams. Only then: a countdown
+            # changes the state every second (the footer itself only dims or lights its key).
             if (state.id, state.streaming) != self._bindings_for:
                 self._bindings_for = (state.id, state.streaming)
                 self.refresh_bindings()

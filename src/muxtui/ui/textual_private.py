@@ -59,7 +59,7 @@ __all__ = [
     "MarkdownBullet", "StylesCache", "XTermParser", "ansi_sequence_table", "app_keymap", "apply_link_style",
     "attach_detached", "border_box", "character_to_key", "default_css_sources", "inline_content",
     "notifications", "on_keyboard_edit", "report_exception", "rich_style_has_meta", "screen_strips",
-    "send_to_driver", "style_getter", "timer_running", "widget_mount_defaults",
+    "send_to_driver", "set_footer_key_disabled", "style_getter", "timer_running", "widget_mount_defaults",
 ]
 
 
@@ -199,3 +199,16 @@ def on_keyboard_edit(text_area: TextArea, callback: Callable[[], None]) -> None:
         return outcome
 
     text_area._replace_via_keyboard = replace  # type: ignore[method-assign]
+
+
+# ---- the footer (ui/footer) -----------------------------------------------------------------
+
+
+def set_footer_key_disabled(key: Widget, disabled: bool) -> None:
+    """Enable or disable a mounted FooterKey as Footer would have composed it."""
+    # StableFooter updates its keys in place instead of recomposing (Textual's recompose leaks
+    # every key's data_bind watcher). The -disabled class dims the key; _disabled makes a click
+    # ring the bell instead of pressing the key. Public replacement: a FooterKey.disabled-like
+    # reactive, or a Footer that does not recompose.
+    key.set_class(disabled, "-disabled")
+    key._disabled = disabled  # type: ignore[attr-defined]
