@@ -36,7 +36,8 @@ HINTS: dict[ErrorType, str] = {
     ErrorType.QUOTA: "the account is out of credit or quota",
     ErrorType.RATE_LIMIT: "rate limited: ctrl+r to retry later",
     ErrorType.MODEL_NOT_FOUND: "pick another model (ctrl+o)",
-    ErrorType.CONTEXT_EXCEEDED: "the conversation is too long for this model: start a new workspace",
+    ErrorType.CONTEXT_EXCEEDED: ("the conversation is too long for this model: f8 compacts it and retries "
+                                  "(/compact only compacts), or start a new workspace"),
     ErrorType.SERVER_ERROR: "the provider failed: ctrl+r to retry",
     ErrorType.NETWORK: "cannot reach the provider: check base_url and the network, ctrl+r to retry",
     ErrorType.TIMEOUT: "the provider stopped answering: ctrl+r to retry",
