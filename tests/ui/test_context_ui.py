@@ -110,7 +110,7 @@ async def test_window_from_config_and_the_meter_follows_new_messages(paths, home
 
 async def compact_flow(paths, compact_model: str) -> tuple:
     cfg = paths.config_file
-    cfg.write_text(cfg.read_text() + f'\n[context]\nkeep_turns = 1\ncompact_model = "{compact_model}"\n')
+    cfg.write_text(cfg.read_text() + f'\n[context]\nwindow = 1000\nkeep_turns = 1\ncompact_model = "{compact_model}"\n')
     tag = uuid.uuid4().hex[:8]
     ws = seed(paths, "long", f"fake:w{tag}?text=reply", [
         {"role": "user", "content": f"first question {tag}"},
@@ -130,6 +130,7 @@ async def test_compact_from_the_composer(paths, fake_server):
         app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
         await ready(pilot)
         before = len(fake_server.requests)
+        meter_before = app._meter_shown
         app.composer.load_text("/compact")
         await pilot.press("enter")
         await ready(pilot)
@@ -142,6 +143,9 @@ async def test_compact_from_the_composer(paths, fake_server):
         collapsed = [w.message_id for w in app.chat.query(".-summarized")]
         assert collapsed == [f"{ws}-0", f"{ws}-1"]  # the originals stay, collapsed
         assert any("compacted messages" in n for n in notes)
+        # The meter counts the summary instead of what it replaced.
+        assert meter_before is not None and app._meter_shown is not None
+        assert int(app._meter_shown[0].split()[1].split("/")[0]) < int(meter_before[0].split()[1].split("/")[0])
 
 
 async def test_failed_compact_changes_nothing_and_says_why(paths, fake_server):

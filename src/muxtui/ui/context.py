@@ -95,6 +95,9 @@ class ContextActions:
             self.notify(str(exc) if isinstance(exc, ValueError) else f"could not compact: {exc}",
                         severity="error", timeout=10, markup=False)
             return False
+        await self.drain()
+        if ws_id == self.current_id:
+            self._update_title()  # the meter counts the summary now, not what it replaced
         span = summary.get("summarizes") or ["?", "?"]
         self.notify(f"compacted messages {span[0]}–{span[-1]} into a summary" + ("; retrying" if retry else ""),
                     timeout=5)
