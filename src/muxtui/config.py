@@ -128,6 +128,17 @@ class UiConfig:
 
 
 @dataclass
+class ContextConfig:
+    """[context]: the context meter and compaction (muxtui.engine.context)."""
+
+    window: int | None = None  # tokens, for models neither the server nor the built-in table knows
+    windows: dict[str, int] = field(default_factory=dict)  # [context.windows] "provider:model" or "model" = N
+    auto_compact: bool = False  # compact before a send that would overflow the window
+    keep_turns: int = 2  # the last N turns stay as they are when compacting
+    compact_model: str | None = None  # summaries with this model (default: the workspace's)
+
+
+@dataclass
 class Config:
     path: Path | None = None
     default_model: str = DEMO_MODEL
@@ -138,6 +149,7 @@ class Config:
     stream: StreamConfig = field(default_factory=StreamConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
     keys: dict[str, str] = field(default_factory=dict)
     key_errors: list[str] = field(default_factory=list)  # refused [keys] bindings (defaults kept)
     defaults: dict[str, Any] = field(default_factory=dict)  # [defaults]: request settings
@@ -245,7 +257,7 @@ def load(path: Path | None) -> Config:
         return value
 
     known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys", "defaults",
-                 "presets", "engine", "ui"}
+                 "presets", "engine", "ui", "context"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
@@ -363,6 +375,23 @@ def load(path: Path | None) -> Config:
             cfg.ui.cursor_blink = expect(value, bool, key, "ui")
         else:
             raise fail(f"unknown setting (known: {', '.join(UiConfig.__dataclass_fields__)})", key, "ui")
+    for key, value in expect(data.get("context", {}), dict, "context").items():
+        if key in ("window", "keep_turns"):
+            if expect(value, int, key, "context") < (1 if key == "window" else 0):
+                raise fail(f"must be a positive number of {'tokens' if key == 'window' else 'turns'}, got {value}",
+                           key, "context")
+            setattr(cfg.context, key, value)
+        elif key == "auto_compact":
+            cfg.context.auto_compact = expect(value, bool, key, "context")
+        elif key == "compact_model":
+            cfg.context.compact_model = expect(value, str, key, "context") or None
+        elif key == "windows":
+            for model, n in expect(value, dict, key, "context").items():
+                if expect(n, int, model, "context.windows") < 1:
+                    raise fail(f"must be a positive number of tokens, got {n}", model, "context.windows")
+                cfg.context.windows[model] = n
+        else:
+            raise fail(f"unknown setting (known: {', '.join(ContextConfig.__dataclass_fields__)})", key, "context")
 
     for action, key in expect(data.get("keys", {}), dict, "keys").items():
         cfg.keys[action] = expect(key, str, action, "keys")

@@ -32,11 +32,12 @@ from muxtui.engine.storage import StorageError, WorkspaceBusy, clean_name
 from muxtui.engine.transfer import ImportError_, export_markdown, when_text
 from muxtui.engine.trash import KEEP_DAYS as TRASH_KEEP_DAYS
 from muxtui.engine.usage import usage_total
+from muxtui.engine.context import context_used, meter_text, request_messages
 
 __all__ = [
     "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
     "ImportError_", "LiveReply", "TRASH_KEEP_DAYS", "StorageError", "WorkspaceBusy", "WorkspaceInfo", "WorkspaceSnapshot", "atomic",
-    "clean_name", "countdown", "events", "export_markdown", "info_from_dict", "running", "settings",
+    "clean_name", "context_used", "countdown", "meter_text", "request_messages", "events", "export_markdown", "info_from_dict", "running", "settings",
     "split_snippet", "usage_total", "wait_text", "when_text",
 ]
 
@@ -97,6 +98,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("send_now"),
     Command("wait_idle"),
     Command("streaming"),
+    Command("compact"),
+    Command("context"),
     # queue
     Command("edit_queued"),
     Command("remove_queued"),

@@ -18,6 +18,8 @@ from muxtui.client.records import LiveReply, WorkspaceSnapshot
 from muxtui.config import Config
 from muxtui.engine import trash as trash_mod
 from muxtui.engine.catalog import ModelCatalog, ServerModels
+from muxtui.engine.context import context_used, window_for
+from muxtui.engine.errors import StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.logs import EventLog
 from muxtui.engine.manager import StreamManager
@@ -184,7 +186,43 @@ class Engine:
 
     # ---- streams ---------------------------------------------------------------------------
     async def send(self, workspace: str, text: str) -> str:
+        if self.config.context.auto_compact and not self.manager.is_streaming(workspace):
+            info = await self.context(workspace, extra=text)
+            if info["window"] and info["used"] > info["window"]:
+                # Opt-in ([context] auto_compact): a summary first; if it cannot be made, the
+                # message goes as it is (the provider then says whether it fits).
+                with contextlib.suppress(StreamError, ValueError):
+                    await self.manager.compact(workspace)
         return await self.manager.send(workspace, text)
+
+    async def compact(self, workspace: str, retry: bool = False) -> dict[str, Any]:
+        """Summarise the older part of the conversation (the summary record, docs/storage.md);
+        ``retry``: then re-run the last turn (after a context_exceeded error). A failed summary
+        writes nothing and raises the StreamError saying why."""
+        try:
+            return await self.manager.compact(workspace, retry)
+        except StreamError as exc:  # a refusal the client shows, not an engine failure
+            raise ValueError(f"could not compact ({exc.error_type}): {self.manager._runs.clean(exc.message)}") from None
+
+    async def context(self, workspace: str, extra: str = "") -> dict[str, Any]:
+        """How full the workspace's context is: ``used`` tokens (with ``extra`` text added),
+        the model's ``window`` (None: unknown), ``estimated`` (part of ``used`` is chars/4) and
+        ``source`` of the window (config, server, table, default, unknown)."""
+        ws = await self.manager.open_workspace(workspace)
+        window, source = self.context_window(ws.info.model)
+        used, estimated = context_used(ws.messages, extra)
+        return {"used": used, "window": window, "estimated": estimated, "source": source, "model": ws.info.model}
+
+    def context_window(self, model: str) -> tuple[int | None, str]:
+        cfg = self.config.context
+        provider = model.partition(":")[0]
+        server = self._server_models.get(provider)
+        if server is None and provider in self.config.providers:
+            server = self._model_catalog().cached(provider)  # a small file, read once per run
+            if server is not None:
+                self._server_models[provider] = server
+        return window_for(model, configured=cfg.windows, server=server.windows if server else None,
+                          default=cfg.window)
 
     async def interrupt(self, workspace: str) -> str | None:
         return await self.manager.interrupt(workspace)

@@ -29,6 +29,7 @@ from typing import Any
 from muxtui.config import Config, ProviderConfig, split_model
 from muxtui.engine import events as ev
 from muxtui.engine import settings as settings_mod
+from muxtui.engine.context import SUMMARY_INSTRUCTION, SUMMARY_PREFIX, request_messages
 from muxtui.engine.errors import ErrorType, StreamError
 from muxtui.engine.providers.base import (
     ChatMessage,
@@ -46,6 +47,7 @@ from muxtui.engine.queueing import SendQueue
 from muxtui.engine.redact import StreamRedactor
 from muxtui.engine.runs import Emit, Run, Runs, Workspace, finish_regardless, why
 from muxtui.engine.storage import new_id, now
+from muxtui.engine.surrogates import fix_surrogates
 
 log = logging.getLogger("muxtui.manager")
 
@@ -179,19 +181,55 @@ class Attempts:
         return provider, model_name
 
     def _context(self, ws: Workspace) -> list[ChatMessage]:
-        out: list[ChatMessage] = []
-        for m in ws.messages:
-            content = m.get("content") or ""
-            if not content.strip() and isinstance(m.get("refusal"), str):
-                content = m["refusal"]  # the model's refusal is what it said on that turn
-            if not content.strip():
-                continue
-            role = m["role"]
-            if out and out[-1].role == role:  # providers want alternating turns
-                out[-1] = ChatMessage(role, out[-1].content + "\n\n" + content)
-            else:
-                out.append(ChatMessage(role, content))
-        return out
+        return chat_messages(request_messages(ws.messages))
+
+    async def summarize(self, model: str, messages: list[dict[str, Any]],
+                        secrets: list[str] = ()) -> tuple[str, dict[str, int]]:  # type: ignore[assignment]
+        """One summary of ``messages`` by ``model`` (no retries, no fallbacks: the user asked for
+        it and sees why it failed): its text and reported usage; raises a typed StreamError."""
+        provider, model_name = self._provider_for(model)
+        pc = self.config.providers[split_model(model)[0]]
+        chat = chat_messages([*messages, {"role": "user", "content": SUMMARY_INSTRUCTION}])
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            await prepare()
+        request = StreamRequest(model=model_name, messages=chat, max_tokens=pc.max_tokens)
+        text: list[str] = []
+        usage: dict[str, int] = {}
+        finished, reason = False, None
+        try:
+            async with asyncio.timeout(self.config.stream.total_timeout):
+                async with contextlib.aclosing(provider.stream(request)) as items:
+                    async for item in items:
+                        if isinstance(item, TextDelta):
+                            text.append(item.text)
+                        elif isinstance(item, UsageUpdate):
+                            usage.update({k: v for k in ("input_tokens", "output_tokens")
+                                          if (v := getattr(item, k)) is not None})
+                        elif isinstance(item, (Finish, StopReason)):
+                            reason = item.reason or reason
+                            finished = finished or isinstance(item, Finish)
+        except TimeoutError:
+            raise StreamError(ErrorType.TIMEOUT, "the summary took longer than total_timeout", provider=pc.name) from None
+        except BaseExceptionGroup as group:
+            leaf = _first_leaf(group)
+            if isinstance(leaf, (StreamError, asyncio.CancelledError)):
+                raise leaf from None
+            raise StreamError(ErrorType.NETWORK, f"{type(leaf).__name__}: {leaf}", provider=pc.name) from None
+        except (OSError, ValueError) as exc:
+            raise StreamError(ErrorType.UNKNOWN, f"{type(exc).__name__}: {exc}", provider=pc.name) from None
+        redactor = StreamRedactor(secrets)  # a key the model repeats never reaches the file
+        summary = (redactor.feed(fix_surrogates("".join(text))) + redactor.flush()).strip()
+        if not finished:
+            raise StreamError(ErrorType.STREAM_TRUNCATED, "the summary stream ended before the provider's end marker",
+                              provider=pc.name)
+        if reason in FINISH_ERRORS:
+            kind, what = FINISH_ERRORS[reason]
+            raise StreamError(kind, f"summary: {what}", retryable=False, provider=pc.name)
+        if not summary:
+            raise StreamError(ErrorType.EMPTY_OUTPUT, "the model returned an empty summary", provider=pc.name)
+        return summary, usage
+
 
     async def _attempt(self, ws: Workspace, run: Run, model: str) -> None:
         cfg = self.config.stream
@@ -402,3 +440,23 @@ class Turns:
             raise
         await finish_regardless(self._close(ws, run, status, err))
         return status
+
+
+def chat_messages(messages: list[dict[str, Any]]) -> list[ChatMessage]:
+    """Stored messages as a provider's turns: empty ones left out, a summary as a user turn
+    that says what it is, consecutive turns of one role joined (providers want alternation)."""
+    out: list[ChatMessage] = []
+    for m in messages:
+        content = m.get("content") or ""
+        if not content.strip() and isinstance(m.get("refusal"), str):
+            content = m["refusal"]  # the model's refusal is what it said on that turn
+        if not content.strip():
+            continue
+        role = m["role"]
+        if m.get("summary"):
+            role, content = "user", f"{SUMMARY_PREFIX}\n\n{content}"
+        if out and out[-1].role == role:  # providers want alternating turns
+            out[-1] = ChatMessage(role, out[-1].content + "\n\n" + content)
+        else:
+            out.append(ChatMessage(role, content))
+    return out

@@ -17,7 +17,6 @@ The model picker shows ``listing()``: the configured models first, then the serv
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -32,7 +31,7 @@ from muxtui.engine.features import file_name
 from muxtui.engine.providers import registry
 from muxtui.engine.providers.base import model_ids
 
-__all__ = ["CACHE_TTL", "ModelCatalog", "ServerModels", "file_name", "listable"]
+__all__ = ["CACHE_TTL", "ModelCatalog", "ServerModels", "file_name", "listable", "stated_windows"]
 
 CACHE_TTL = 24 * 3600.0
 FAILURE_TTL = 300.0  # a server that could not be reached is asked again sooner
@@ -58,6 +57,7 @@ class ServerModels:
     checked_at: float | None = None  # when it was last asked (with or without an answer)
     supported: bool | None = None  # True: the endpoint answered; False: it has none; None: unknown
     error: str | None = None  # why the last ask gave no list, in the user's words
+    windows: dict[str, int] = field(default_factory=dict)  # context windows the list states (model → tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +68,7 @@ class ServerModels:
             "checked_at": self.checked_at,
             "supported": self.supported,
             "error": self.error,
+            "windows": dict(self.windows),
         }
 
     @classmethod
@@ -84,6 +85,7 @@ class ServerModels:
 
         supported = data.get("supported")
         error = data.get("error")
+        windows = data.get("windows")  # absent in caches written before context windows were kept
         return cls(
             provider,
             tuple(models),
@@ -91,6 +93,8 @@ class ServerModels:
             num("checked_at"),
             supported if isinstance(supported, bool) else None,
             error if isinstance(error, str) else None,
+            {k: v for k, v in windows.items() if isinstance(k, str) and type(v) is int and v > 0}
+            if isinstance(windows, dict) else {},
         )
 
 
@@ -192,8 +196,9 @@ class ModelCatalog:
             read = self.timeout or min(stream.read_timeout, 30.0)
             client = await asyncio.to_thread(make_client, connect, read)  # its SSL context takes ~150 ms
         key = pc.resolve_key()
+        windows: dict[str, int] = {}
         try:
-            models = await _list_models(client, pc, key)
+            models = await _list_models(client, pc, key, windows)
         except _NoList as exc:
             result = ServerModels(
                 name,
@@ -204,7 +209,7 @@ class ModelCatalog:
                 _redact(str(exc), key, pc),
             )
         else:
-            result = ServerModels(name, tuple(models), now, now, True, None)
+            result = ServerModels(name, tuple(models), now, now, True, None, windows)
         finally:
             if own:
                 await client.aclose()
@@ -218,8 +223,15 @@ class _NoList(Exception):
         self.supported = supported
 
 
-async def _list_models(client: httpx.AsyncClient, pc: Any, key: str | None) -> list[str]:
-    return await registry.get(pc.type).list_models(pc, key, functools.partial(_get_json, client))
+async def _list_models(client: httpx.AsyncClient, pc: Any, key: str | None,
+                       windows: dict[str, int] | None = None) -> list[str]:
+    async def get_json(url: str, headers: dict[str, str], params: dict | None) -> Any:
+        data = await _get_json(client, url, headers, params)
+        if windows is not None:
+            windows.update(stated_windows(data))  # each page's, as the provider class pages through
+        return data
+
+    return await registry.get(pc.type).list_models(pc, key, get_json)
 
 
 async def _get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict | None) -> Any:
@@ -243,6 +255,31 @@ async def _get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str]
     if not model_ids(data) and not (isinstance(data, dict) and isinstance(data.get("data"), list)):
         raise _NoList("the server's reply is not a model list", False)
     return data
+
+
+# Where model lists state a context window: OpenRouter, Together, Groq ("context_length", and
+# OpenRouter's "top_provider.context_length"), vLLM ("max_model_len"), LM Studio
+# ("max_context_length"), Mistral ("max_context_length"), Anthropic ("max_input_tokens"), others
+# "context_window".
+WINDOW_KEYS = ("context_length", "context_window", "max_model_len", "max_context_length", "max_input_tokens")
+
+
+def stated_windows(data: Any) -> dict[str, int]:
+    """model id → context window, for the entries of a model list that state one."""
+    items = data.get("data", data.get("models")) if isinstance(data, dict) else data
+    out: dict[str, int] = {}
+    if not isinstance(items, list):
+        return out
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        ident = item.get("id") or item.get("name")
+        top = item.get("top_provider")
+        for value in (*(item.get(k) for k in WINDOW_KEYS), top.get("context_length") if isinstance(top, dict) else None):
+            if isinstance(ident, str) and type(value) is int and value > 0:
+                out[ident.strip()] = value
+                break
+    return out
 
 
 def _redact(text: str, key: str | None, pc: Any) -> str:

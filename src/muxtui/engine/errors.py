@@ -37,7 +37,8 @@ HINTS: dict[ErrorType, str] = {
     ErrorType.QUOTA: "the account is out of credit or quota",
     ErrorType.RATE_LIMIT: "rate limited: {retry} to retry later",
     ErrorType.MODEL_NOT_FOUND: "pick another model ({pick-model})",
-    ErrorType.CONTEXT_EXCEEDED: "the conversation is too long for this model: start a new workspace",
+    ErrorType.CONTEXT_EXCEEDED: ("the conversation is too long for this model: {compact-retry} compacts it "
+                                  "and retries (/compact only compacts), or start a new workspace"),
     ErrorType.SERVER_ERROR: "the provider failed: {retry} to retry",
     ErrorType.NETWORK: "cannot reach the provider: check base_url and the network, {retry} to retry",
     ErrorType.TIMEOUT: "the provider stopped answering: {retry} to retry",

@@ -53,6 +53,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from muxtui.config import Config, split_model
+from muxtui.engine import context
 from muxtui.engine import events as ev
 from muxtui.engine import settings as settings_mod
 from muxtui.engine.attempts import FINISH_ERRORS, PAUSE_REASONS, Attempts, ProviderFactory, Turns
@@ -65,7 +66,7 @@ from muxtui.engine.queueing import SendQueue
 from muxtui.engine.recovery import Recovery, Saver
 from muxtui.engine.redact import configured_secrets
 from muxtui.engine.runs import PartialWriter, Run, Runs, Workspace
-from muxtui.engine.storage import Storage, WorkspaceBusy, WorkspaceInfo
+from muxtui.engine.storage import Storage, WorkspaceBusy, WorkspaceInfo, new_id, now
 from muxtui.engine.surrogates import fix_surrogates
 
 # The UI and tests import these from here.
@@ -310,6 +311,40 @@ class StreamManager:
             self._turns.start(ws)
         return "started"
 
+    async def compact(self, ws_id: str, retry: bool = False) -> dict[str, Any]:
+        """Summarise the conversation before its last ``[context] keep_turns`` turns into one
+        summary record (docs/storage.md); the originals stay, requests send the summary instead.
+        A failed summary call writes nothing and raises its StreamError (the reason to show)."""
+        ws = await self.open_workspace(ws_id)
+        async with ws.lock:
+            if ws.streaming:
+                raise ValueError("a reply is streaming: compact when it has finished")
+            async with ws.io:
+                await self._recovery.sync(ws)  # another process's turns are part of what to summarise
+            cfg = self.config.context
+            found = context.compact_range(ws.messages, cfg.keep_turns)
+            if found is None:
+                raise ValueError(f"nothing to compact: the conversation is no longer than its last "
+                                 f"{cfg.keep_turns} turns ([context] keep_turns)")
+            older, (first, last) = found
+            model = cfg.compact_model or ws.info.model
+            text, usage = await self._attempts.summarize(model, older, self._secrets)
+            record: dict[str, Any] = {"id": new_id("m"), "role": "system", "summary": True, "summarizes": [first, last],
+                                      "content": text, "model": model, "created_at": now()}
+            if usage:
+                record["summary_usage"] = usage
+            last_user = max((i for i, m in enumerate(ws.messages) if m["role"] == "user"), default=None)
+            if retry and last_user is not None and last_user + 1 < len(ws.messages):
+                await self._truncate(ws, ws.messages[last_user + 1]["seq"])  # the failed reply
+            async with ws.io:
+                committed = await asyncio.to_thread(ws.store.append, record)
+                ws.messages.append(committed)
+            self._emit(ev.MESSAGE_ADDED, ws_id, message=committed)
+            if retry:
+                await self._claim(ws)
+                self._turns.start(ws)
+        return committed
+
     async def start_stream(self, ws_id: str) -> str:
         """Run a turn on the current history; cancels and waits for a running one (point 1)."""
         ws = await self.open_workspace(ws_id)
@@ -497,8 +532,20 @@ class StreamManager:
             ws.epoch += 1
             await asyncio.to_thread(ws.store.append_truncate, from_seq)
             await asyncio.to_thread(ws.store.clear_partial)
+            # A summary written after the cut whose messages all stay (a retry after /compact)
+            # stays in force: it is written again after the truncate record.
+            keep = [m for m in ws.messages if m.get("seq", -1) >= from_seq and m.get("summary")
+                    and context.latest_summary([m]) is not None and m["summarizes"][1] < from_seq]
             ws.messages = [m for m in ws.messages if m.get("seq", from_seq) < from_seq]
+            again = []
+            for m in keep[-1:]:  # the newest covers the older ones
+                copy = {k: v for k, v in m.items() if k not in ("seq", "v")}
+                copy["id"] = new_id("m")
+                again.append(await asyncio.to_thread(ws.store.append, copy))
+            ws.messages.extend(again)
         self._emit(ev.HISTORY_TRUNCATED, ws.info.id, from_seq=from_seq)
+        for m in again:
+            self._emit(ev.MESSAGE_ADDED, ws.info.id, message=m)
 
     async def _close(self, ws: Workspace, run: Run, status: str, err: StreamError | None) -> None:
         """How a turn ends (runs.Runs.close); the stream task calls it through the manager."""

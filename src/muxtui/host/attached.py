@@ -30,7 +30,7 @@ RECONNECT_WAIT = 30.0  # a command waits this long for a dropped link to come ba
 READ_ONLY = frozenset({
     "list_workspaces", "open_workspace", "peek_workspace", "history", "get_settings", "streaming", "unsaved",
     "pending_writes", "has_partial", "list_trash", "export_workspace", "search", "catch_up_search", "search_ready",
-    "storage_warnings", "workspaces_stamp", "error_groups", "models", "logs", "wait_idle", "warm",
+    "storage_warnings", "workspaces_stamp", "error_groups", "models", "context", "logs", "wait_idle", "warm",
 })
 
 # Engine exceptions a client catches by class (the engine sends their class name).

@@ -37,6 +37,7 @@ from muxtui.client import TRASH_KEEP_DAYS, Engine
 from muxtui.paths import Paths
 from muxtui.ui import conversation, persist, terminal_keys
 from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
+from muxtui.ui.context import ContextActions
 from muxtui.ui.drafts import DraftStore
 from muxtui.ui.footer import StableFooter
 from muxtui.ui.lifecycle import AppLifecycle
@@ -67,7 +68,8 @@ MAIN_SCREEN_ACTIONS = frozenset({
 }) | conversation.MAIN_SCREEN_ACTIONS
 
 
-class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, conversation.ConversationMixin, App[int]):
+class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, conversation.ConversationMixin,
+             ContextActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
     # -strip: the sidebar becomes a one-column badge strip; -short: no header, a lower composer
@@ -86,6 +88,7 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
         Binding("f2", "rename", "Rename", id="rename", show=False, priority=True),
         Binding("ctrl+d", "delete_workspace", "Delete", id="delete-workspace", show=False, priority=True),
         Binding("f6", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
+        Binding("f8", "compact_retry", "Compact, retry", id="compact-retry", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+f", "search", "Search", id="search", show=False, priority=True),
@@ -472,6 +475,8 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
                     "find_in_workspace", "find-in-workspace", "f7"),
                 cmd("Search messages", "search every workspace (ws: role: model: filter)", "search", "search",
                     "ctrl+f"),
+                cmd("Compact conversation", "summarise the older messages; requests send the summary instead "
+                    "(or type /compact)", "compact"),
                 cmd("Export workspace as Markdown", "write this workspace to a .md file in the current folder",
                     "export_workspace('md')"),
                 cmd("Export workspace as JSON", "write this workspace to a .json file (muxtui import reads it)",

@@ -34,7 +34,7 @@ WINDOW = 40  # messages mounted when a workspace is shown, and per "load earlier
 MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to WINDOW
 
 
-DEFAULT_KEYS = {"retry": "ctrl+r", "pick-model": "ctrl+o", "continue": "ctrl+g"}
+DEFAULT_KEYS = {"retry": "ctrl+r", "pick-model": "ctrl+o", "continue": "ctrl+g", "compact-retry": "f8"}
 
 
 class _Keys(dict):
@@ -123,6 +123,28 @@ class UserMessage(Static):
         else:
             body = Content(visible(text))
         super().__init__(label + Content("\n") + body, classes="message")
+
+
+class SummaryMessage(Static):
+    """A compaction summary (``summary: true``): it stands in for the messages above it in
+    requests; those stay in the chat, collapsed (``-summarized``)."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message_id: str = message.get("id", "")
+        span = message.get("summarizes") or ["?", "?"]
+        label = Content.styled("summary", "bold $secondary") + Content.styled(
+            f" · compacted messages {span[0]}–{span[-1]} with {one_line(short_model(message.get('model') or ''))};"
+            " requests send this instead of them", "dim")
+        super().__init__(label + Content("\n") + Content(visible(message.get("content", ""))),
+                         classes="message summary")
+
+
+def summarized_ids(messages: list[dict[str, Any]]) -> set[str]:
+    """Ids of the messages some summary stands in for (shown collapsed)."""
+    spans = [m["summarizes"] for m in messages if m.get("summary") and isinstance(m.get("summarizes"), list)
+             and len(m["summarizes"]) == 2 and all(type(x) is int for x in m["summarizes"])]
+    return {m.get("id", "") for m in messages if not m.get("summary") and isinstance(m.get("seq"), int)
+            and any(a <= m["seq"] <= b for a, b in spans)}
 
 
 class AssistantMessage(Vertical):
@@ -431,6 +453,7 @@ class ChatView(VerticalScroll):
         self._workspace: Any = None  # the app's WorkspaceView (read only: .messages, .queue)
         self._first = 0  # index in the history of the first mounted message
         self._shown: set[str] = set()
+        self._summarized: set[str] = set()  # ids of messages a summary stands in for (collapsed)
         self.marker = EarlierMarker(classes="earlier")
         self.hint = Static(classes="empty-hint")
         self.queue = QueueList(classes="queue")
@@ -464,12 +487,20 @@ class ChatView(VerticalScroll):
 
     def _widget_for(self, message: dict[str, Any]) -> Widget:
         self._shown.add(message.get("id", ""))
-        if message.get("role") == "user":
-            return UserMessage(message)
-        return AssistantMessage(message)
+        if message.get("summary"):
+            return SummaryMessage(message)
+        widget = UserMessage(message) if message.get("role") == "user" else AssistantMessage(message)
+        if message.get("id") in self._summarized:
+            widget.add_class("-summarized")
+        return widget
+
+    def _collapse_summarized(self) -> None:
+        self._summarized = summarized_ids(self._workspace.messages) if self._workspace is not None else set()
+        for widget in self._message_widgets():
+            widget.set_class(getattr(widget, "message_id", None) in self._summarized, "-summarized")
 
     def _message_widgets(self) -> list[Widget]:
-        return [w for w in self.children if isinstance(w, (UserMessage, AssistantMessage))]
+        return [w for w in self.children if isinstance(w, (UserMessage, AssistantMessage, SummaryMessage))]
 
     async def _prune(self) -> None:
         widgets = [w for w in self._message_widgets() if w is not self.live]
@@ -493,6 +524,7 @@ class ChatView(VerticalScroll):
             self.queue.retitle(self.live is not None)
             self._workspace = workspace
             self._shown = set()
+            self._summarized = summarized_ids(workspace.messages)
             release_focus(self, self._message_widgets())
             await self.remove_children(self._message_widgets())
             messages = workspace.messages
@@ -526,6 +558,8 @@ class ChatView(VerticalScroll):
             if workspace_id != self.workspace_id or message.get("id") in self._shown:
                 return
             await self._mount([self._widget_for(message)])
+            if message.get("summary"):
+                self._collapse_summarized()
             await self._prune()
 
     async def start_live(self, workspace_id: str, request_id: str, model: str) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from muxtui.client import StorageError, WorkspaceBusy
 from muxtui.ui.chat import QueuedItem
 from muxtui.ui.composer import Composer
+from muxtui.ui.context import COMPACT_COMMAND
 from muxtui.ui.screens import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -44,6 +45,11 @@ class SendingActions:
                 return
             if here:
                 composer.end_edit()
+            return
+        if text.strip() == COMPACT_COMMAND:  # a command, not a message to the model
+            if here:
+                composer.accepted(text)
+            self.run_worker(self.compact_conversation(ws_id), group="compact")
             return
         if ws_id == self.current_id:
             self.chat.anchor()  # scrolled up or not: the new message and its reply are followed

@@ -64,6 +64,9 @@ class WorkspaceActions:
                          f"{self.key_for('retry', 'ctrl+r')} regenerates)")
         if len(parts) == 1:
             parts.append("idle")
+        self._meter_shown = meter = self.context_meter()
+        if meter is not None:
+            parts.insert(1, meter[0])
         total = self._usage_total(self.current_id)
         if total["replies"] > 1:  # with one reply, its own usage line is the total
             parts.append(f"{total['input_tokens'] + total['output_tokens']:,} tokens total")

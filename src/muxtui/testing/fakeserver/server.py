@@ -190,7 +190,8 @@ class FakeServer(ServerCore):
 
         Options from a ``/x/<opts>/`` URL prefix: ``models=a,b`` (the ids),
         ``models_status=404`` (no such endpoint, as Ollama-era and many proxies answer),
-        ``models_gate=NAME`` (wait for ``release(NAME)`` before answering).
+        ``models_gate=NAME`` (wait for ``release(NAME)`` before answering),
+        ``models_context=N`` (each entry states a context window of N tokens).
         """
         self._record(req, "models", None, None, rid)
         if opts.get("models_gate"):
@@ -212,9 +213,17 @@ class FakeServer(ServerCore):
         now = int(time.time())
         if req.headers.get("anthropic-version"):
             query = {k: v[-1] for k, v in parse_qs(req.target.partition("?")[2]).items()}
-            await self._json(writer, 200, anthropic.model_page(ids, query, now), {"request-id": rid})
+            page = anthropic.model_page(ids, query, now)
+            if opts.get("models_context"):
+                for entry in page["data"]:
+                    entry["max_input_tokens"] = int(opts["models_context"])
+            await self._json(writer, 200, page, {"request-id": rid})
             return True
-        await self._json(writer, 200, openai.model_list(ids, now), {"x-request-id": rid})
+        listing = openai.model_list(ids, now)
+        if opts.get("models_context"):
+            for entry in listing["data"]:
+                entry["context_length"] = int(opts["models_context"])
+        await self._json(writer, 200, listing, {"x-request-id": rid})
         return True
 
     async def _replay(
