@@ -215,7 +215,7 @@ def _press(app, key: str, character: str | None) -> None:
 
 
 def _live_body(app):
-    from muxtui.ui.chat import AssistantMessage
+    from muxtui.ui.messages import AssistantMessage
 
     messages = list(app.chat.query(AssistantMessage))
     return messages[-1].body if messages else None

@@ -51,7 +51,7 @@ async def main(shape: str, scale: float, size: int, delay_ms: float) -> dict:
     from muxtui.paths import Paths
     from muxtui.testing import hostile_markdown
     from muxtui.ui.app import MuxApp
-    from muxtui.ui.chat import AssistantMessage
+    from muxtui.ui.messages import AssistantMessage
 
     _, text, last = hostile_markdown.shape(shape, scale)
     paths = Paths.default()

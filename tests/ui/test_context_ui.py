@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from muxtui.engine.storage import Storage
-from muxtui.ui.chat import SummaryMessage
-from tests.ui.conftest import FIXED_NOW, make_app, screen_text
+from muxtui.ui.messages import SummaryMessage
+from tests.helpers.app import FIXED_NOW, make_app, screen_text
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

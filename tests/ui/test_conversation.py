@@ -15,7 +15,8 @@ from textual.widgets import Input, OptionList, TextArea
 
 from muxtui.engine.storage import Storage
 from muxtui.ui import clipboard
-from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
+from muxtui.ui.chat import QueuedItem
+from muxtui.ui.messages import AssistantMessage, UserMessage
 from muxtui.ui.composer import Composer
 from muxtui.ui.dialogs import CodeBlockPicker, HelpScreen, HistorySearch, SettingsScreen
 from muxtui.ui.navigation import MessageChatView, code_blocks

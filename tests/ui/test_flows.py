@@ -14,7 +14,8 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from muxtui.engine.storage import Storage
-from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
+from muxtui.ui.chat import QueuedItem
+from muxtui.ui.messages import AssistantMessage, UserMessage
 from muxtui.ui.composer import Composer
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, ModelPicker, NameScreen
 from muxtui.ui.textual_private import notifications, timer_running

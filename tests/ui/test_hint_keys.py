@@ -4,7 +4,7 @@ bound to f9, a failed reply says "f9 to retry" (the engine's hint names the bind
 from __future__ import annotations
 
 from muxtui.client import HINTS, ErrorType
-from muxtui.ui.chat import error_hint
+from muxtui.ui.messages import error_hint
 from tests.helpers.app import make_app, screen_text, settle
 from tests.helpers.home import write_config
 

@@ -6,7 +6,7 @@ HTTP path; the chat pane renders them from the saved message's typed fields.
 
 from __future__ import annotations
 
-from muxtui.ui.chat import AssistantMessage
+from muxtui.ui.messages import AssistantMessage
 from tests.helpers.app import make_app, screen_text, send, settle, start, use_model, ws_messages
 from tests.ui.test_snapshots import seed, select_last
 

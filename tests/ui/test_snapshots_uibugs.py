@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from textual.selection import SELECT_ALL
 
-from muxtui.ui.chat import AssistantMessage, UserMessage
+from muxtui.ui.messages import AssistantMessage, UserMessage
 from tests.helpers.app import make_app
 from tests.ui.test_snapshots import conversation, seed, select_last, started
 

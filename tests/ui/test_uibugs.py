@@ -20,7 +20,8 @@ from textual.widgets.collapsible import CollapsibleTitle
 
 from muxtui.engine import trash
 from muxtui.engine.storage import Storage
-from muxtui.ui.chat import AssistantMessage, QueuedItem, UserMessage
+from muxtui.ui.chat import QueuedItem
+from muxtui.ui.messages import AssistantMessage, UserMessage
 from muxtui.ui.screens import ConfirmScreen, ErrorsScreen, TrashPicker
 from muxtui.ui.textual_private import screen_strips
 from tests.helpers.app import SIZE, make_app, screen_text, send, settle, start, until, use_model, ws_messages

@@ -19,7 +19,8 @@ from textual.binding import Binding
 
 from muxtui.client import StorageError, events as ev, settings as settings_mod
 from muxtui.ui import clipboard
-from muxtui.ui.chat import AssistantMessage, QueuedItem
+from muxtui.ui.chat import QueuedItem
+from muxtui.ui.messages import AssistantMessage
 from muxtui.ui.composer import Composer
 from muxtui.ui.dialogs import CodeBlockPicker, HelpRow, HelpScreen, HistorySearch, SettingsScreen
 from muxtui.ui.navigation import MESSAGE_BINDINGS, QUEUED_BINDINGS, MessageChatView, code_blocks

@@ -21,7 +21,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
-from muxtui.ui.chat import AssistantMessage, ChatView, UserMessage
+from muxtui.ui.chat import ChatView
+from muxtui.ui.messages import AssistantMessage, UserMessage
 
 _PARSER = MarkdownIt("commonmark")
 

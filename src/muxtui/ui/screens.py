@@ -20,7 +20,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from muxtui.humanize import ago
-from muxtui.ui.chat import selected_text
+from muxtui.ui.messages import selected_text
 from muxtui.ui.safe import one_line, visible
 
 
