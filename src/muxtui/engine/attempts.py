@@ -261,18 +261,16 @@ class Attempts:
             async with asyncio.timeout(cfg.total_timeout):
                 async with contextlib.aclosing(provider.stream(request)) as items:
                     async for item in items:
-                        if isinstance(item, TextDelta):
-                            text = run.text_fix.feed(item.text) if item.text else ""
-                            text = run.text_filter.feed(text) if text else ""
+                        if isinstance(item, (TextDelta, ReasoningDelta)):
+                            # Surrogate joiner, then key redactor: each kind of text has its own pair.
+                            reasoning = isinstance(item, ReasoningDelta)
+                            fix, screen = ((run.reasoning_fix, run.reasoning_filter) if reasoning
+                                           else (run.text_fix, run.text_filter))
+                            text = fix.feed(item.text) if item.text else ""
+                            text = screen.feed(text) if text else ""
                             if not text:
                                 continue
-                            self._runs.add_text(ws_id, run, text)
-                        elif isinstance(item, ReasoningDelta):
-                            text = run.reasoning_fix.feed(item.text) if item.text else ""
-                            text = run.reasoning_filter.feed(text) if text else ""
-                            if not text:
-                                continue
-                            self._runs.add_reasoning(ws_id, run, text)
+                            (self._runs.add_reasoning if reasoning else self._runs.add_text)(ws_id, run, text)
                         elif isinstance(item, UsageUpdate):
                             for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
                                 value = getattr(item, name)
