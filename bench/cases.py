@@ -231,7 +231,7 @@ async def app_long(args: argparse.Namespace) -> None:
         await pilot.pause()
         _gc_tuning()
         ws_id = app.current_id
-        await app.engine.manager.set_model(ws_id, "fake:" + model(args.chunks, delay_ms=args.pace_ms))
+        await app.engine.set_model(ws_id, "fake:" + model(args.chunks, delay_ms=args.pace_ms))
         chat_file = paths.workspaces_dir / ws_id / "chat.jsonl"
         app.composer.set_draft("bench: write a long answer")
         await pilot.pause()
@@ -288,7 +288,7 @@ async def app_many(args: argparse.Namespace) -> None:
             app.tracker.add(info)
             ids.append(info.id)
         for n, ws_id in enumerate(ids):
-            await app.engine.manager.set_model(ws_id, "fake:" + model(chunks, seed=n + 1, delay_ms=args.delay_ms))
+            await app.engine.set_model(ws_id, "fake:" + model(chunks, seed=n + 1, delay_ms=args.delay_ms))
         await pilot.pause()
         _gc_tuning()
         for ws_id in ids:
@@ -529,7 +529,7 @@ async def app_soak(args: argparse.Namespace) -> None:
         await pilot.pause()
         _gc_tuning()
         ws_id = app.current_id
-        await app.engine.manager.set_model(ws_id, "fake:" + model(args.chunks))
+        await app.engine.set_model(ws_id, "fake:" + model(args.chunks))
         chat_file = paths.workspaces_dir / ws_id / "chat.jsonl"
         cache: dict[str, Any] = {}
         times: list[float] = []

@@ -44,13 +44,13 @@ async def _send(args, paths: Paths, cfg) -> int:
     def on_event(event) -> None:
         if event.workspace != info.id:
             return
-        if event.type == ev.STREAM_DELTA and "text" in event.data:
+        if type(event) is ev.StreamDelta and event.text:
             if outcome.get("broken_pipe"):
                 return
             try:
-                out.write(event.data["text"])
+                out.write(event.text)
                 out.flush()
-                outcome["line_open"] = not event.data["text"].endswith("\n")
+                outcome["line_open"] = not event.text.endswith("\n")
             except BrokenPipeError:
                 # `muxtui send ... | head`: the reader is gone. Stop the stream (the text so far
                 # is saved as interrupted) and stay quiet.
@@ -58,10 +58,10 @@ async def _send(args, paths: Paths, cfg) -> int:
                 silence_stdout()
                 stop()
         elif event.type == ev.STREAM_RETRYING:
-            print(f"{_break(outcome)}[retrying in {event.data['delay']:.1f} s: {event.data['error_type']}]",
+            print(f"{_break(outcome)}[retrying in {event.delay:.1f} s: {event.error_type}]",
                   file=sys.stderr)
         elif event.type == ev.STREAM_FALLBACK:
-            print(f"{_break(outcome)}[falling back to {event.data['to_model']}]", file=sys.stderr)
+            print(f"{_break(outcome)}[falling back to {event.to_model}]", file=sys.stderr)
         elif event.type in ev.STREAM_CLOSED:
             outcome["last"] = event
             closed.set()
@@ -104,7 +104,7 @@ async def _send(args, paths: Paths, cfg) -> int:
             if not args.wait or retry_at is None or stopping.is_set() or waits_left <= 0:
                 break
             waits_left -= 1
-            reason = outcome["last"].data["message"].get("error_type") or "error"
+            reason = outcome["last"].message.get("error_type") or "error"
             if not await _wait_for_retry(retry_at, reason, stopping, _break(outcome)):
                 outcome["stopped_waiting"] = True
                 break
@@ -140,7 +140,7 @@ async def _send(args, paths: Paths, cfg) -> int:
     event = outcome.get("last")
     if event is None:
         return EXIT_ERROR
-    message = event.data["message"]
+    message = event.message
     if outcome.get("unsaved"):
         kept = ("; the part saved while it streamed is recovered from partial.json by the next muxtui command"
                 if outcome.get("partial_left") else "")
@@ -148,8 +148,8 @@ async def _send(args, paths: Paths, cfg) -> int:
               f"characters, printed above) is not in the history; free some disk space{kept}", file=sys.stderr)
         return EXIT_ERROR
     saved = outcome.get("saved")
-    if saved is not None and saved.data["message"].get("id") == message.get("id"):
-        message = saved.data["message"]  # what is on disk now, with its real status
+    if saved is not None and saved.message.get("id") == message.get("id"):
+        message = saved.message  # what is on disk now, with its real status
         print("muxtui: the reply was saved once the disk had room again", file=sys.stderr)
     if message.get("status") == "interrupted":
         print("muxtui: interrupted (the reply so far is saved)", file=sys.stderr)
@@ -189,7 +189,7 @@ def _rate_limited_until(event) -> float | None:
     """`retry_at` of a turn that ended because the provider asked to wait (a long Retry-After)."""
     if event is None or event.type != "stream.error":
         return None
-    retry_at = event.data["message"].get("retry_at")
+    retry_at = event.message.get("retry_at")
     return float(retry_at) if isinstance(retry_at, (int, float)) else None
 
 
@@ -243,7 +243,7 @@ async def _undo_model_not_found(engine, info, event, created: bool, previous_mod
     (it goes to the trash), and an existing one gets its model back."""
     if event is None or event.type != "stream.error":
         return None
-    if event.data["message"].get("error_type") != "model_not_found":
+    if event.message.get("error_type") != "model_not_found":
         return None
     try:
         if created:
