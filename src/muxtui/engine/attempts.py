@@ -63,6 +63,8 @@ FINISH_ERRORS: dict[str, tuple[ErrorType, str]] = {
 # Anthropic pauses a long server-tool turn; it is not a finished answer (the turn is saved as
 # interrupted and the user can send "continue").
 PAUSE_REASONS = frozenset({"pause_turn"})
+# Items that add to the reply: after a failed partial write, the next one ends the stream.
+_OUTPUT_ITEMS = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)
 
 
 ProviderFactory = Callable[[ProviderConfig, Config], Any]
@@ -296,7 +298,11 @@ class Attempts:
                         elif isinstance(item, Citation):
                             if all(c["url"] != item.url for c in run.citations):
                                 run.citations.append({"url": item.url, **({"title": item.title} if item.title else {})})
-                        if run.partial.failed is not None:
+                        if run.partial.failed is not None and isinstance(item, _OUTPUT_ITEMS):
+                            # More text than the disk can hold in partial.json: stop here. Only on
+                            # output: a failure noticed at the finish, the usage or a citation cuts
+                            # nothing short, so the reply stays complete and its commit decides
+                            # (held in memory and saved once the disk has room, runs.Runs.close).
                             raise StreamError(ErrorType.WRITE_FAILED,
                                               f"cannot write the partial reply: {why(run.partial.failed)}",
                                               retryable=False)
