@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -254,6 +255,39 @@ async def _disk_full_turn(make_manager, fake_server, model: str, kinds=("append"
     done = await rec.wait_for(closed(info.id), timeout=15)
     await asyncio.wait_for(manager.wait_idle(info.id), 15)
     return manager, rec, info, ws, done
+
+
+async def test_a_late_save_under_way_still_counts_as_unsaved_until_it_is_done(make_manager, fake_server):
+    """The save loop and a flush (`muxtui send` waiting for the disk) race for a reply the disk
+    refused. While the loop's save is under way (the reply appended, its books not kept yet), the
+    reply still counts as unsaved, and a flush returns only after that save's MESSAGE_SAVED.
+    Before, `send` saw nothing pending mid-save and said the saved reply was lost (the flaky
+    real-tmpfs CLI test, about 1 run in 15 under load)."""
+    manager, rec, info, ws, done = await _disk_full_turn(make_manager, fake_server, "fake:m?chunks=5",
+                                                         kinds=("append",))
+    assert done.data["message"]["unsaved"]
+    entered, go = threading.Event(), threading.Event()
+    update = manager.storage.update_workspace
+
+    def slow_update(*args, **kwargs):
+        entered.set()
+        go.wait(10)
+        return update(*args, **kwargs)
+
+    manager.storage.update_workspace = slow_update
+    atomic.FAULTS.disarm()  # space returns: the save loop appends the reply, then keeps its books
+    assert await asyncio.to_thread(entered.wait, 10)
+    assert [r["role"] for r in jsonl_ok(ws.store.chat)] == ["user", "assistant"]
+    assert manager.has_unsaved()  # on disk, but not done: no MESSAGE_SAVED yet
+    flushing = asyncio.ensure_future(manager.flush_unsaved(10))
+    saved_before_return: list[bool] = []
+    flushing.add_done_callback(
+        lambda _: saved_before_return.append(any(e.type == ev.MESSAGE_SAVED for e in rec.events)))
+    go.set()
+    assert await asyncio.wait_for(flushing, 15) == []
+    assert saved_before_return == [True]
+    assert not manager.has_unsaved()
+    assert [r["role"] for r in jsonl_ok(ws.store.chat)] == ["user", "assistant"]  # saved once
 
 
 async def test_disk_full_reply_is_written_when_space_returns(make_manager, fake_server):

@@ -182,6 +182,9 @@ class Saver:
         self.longest = longest
         self.rounds = rounds
         self._task: asyncio.Task | None = None
+        # Workspaces whose late save is under way: their reply is on disk, but its bookkeeping and
+        # MESSAGE_SAVED are not done yet, so it still counts as unsaved (see save_unsaved).
+        self._saving: set[str] = set()
 
     def record_close(self, record: dict[str, Any]) -> None:
         """Audit one close; a record the disk refuses is held by the log and the save loop
@@ -192,41 +195,54 @@ class Saver:
 
     async def save_unsaved(self, ws: Workspace) -> None:
         """A reply whose commit failed (disk full) is saved before anything else may overwrite
-        its partial; if the disk still refuses, nothing new starts."""
-        if not ws.pending:
+        its partial; if the disk still refuses, nothing new starts. A call made while another
+        save of this workspace is under way (the save loop, and `muxtui send` waiting for the disk)
+        waits for it, so it returns after that save's MESSAGE_SAVED: before, it saw nothing pending
+        mid-save and `send` reported a saved reply as lost."""
+        if not ws.pending and ws.info.id not in self._saving:
             return
         async with ws.io:
-            for mid, record in list(ws.pending.items()):
-                try:
-                    committed = await asyncio.to_thread(self._commit_pending, ws.store, record)
-                except Exception as exc:
-                    raise StorageError(f"cannot save the previous reply ({why(exc)}): free some disk space; "
-                                       "it is saved as soon as the disk has room, and the text is still on "
-                                       "screen") from None
-                # Memory changes only now, after the partial is gone too: a start that sees
-                # nothing pending may write a new partial at once.
-                del ws.pending[mid]
-                for i, m in enumerate(ws.messages):
-                    if m.get("id") == mid:
-                        ws.messages[i] = committed
-                        break
-                try:  # bookkeeping only: the message is durable
-                    info = await asyncio.to_thread(
-                        self.storage.update_workspace, ws.info.id, last_activity=now(),
-                        last_status=committed.get("status"), last_error_type=committed.get("error_type"))
-                    ws.info.last_activity = info.last_activity
-                    ws.info.last_status = info.last_status
-                    ws.info.last_error_type = info.last_error_type
-                except Exception:
-                    log.exception("updating the registry after a late save failed")
-                self.record_close({
-                    "ts": now(), "request_id": committed.get("request_id"), "workspace": ws.info.id,
-                    "model": committed.get("model"), "provider": provider_of(committed.get("model")),
-                    "close_kind": "written_after_retry", "error_type": committed.get("error_type"),
-                    "status": committed.get("status"), "seq": committed.get("seq"),
-                    "chars": len(committed.get("content") or ""), "format": FORMAT_VERSION,
-                })
-                self._emit(ev.MESSAGE_SAVED, ws.info.id, message=committed)
+            if not ws.pending:
+                return
+            self._saving.add(ws.info.id)
+            try:
+                await self._save_pending(ws)
+            finally:
+                self._saving.discard(ws.info.id)
+
+    async def _save_pending(self, ws: Workspace) -> None:
+        """save_unsaved's work, under ws.io."""
+        for mid, record in list(ws.pending.items()):
+            try:
+                committed = await asyncio.to_thread(self._commit_pending, ws.store, record)
+            except Exception as exc:
+                raise StorageError(f"cannot save the previous reply ({why(exc)}): free some disk space; "
+                                   "it is saved as soon as the disk has room, and the text is still on "
+                                   "screen") from None
+            # Memory changes only now, after the partial is gone too: a start that sees
+            # nothing pending may write a new partial at once.
+            del ws.pending[mid]
+            for i, m in enumerate(ws.messages):
+                if m.get("id") == mid:
+                    ws.messages[i] = committed
+                    break
+            try:  # bookkeeping only: the message is durable
+                info = await asyncio.to_thread(
+                    self.storage.update_workspace, ws.info.id, last_activity=now(),
+                    last_status=committed.get("status"), last_error_type=committed.get("error_type"))
+                ws.info.last_activity = info.last_activity
+                ws.info.last_status = info.last_status
+                ws.info.last_error_type = info.last_error_type
+            except Exception:
+                log.exception("updating the registry after a late save failed")
+            self.record_close({
+                "ts": now(), "request_id": committed.get("request_id"), "workspace": ws.info.id,
+                "model": committed.get("model"), "provider": provider_of(committed.get("model")),
+                "close_kind": "written_after_retry", "error_type": committed.get("error_type"),
+                "status": committed.get("status"), "seq": committed.get("seq"),
+                "chars": len(committed.get("content") or ""), "format": FORMAT_VERSION,
+            })
+            self._emit(ev.MESSAGE_SAVED, ws.info.id, message=committed)
 
     @staticmethod
     def _commit_pending(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +253,8 @@ class Saver:
         return committed
 
     def has_unsaved(self) -> bool:
-        return bool(self.log.pending) or any(ws.pending for ws in self._workspaces.values())
+        return (bool(self.log.pending) or bool(self._saving)
+                or any(ws.pending for ws in self._workspaces.values()))
 
     def unsaved(self) -> list[dict[str, Any]]:
         return [{**rec, "workspace": ws.info.id} for ws in self._workspaces.values() for rec in ws.pending.values()]
@@ -268,7 +285,7 @@ class Saver:
         """One attempt at everything the disk refused; True when nothing is left."""
         done = True
         for ws in list(self._workspaces.values()):
-            if not ws.pending:
+            if not ws.pending and ws.info.id not in self._saving:
                 continue
             if ws.deleted:
                 log.warning("workspace %s was deleted: dropping %d unsaved replies", ws.info.id, len(ws.pending))
