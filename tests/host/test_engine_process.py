@@ -21,7 +21,7 @@ from muxtui.host.paths import HostPaths
 from muxtui.host.remote import EngineGone, EngineVersionMismatch, RemoteEngine
 from muxtui.host.spawn import EngineStartError
 from muxtui.host.server import registration_of
-from tests.helpers.cli import muxtui
+from tests.helpers.cli import muxtui, muxtui_env
 from tests.helpers.home import disk_history, temp_home
 from tests.helpers.processes import alive, wait_exit
 from tests.host.conftest import LinkLog, Mirror, set_engine_config, wait_file
@@ -473,6 +473,26 @@ async def test_status_and_stop_give_up_on_an_engine_that_does_not_answer(host_ho
             assert "does not answer within 0.5 s" in out.stderr and "kill 424242" in out.stderr
     finally:
         wedged.close()
+
+
+# Run `muxtui ARGS` in this interpreter, then say which modules it loaded (on stderr, last line).
+_LOADED = ("import runpy, sys, atexit; "
+           "atexit.register(lambda: print('LOADED', *sorted(sys.modules), file=sys.stderr)); "
+           "sys.argv = ['muxtui', *sys.argv[1:]]; runpy.run_module('muxtui', run_name='__main__')")
+
+
+async def test_a_cli_command_the_engine_serves_loads_no_engine_code(host_home, engines):
+    """Start-up time: with an engine running, `engine status`, `workspaces` and `send` are thin
+    clients: no stream manager, no provider classes, no httpx, no Textual in the CLI's process."""
+    await engines()
+    heavy = ("muxtui.client.local", "muxtui.engine.manager", "muxtui.engine.providers.openai", "httpx",
+             "textual", "muxtui.ui", "sqlite3")
+    for args in (["engine", "status"], ["workspaces"], ["send", "-w", "thin", "-m", MODEL, "hi"]):
+        out = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", _LOADED, *args], capture_output=True,
+                                      text=True, timeout=60, env=muxtui_env(host_home))
+        assert out.returncode == 0, out.stderr
+        loaded = out.stderr.strip().splitlines()[-1].split()[1:]
+        assert not [m for m in loaded if m.startswith(heavy)], (args, [m for m in loaded if m.startswith(heavy)])
 
 
 async def test_cli_commands_are_clients_of_a_running_engine(host_home, engines):

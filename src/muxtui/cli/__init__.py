@@ -10,11 +10,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 
 from muxtui import __version__
 from muxtui.cli import common
 from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, _guard_terminal, _load_config, _paths, _positive, _unguard_terminal, silence_stdout)
+
+# command -> (module, coroutine function) that runs it
+HANDLERS: dict[str, tuple[str, str]] = {
+    "send": ("muxtui.cli.send", "_send"),
+    "workspaces": ("muxtui.cli.data", "_workspaces"),
+    "history": ("muxtui.cli.data", "_history"),
+    "export": ("muxtui.cli.data", "_export"),
+    "import": ("muxtui.cli.data", "_import"),
+    "search": ("muxtui.cli.data", "_search"),
+    "logs": ("muxtui.cli.data", "_logs"),
+    "models": ("muxtui.cli.diagnose", "_models"),
+    "restore": ("muxtui.cli.data", "_restore"),
+    "engine": ("muxtui.host.command", "run"),
+}
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="muxtui", description="Keyboard-driven terminal workspaces for LLM chat.")
@@ -105,24 +121,15 @@ def _main(argv: list[str] | None) -> int:
         from muxtui.cli.diagnose import _doctor
 
         return asyncio.run(_doctor(paths))
-    cfg = _load_config(paths)
-    from muxtui.cli.data import _export, _history, _import, _logs, _restore, _search, _workspaces
-    from muxtui.cli.diagnose import _doctor, _models
-    from muxtui.cli.send import _send
-    from muxtui.host.command import run as _engine_command
-
-    handler = {
-        "send": _send,
-        "workspaces": _workspaces,
-        "history": _history,
-        "export": _export,
-        "import": _import,
-        "search": _search,
-        "logs": _logs,
-        "models": _models,
-        "restore": _restore,
-        "engine": _engine_command,
-    }[args.command]
+    # `engine status` and `engine stop` speak to whatever engine runs: they read no config, so a
+    # config broken since it started cannot keep anyone from stopping it (and they start faster).
+    talks_only = args.command == "engine" and args.action in ("status", "stop") and not (
+        args.foreground or args.stdio)
+    cfg = None if talks_only else _load_config(paths)
+    # Only the module of the command that runs is imported (start-up time: `send` needs the
+    # events, `search` the index, `engine status` none of them).
+    module, name = HANDLERS[args.command]
+    handler = getattr(importlib.import_module(module), name)
     from muxtui.host.remote import EngineGone
 
     try:

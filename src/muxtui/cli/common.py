@@ -7,9 +7,13 @@ import argparse
 import os
 import sys
 
-from muxtui.client import Engine, clean_name
+from typing import TYPE_CHECKING
+
 from muxtui.paths import Paths
 from muxtui.safetext import TerminalText, is_terminal
+
+if TYPE_CHECKING:
+    from muxtui.client import Engine
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -49,6 +53,7 @@ def _paths(args: argparse.Namespace) -> Paths:
 
 
 def _load_config(paths: Paths):
+    from muxtui import client  # noqa: F401 - registers the provider types the config is checked against
     from muxtui import config as config_mod
 
     try:
@@ -68,11 +73,14 @@ def _engine(paths: Paths, cfg):
     """The engine for one command: the running engine host when there is one (its apps then see
     this command's sends live, and a reply goes on if this command is killed), else the engine
     in this process (no search indexer: `search` asks the index). A command never starts an
-    engine host; the app does."""
+    engine host; the app does. The engine's code is imported only in the second case: a command
+    served by the host pays for the socket client alone (start-up time)."""
     if not NO_ENGINE and cfg.engine.mode != "embedded" and engine_running(paths):
         from muxtui.host.attached import AttachedEngine
 
         return AttachedEngine(paths, spawn=False)
+    from muxtui.client import Engine
+
     return Engine(paths, cfg, search=False)
 
 
@@ -113,6 +121,8 @@ def _unguard_terminal() -> None:
 
 
 async def _resolve(engine: Engine, name_or_id: str, create: bool = False, model: str | None = None):
+    from muxtui.client import clean_name
+
     for info in await engine.list_workspaces():
         if info.id == name_or_id:
             return info
@@ -121,7 +131,7 @@ async def _resolve(engine: Engine, name_or_id: str, create: bool = False, model:
         if info.name == name:
             return info
     if create:
-        return await engine.create_workspace(name_or_id, model)
+        return await engine.create_workspace(name=name_or_id, model=model)
     print(f"muxtui: no workspace named or with id {name_or_id!r} (see `muxtui workspaces`)", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from muxtui.cli.common import EXIT_ERROR, EXIT_USAGE, _engine, _resolve
-from muxtui.client import TRASH_KEEP_DAYS, ImportError_, StorageError, split_snippet, when_text
+from muxtui.client import TRASH_KEEP_DAYS, ImportError_, StorageError, when_text
 from muxtui.paths import Paths
 
 async def _workspaces(args, paths: Paths, cfg) -> int:
@@ -24,7 +24,7 @@ async def _workspaces(args, paths: Paths, cfg) -> int:
 async def _history(args, paths: Paths, cfg) -> int:
     engine = _engine(paths, cfg)
     info = await _resolve(engine, args.workspace)
-    ws = await engine.open_workspace(info.id)
+    ws = await engine.open_workspace(workspace=info.id)
     for w in ws.warnings:
         print(f"muxtui: warning: {w}", file=sys.stderr)
     if args.json:
@@ -47,7 +47,7 @@ async def _history(args, paths: Paths, cfg) -> int:
 async def _export(args, paths: Paths, cfg) -> int:
     engine = _engine(paths, cfg)
     info = await _resolve(engine, args.workspace)
-    text = await engine.export_workspace(info.id, args.format)
+    text = await engine.export_workspace(workspace=info.id, format=args.format)
     # In slices: when the reader goes away during one big write, Python reports the short write
     # as success and drops the rest; the next slice then meets the closed pipe and says so.
     for start in range(0, len(text), 16384):
@@ -75,12 +75,14 @@ async def _import(args, paths: Paths, cfg) -> int:
 
 
 async def _search(args, paths: Paths, cfg) -> int:
+    from muxtui.client import split_snippet  # the search index's module: only this command needs it
+
     engine = _engine(paths, cfg)
     ws_id = (await _resolve(engine, args.workspace)).id if args.workspace else None
     warning = await engine.catch_up_search()
     if warning:
         print(f"muxtui: warning: {warning}", file=sys.stderr)
-    hits = await engine.search(" ".join(args.query), args.n, ws_id)
+    hits = await engine.search(query=" ".join(args.query), limit=args.n, workspace=ws_id)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         return 0
@@ -96,7 +98,7 @@ async def _search(args, paths: Paths, cfg) -> int:
 
 async def _logs(args, paths: Paths, cfg) -> int:
     engine = _engine(paths, cfg)
-    found = await engine.logs("audit" if args.audit else "errors", args.n)
+    found = await engine.logs(kind="audit" if args.audit else "errors", n=args.n)
     records = found["records"]
     if args.json:
         for rec in records:
@@ -128,7 +130,7 @@ async def _restore(args, paths: Paths, cfg) -> int:
             print(f"{t['id']}  deleted {when}  {t['model']:<28}  {t['name']}")
         return 0
     try:
-        info = await engine.restore_workspace(args.workspace)
+        info = await engine.restore_workspace(key=args.workspace)
     except KeyError:
         print(f"muxtui: no deleted workspace {args.workspace!r} (`muxtui restore` lists them)", file=sys.stderr)
         return EXIT_ERROR

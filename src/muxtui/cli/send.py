@@ -33,11 +33,11 @@ async def _send(args, paths: Paths, cfg) -> int:
     previous_model = info.model
     if args.model and args.model != info.model:
         try:
-            info = await engine.set_model(info.id, args.model)
+            info = await engine.set_model(workspace=info.id, model=args.model)
         except ValueError as exc:
             print(f"muxtui: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    await engine.open_workspace(info.id)
+    await engine.open_workspace(workspace=info.id)
     outcome: dict[str, Any] = {"line_open": False}
     out = sys.stdout
 
@@ -81,18 +81,18 @@ async def _send(args, paths: Paths, cfg) -> int:
         loop.add_signal_handler(sig, stop)
     try:
         try:
-            await engine.send(info.id, text)
+            await engine.send(workspace=info.id, text=text)
         except WorkspaceBusy as exc:
             print(f"muxtui: {exc}", file=sys.stderr)
             return EXIT_ERROR
         waits_left = max(1, cfg.stream.retry_attempts)  # --wait retries at most this often
         while True:
-            idle = asyncio.ensure_future(engine.wait_idle(info.id))
+            idle = asyncio.ensure_future(engine.wait_idle(workspace=info.id))
             stop_wait = asyncio.ensure_future(stopping.wait())
             await asyncio.wait({idle, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
             if stopping.is_set() and not idle.done():
-                await engine.interrupt(info.id)
+                await engine.interrupt(workspace=info.id)
                 await idle
             if not closed.is_set():
                 # Through an engine host the close event may arrive just after wait_idle's
@@ -110,7 +110,7 @@ async def _send(args, paths: Paths, cfg) -> int:
                 break
             outcome.pop("last", None)
             try:
-                await engine.retry(info.id)
+                await engine.retry(workspace=info.id)
             except WorkspaceBusy as exc:
                 print(f"muxtui: {exc}", file=sys.stderr)
                 return EXIT_ERROR
@@ -121,10 +121,10 @@ async def _send(args, paths: Paths, cfg) -> int:
                 print(f"\nmuxtui: the disk refused the reply (full?): retrying for up to {wait:g} s", file=sys.stderr)
             else:
                 wait = min(wait, 1.0)  # only audit records: not worth a long silent wait
-            outcome["unsaved"] = await engine.unsaved(wait)
+            outcome["unsaved"] = await engine.unsaved(wait=wait)
             save_wait = 0.0  # tried just now
             if outcome["unsaved"]:
-                outcome["partial_left"] = await engine.has_partial(info.id)
+                outcome["partial_left"] = await engine.has_partial(workspace=info.id)
         note = await _undo_model_not_found(engine, info, outcome.get("last"), created, previous_model)
     finally:
         await engine.close(save_wait)
@@ -247,11 +247,11 @@ async def _undo_model_not_found(engine, info, event, created: bool, previous_mod
         return None
     try:
         if created:
-            await engine.delete_workspace(info.id)
+            await engine.delete_workspace(workspace=info.id)
             return f"the new workspace '{info.name}' was not kept (moved to the trash)"
         current = next((i for i in await engine.list_workspaces() if i.id == info.id), None)
         if current is not None and current.model != previous_model:
-            await engine.set_model(info.id, previous_model)
+            await engine.set_model(workspace=info.id, model=previous_model)
             return f"workspace '{info.name}' keeps its model {previous_model}"
     except (KeyError, OSError, ValueError) as exc:
         return f"could not undo the workspace change: {exc}"

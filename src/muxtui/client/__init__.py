@@ -17,22 +17,66 @@ contract in pyproject.toml).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Callable
 
-from muxtui.client.local import Engine, running
 from muxtui.client.records import LiveReply, WorkspaceInfo, WorkspaceSnapshot, info_from_dict
-from muxtui.engine import atomic
-from muxtui.engine.providers import registry as _registry  # noqa: F401 - config.load checks its types
-from muxtui.engine import events
-from muxtui.engine import settings
-from muxtui.engine.errors import CONTINUABLE_ERRORS, HINTS, ErrorType, countdown, wait_text
-from muxtui.engine.events import Event, EventError
-from muxtui.engine.search import Hit, split_snippet
-from muxtui.engine.storage import StorageError, WorkspaceBusy, clean_name
-from muxtui.engine.transfer import ImportError_, export_markdown, when_text
-from muxtui.engine.trash import KEEP_DAYS as TRASH_KEEP_DAYS
-from muxtui.engine.usage import usage_total
-from muxtui.engine.context import context_used, meter_text, request_messages
+from muxtui.engine.providers import registry as _registry  # noqa: F401 - config.load checks its types (cheap: no classes)
+
+if TYPE_CHECKING:
+    from muxtui.client.local import Engine, running
+    from muxtui.engine import atomic, events, settings
+    from muxtui.engine.context import context_used, meter_text, request_messages
+    from muxtui.engine.errors import CONTINUABLE_ERRORS, HINTS, ErrorType, countdown, wait_text
+    from muxtui.engine.events import Event, EventError
+    from muxtui.engine.search import Hit, split_snippet
+    from muxtui.engine.storage import StorageError, WorkspaceBusy, clean_name
+    from muxtui.engine.transfer import ImportError_, export_markdown, when_text
+    from muxtui.engine.trash import KEEP_DAYS as TRASH_KEEP_DAYS
+    from muxtui.engine.usage import usage_total
+
+# Everything else the door offers is imported on first use (PEP 562), so that a client of the
+# engine host (`muxtui engine status`, `muxtui workspaces` with an engine running) pays for the
+# command table and the records only, not for the engine, httpx and the providers (start-up time).
+# Name -> (module, attribute in it; None: the module itself).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "Engine": ("muxtui.client.local", "Engine"),
+    "running": ("muxtui.client.local", "running"),
+    "atomic": ("muxtui.engine.atomic", None),
+    "events": ("muxtui.engine.events", None),
+    "settings": ("muxtui.engine.settings", None),
+    "CONTINUABLE_ERRORS": ("muxtui.engine.errors", "CONTINUABLE_ERRORS"),
+    "HINTS": ("muxtui.engine.errors", "HINTS"),
+    "ErrorType": ("muxtui.engine.errors", "ErrorType"),
+    "countdown": ("muxtui.engine.errors", "countdown"),
+    "wait_text": ("muxtui.engine.errors", "wait_text"),
+    "Event": ("muxtui.engine.events", "Event"),
+    "EventError": ("muxtui.engine.events", "EventError"),
+    "Hit": ("muxtui.engine.search", "Hit"),
+    "split_snippet": ("muxtui.engine.search", "split_snippet"),
+    "StorageError": ("muxtui.engine.storage", "StorageError"),
+    "WorkspaceBusy": ("muxtui.engine.storage", "WorkspaceBusy"),
+    "clean_name": ("muxtui.engine.storage", "clean_name"),
+    "ImportError_": ("muxtui.engine.transfer", "ImportError_"),
+    "export_markdown": ("muxtui.engine.transfer", "export_markdown"),
+    "when_text": ("muxtui.engine.transfer", "when_text"),
+    "TRASH_KEEP_DAYS": ("muxtui.engine.trash", "KEEP_DAYS"),
+    "usage_total": ("muxtui.engine.usage", "usage_total"),
+    "context_used": ("muxtui.engine.context", "context_used"),
+    "meter_text": ("muxtui.engine.context", "meter_text"),
+    "request_messages": ("muxtui.engine.context", "request_messages"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = where
+    value = import_module(module) if attr is None else getattr(import_module(module), attr)
+    globals()[name] = value  # once: the next look-up is a plain global
+    return value
+
 
 __all__ = [
     "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
@@ -48,7 +92,7 @@ def _same(value: Any) -> Any:
 
 def _hit_from_dict(d: dict[str, Any]) -> Hit:
     # The wire form has the snippet's text and highlight spans; put the markers back.
-    from muxtui.engine.search import HL_END, HL_START
+    from muxtui.engine.search import HL_END, HL_START, Hit
 
     text, out, pos = d["snippet"], [], 0
     for start, end in d.get("highlights") or ():

@@ -16,11 +16,16 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from muxtui.client import COMMANDS, Engine, Event, ImportError_, StorageError, WorkspaceBusy
+from muxtui.client import COMMANDS, ImportError_, StorageError, WorkspaceBusy
+from muxtui.host import protocol as p
 from muxtui.host.remote import CommandError, EngineGone, RemoteEngine, Snapshot
 from muxtui.paths import Paths
+
+if TYPE_CHECKING:
+    from muxtui.client import Event
 
 log = logging.getLogger("muxtui.host.attached")
 
@@ -37,6 +42,15 @@ READ_ONLY = frozenset({
 _ERRORS: dict[str, type[Exception]] = {"WorkspaceBusy": WorkspaceBusy, "StorageError": StorageError,
                                        "ImportError_": ImportError_, "OSError": OSError,
                                        "RuntimeError": RuntimeError}
+
+
+@cache
+def _signature(name: str) -> inspect.Signature:
+    """The in-process Engine method's signature: it names a command's positional arguments.
+    Imported only then: a client that passes keywords (the CLI) never loads the engine's code."""
+    from muxtui.client import Engine
+
+    return inspect.signature(getattr(Engine, name))
 
 
 class AttachedEngine:
@@ -127,15 +141,20 @@ class AttachedEngine:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in COMMANDS:
             raise AttributeError(name)
-        signature = inspect.signature(getattr(Engine, name))
 
         async def command(*args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(None, *args, **kwargs)
-            params = {k: v for k, v in bound.arguments.items() if k != "self"}
+            params = kwargs
+            if args:
+                bound = _signature(name).bind(None, *args, **kwargs)
+                params = {k: v for k, v in bound.arguments.items() if k != "self"}
             for attempt in range(2):
                 await self._linked()
                 try:
                     return await self.remote.command(name, **params)
+                except p.ProtocolError as exc:
+                    if exc.code == p.INVALID_PARAMS:  # the engine bound them: as a call here would say
+                        raise TypeError(exc.message) from None
+                    raise
                 except CommandError as exc:
                     cls = _ERRORS.get(exc.kind or "")
                     if cls is not None:

@@ -9,10 +9,12 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from muxtui.config import Config
 from muxtui.paths import Paths
+
+if TYPE_CHECKING:
+    from muxtui.config import Config
 
 EXIT_NOT_RUNNING = 3  # as `systemctl status` says of a stopped unit
 STATUS_TIMEOUT = 10.0
@@ -43,7 +45,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
 
-async def run(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
+async def run(args: argparse.Namespace, paths: Paths, cfg: Config | None) -> int:
+    """`cfg` is None for status and stop, which read no config (muxtui.cli)."""
     from muxtui.host.paths import RuntimeDirError
     from muxtui.host.spawn import EngineStartError
 
@@ -62,7 +65,8 @@ async def run(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
         return 1
 
 
-async def _foreground(args: argparse.Namespace, paths: Paths, cfg: Config) -> int:
+async def _foreground(args: argparse.Namespace, paths: Paths, cfg: Config | None) -> int:
+    assert cfg is not None
     from muxtui.host.server import AlreadyRunning, serve, setup_logging
 
     setup_logging()

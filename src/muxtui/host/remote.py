@@ -33,11 +33,19 @@ from muxtui.paths import Paths
 log = logging.getLogger("muxtui.host.remote")
 
 
-def _api() -> Any:
-    # Imported on first use: `muxtui engine status` and `stop` need no engine code (start-up time).
-    from muxtui.host import api
+def _commands() -> Any:
+    # Imported on first use: `muxtui engine status` and `stop` need no command table (start-up
+    # time); the table itself is the client API's, without the engine behind it.
+    from muxtui.client import COMMANDS
 
-    return api
+    return COMMANDS
+
+
+def _event_class() -> Any:
+    # The typed events: imported when the first one arrives (a `muxtui workspaces` sees none).
+    from muxtui.client import Event
+
+    return Event
 
 HELLO_TIMEOUT = 10.0  # an engine that accepts but does not answer hello is wedged
 STDERR_LINES = 20  # the last lines a remote command said on stderr, for a failure message
@@ -309,7 +317,7 @@ class RemoteEngine:
             self._pending.pop(id_, None)
 
     async def command(self, command_name: str, /, **kwargs: Any) -> Any:
-        cmd = _api().COMMANDS[command_name]
+        cmd = _commands()[command_name]
         try:
             raw = await self.call(command_name, kwargs)
         except p.ProtocolError as exc:
@@ -323,7 +331,7 @@ class RemoteEngine:
         return cmd.decode(raw)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in _api().COMMANDS:
+        if name.startswith("_") or name not in _commands():
             raise AttributeError(name)
 
         async def command(**kwargs: Any) -> Any:
@@ -387,7 +395,7 @@ class RemoteEngine:
 
     def _on_notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "events":
-            event_class = _api().Event
+            event_class = _event_class()
             for raw in params.get("events", ()):
                 seq = raw.get("seq", 0)
                 if seq <= self.last_seq:

@@ -20,8 +20,10 @@ demo.py             ``demo``: the offline model
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from muxtui.engine.providers import registry  # importing it registers the built-in types
-from muxtui.engine.providers.anthropic import AnthropicProvider
 from muxtui.engine.providers.base import (
     ChatMessage,
     Finish,
@@ -34,9 +36,23 @@ from muxtui.engine.providers.base import (
     TextDelta,
     UsageUpdate,
 )
-from muxtui.engine.providers.demo import DemoProvider
-from muxtui.engine.providers.openai import OpenAIProvider
-from muxtui.engine.providers.openai_responses import OpenAIResponsesProvider
+
+if TYPE_CHECKING:
+    from muxtui.engine.providers.anthropic import AnthropicProvider
+    from muxtui.engine.providers.demo import DemoProvider
+    from muxtui.engine.providers.openai import OpenAIProvider
+    from muxtui.engine.providers.openai_responses import OpenAIResponsesProvider
+
+# The classes (and httpx under them) load on first use: the package is imported by every config load.
+_CLASSES = {"AnthropicProvider": "anthropic", "DemoProvider": "demo", "OpenAIProvider": "openai",
+            "OpenAIResponsesProvider": "openai_responses"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
 
 __all__ = [
     "AnthropicProvider",

@@ -128,6 +128,10 @@ class Provider(Protocol):
 # exception) for anything that is not a model list: the catalog decides what a failure means.
 GetJSON = Callable[[str, dict[str, str], "dict[str, str] | None"], Awaitable[Any]]
 
+# The `openai-responses` type's own config keys (the registry declares them without importing it).
+REASONING_SUMMARIES = ("auto", "concise", "detailed")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
 MAX_MODELS = 5000  # OpenRouter lists ~500; a bound so a broken server cannot flood the picker
 
 

@@ -56,8 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenAIResponsesProvider", "REASONING_SUMMARIES", "REASONING_EFFORTS"]
 
-REASONING_SUMMARIES = ("auto", "concise", "detailed")
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+from muxtui.engine.providers.base import REASONING_EFFORTS, REASONING_SUMMARIES  # noqa: E402 - re-exported
 
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}

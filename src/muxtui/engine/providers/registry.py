@@ -5,21 +5,37 @@ that type takes (``muxtui.config.register_provider_type``: config sits below the
 cannot import it, so the engine hands the list down). ``get(type_name)`` is how the stream
 manager builds a provider, the catalog lists models and ``muxtui doctor`` probes a server;
 ``types()`` lists the registered names. The built-in types are registered when this module is
-imported (``muxtui.engine.providers`` imports it).
+imported (``muxtui.engine.providers`` imports it): by declaration, not by class, so that loading a
+config (every CLI command does) imports no provider module and no httpx; ``get`` imports a
+built-in class on first use. A test holds each declaration equal to its class's attributes.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from muxtui import config as config_mod
-from muxtui.engine.providers.anthropic import AnthropicProvider
-from muxtui.engine.providers.base import ProviderClass
-from muxtui.engine.providers.demo import DemoProvider
-from muxtui.engine.providers.openai import OpenAIProvider
-from muxtui.engine.providers.openai_responses import OpenAIResponsesProvider
+from muxtui.engine.providers.base import REASONING_EFFORTS, REASONING_SUMMARIES
+
+if TYPE_CHECKING:
+    from muxtui.engine.providers.base import ProviderClass
 
 __all__ = ["get", "register", "types"]
 
-_classes: dict[str, type[ProviderClass]] = {}
+# A registered class, or (module, class name) of a built-in one not imported yet.
+_classes: dict[str, "type[ProviderClass] | tuple[str, str]"] = {}
+
+# type_name, needs_base_url, config_options, module, class: each class's own attributes, repeated
+# here so that registering the built-ins imports none of them.
+_BUILTIN = (
+    ("openai", True, (), "muxtui.engine.providers.openai", "OpenAIProvider"),
+    ("anthropic", True, (), "muxtui.engine.providers.anthropic", "AnthropicProvider"),
+    ("openai-responses", True,
+     (("reasoning_summary", REASONING_SUMMARIES), ("reasoning_effort", REASONING_EFFORTS)),
+     "muxtui.engine.providers.openai_responses", "OpenAIResponsesProvider"),
+    ("demo", False, (), "muxtui.engine.providers.demo", "DemoProvider"),
+)
 
 
 def register(cls: type[ProviderClass]) -> type[ProviderClass]:
@@ -36,9 +52,13 @@ def register(cls: type[ProviderClass]) -> type[ProviderClass]:
 def get(type_name: str) -> type[ProviderClass]:
     """The class of a provider type; KeyError naming the known types for an unknown one."""
     try:
-        return _classes[type_name]
+        cls = _classes[type_name]
     except KeyError:
         raise KeyError(f"unknown provider type {type_name!r} (known: {', '.join(_classes)})") from None
+    if isinstance(cls, tuple):
+        module, name = cls
+        cls = _classes[type_name] = getattr(import_module(module), name)
+    return cls
 
 
 def types() -> tuple[str, ...]:
@@ -46,5 +66,6 @@ def types() -> tuple[str, ...]:
     return tuple(_classes)
 
 
-for _cls in (OpenAIProvider, AnthropicProvider, OpenAIResponsesProvider, DemoProvider):
-    register(_cls)
+for _name, _needs_url, _options, _module, _class in _BUILTIN:
+    _classes[_name] = (_module, _class)
+    config_mod.register_provider_type(config_mod.ProviderType(_name, _needs_url, _options))
