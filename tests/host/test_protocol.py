@@ -91,6 +91,36 @@ def test_coalesce_merges_each_workspaces_consecutive_deltas_and_keeps_order():
         "Helloerelate"
 
 
+def test_coalescing_delta_events_gives_what_coalescing_their_dicts_gives():
+    """The hub keeps a stream delta as its event (no dict per token) and merges runs of them from
+    the events: the batches must be the very dicts the general way (to_dict, then merge) makes."""
+    import random
+
+    from muxtui.client import events as ev
+
+    rng = random.Random(7)
+    kept_as_events = 0
+    for _ in range(300):
+        events = []
+        for seq in range(1, rng.randint(2, 25)):
+            ws = rng.choice("ab")
+            if rng.random() < 0.15:
+                events.append(ev.QueueChanged(workspace=ws, seq=seq, items=[]))
+                continue
+            fields = {rng.choice(("text", "reasoning", "refusal")): rng.choice(("x", "yz", "é\n"))}
+            if rng.random() < 0.1:
+                fields = {"tool_calls": True}
+            events.append(ev.StreamDelta(workspace=ws, seq=seq, request_id=rng.choice(("r1", "r2")), **fields))
+        hub = Hub()
+        for e in events:
+            hub(e)
+        kept_as_events += sum(i.delta is not None for i in hub.buffer)
+        fast = coalesce(list(hub.buffer))
+        assert fast == coalesce([Item(e.to_dict()) for e in events])
+        assert [list(d) for d in fast] == [list(d) for d in coalesce([Item(e.to_dict()) for e in events])]
+    assert kept_as_events > 1000
+
+
 def test_merge_delta_refuses_different_runs_and_fields():
     a = _delta(1, "a", "x").data
     assert merge_delta(a, _delta(2, "a", "y", rid="other").data) is None

@@ -4,6 +4,7 @@ idle exit counts streams), which deltas may merge, and an engine-wide snapshot."
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from muxtui.client import COMMANDS, Command, Engine, Event, atomic
@@ -13,7 +14,12 @@ STREAM_OPENED = frozenset({ev.STREAM_STARTED})
 STREAM_CLOSED = ev.STREAM_CLOSED
 # Deltas the host may merge (same workspace, same other fields; these string fields concatenate).
 DELTA_TYPE = ev.STREAM_DELTA
-DELTA_TEXT_FIELDS = frozenset({"text", "reasoning", "refusal"})
+DELTA_TEXT_ORDER = ("text", "reasoning", "refusal")  # in the event's field order
+DELTA_TEXT_FIELDS = frozenset(DELTA_TEXT_ORDER)
+# The event class the hub keeps as an event (server.Item.of_delta), when its fields are the ones the
+# host knows how to merge; another shape (a newer engine's) goes the general way, as a dict.
+StreamDelta = ev.StreamDelta if {f.name for f in dataclasses.fields(ev.StreamDelta)} == {
+    "workspace", "seq", "request_id", "tool_calls", *DELTA_TEXT_ORDER} else None
 
 
 async def snapshot(engine: Any, workspace: str | None = None) -> dict[str, Any]:
@@ -39,4 +45,4 @@ async def snapshot(engine: Any, workspace: str | None = None) -> dict[str, Any]:
 
 
 __all__ = ["COMMANDS", "Command", "Engine", "Event", "atomic", "STREAM_OPENED", "STREAM_CLOSED", "DELTA_TYPE",
-           "DELTA_TEXT_FIELDS", "snapshot"]
+           "DELTA_TEXT_FIELDS", "DELTA_TEXT_ORDER", "StreamDelta", "snapshot"]

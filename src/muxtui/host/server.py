@@ -72,18 +72,40 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int] | None:
 
 # ---- events ---------------------------------------------------------------------------------
 class Item:
-    """One event as the hub keeps it: its dict (shared by every client, never mutated)."""
+    """One event as the hub keeps it: its dict (shared by every client, never mutated). A stream
+    delta (one per token: the hot path) keeps its event instead, and makes the dict only if a
+    client needs this delta alone; a run of them is merged straight from the events (coalesce)."""
 
-    __slots__ = ("seq", "workspace", "type", "data")
+    __slots__ = ("seq", "workspace", "type", "_data", "delta")
 
     def __init__(self, data: dict[str, Any]):
         seq, kind, ws = data.get("seq"), data.get("type"), data.get("workspace", "")
         if not isinstance(seq, int) or not isinstance(kind, str) or not isinstance(ws, str):
             raise ValueError(f"not an event: seq {seq!r}, type {kind!r}, workspace of type {type(ws).__name__}")
-        self.data = data
+        self._data: dict[str, Any] | None = data
+        self.delta: Any = None
         self.seq = seq
         self.workspace = ws
         self.type = kind
+
+    @classmethod
+    def of_delta(cls, event: Any) -> "Item":
+        """A StreamDelta event, without its dict (see the class docstring)."""
+        if type(event.seq) is not int or type(event.workspace) is not str:
+            raise ValueError(f"not an event: seq {event.seq!r}, workspace of type {type(event.workspace).__name__}")
+        item = cls.__new__(cls)
+        item._data = None
+        item.delta = event
+        item.seq = event.seq
+        item.workspace = event.workspace
+        item.type = api.DELTA_TYPE
+        return item
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = self.delta.to_dict()
+        return self._data
 
 
 def _mergeable(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -114,19 +136,48 @@ def merge_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
     return _merged([a, b]) if _mergeable(a, b) else None
 
 
+def _delta_key(event: Any) -> tuple:
+    """What two deltas of one workspace must share to merge: the reply, the kinds of text they
+    carry, the tool-calls flag (the fields _mergeable compares, read off the event)."""
+    return (event.request_id, event.text != "", event.reasoning != "", event.refusal != "", event.tool_calls)
+
+
+def _delta_dict(run: list[Item]) -> dict[str, Any]:
+    """A run of delta events as one delta's dict: what _merged makes of their to_dict()s."""
+    first = run[0].delta
+    out: dict[str, Any] = {"type": api.DELTA_TYPE, "seq": run[-1].seq, "workspace": first.workspace,
+                           "request_id": first.request_id}
+    for name in api.DELTA_TEXT_ORDER:
+        if getattr(first, name):
+            out[name] = getattr(first, name) if len(run) == 1 else "".join([getattr(i.delta, name) for i in run])
+    if first.tool_calls:
+        out["tool_calls"] = True
+    return out
+
+
 def coalesce(items: list[Item]) -> list[dict[str, Any]]:
     """Events in seq order -> the same events with each workspace's runs of consecutive deltas
     merged (the merged one carries its last piece's seq). Still in seq order."""
-    runs: list[list[dict[str, Any]]] = []
+    runs: list[list[Item]] = []
+    keys: list[Any] = []  # per run: the delta key of a run of delta events, else None
     last_of: dict[str, int] = {}  # workspace -> index in runs of its latest event
     for item in items:
         j = last_of.get(item.workspace)
-        if j is not None and item.type == api.DELTA_TYPE and _mergeable(runs[j][0], item.data):
-            runs[j].append(item.data)
-            continue
+        key = _delta_key(item.delta) if item.delta is not None else None
+        if j is not None and item.type == api.DELTA_TYPE:
+            if key is not None and keys[j] is not None:
+                if key == keys[j]:
+                    runs[j].append(item)
+                    continue
+            elif _mergeable(runs[j][0].data, item.data):
+                runs[j].append(item)
+                keys[j] = None  # a mixed run (events and dicts): merged from the dicts
+                continue
         last_of[item.workspace] = len(runs)
-        runs.append([item.data])
-    out = [run[0] if len(run) == 1 else _merged(run) for run in runs]
+        runs.append([item])
+        keys.append(key)
+    out = [_delta_dict(run) if key is not None else run[0].data if len(run) == 1 else _merged([i.data for i in run])
+           for run, key in zip(runs, keys)]
     if len(out) > 1:
         out.sort(key=lambda d: d["seq"])  # a merged delta moved to its last piece's place
     return out
@@ -145,7 +196,7 @@ class Hub:
 
     def __call__(self, event: Any) -> None:
         try:
-            item = Item(event.to_dict())
+            item = Item.of_delta(event) if type(event) is api.StreamDelta else Item(event.to_dict())
         except Exception:  # an engine bug: say so loudly, but never break the stream that emitted it
             log.exception("event %r cannot be sent", getattr(event, "type", event))
             return
@@ -190,7 +241,8 @@ class Connection:
         self.client_name = "?"
         self.pending: list[Item] = []
         self.holding = False  # a snapshot is being built: keep events until it is sent
-        self._flush: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Handle | None = None
+        self._flush_soon = False  # the flush scheduled is at the end of this tick, not a frame later
         self._last_flush = 0.0
         self._tasks: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -217,8 +269,18 @@ class Connection:
 
     def push(self, item: Item) -> None:
         self.pending.append(item)
-        if not self.holding and self._flush is None:
-            loop = asyncio.get_running_loop()
+        if self.holding or self._flush_soon:
+            return
+        loop = asyncio.get_running_loop()
+        if item.type != api.DELTA_TYPE:
+            # Anything but a delta (a reply's end, a new message, a rename) goes out at the end of
+            # this loop tick, with the deltas before it: only deltas wait for the frame. A reply's
+            # end no longer waits up to a frame, and what one tick emits is still one batch.
+            if self._flush is not None:
+                self._flush.cancel()
+            self._flush = loop.call_soon(self.flush)
+            self._flush_soon = True
+        elif self._flush is None:
             delay = max(0.0, self._last_flush + FRAME - loop.time())
             self._flush = loop.call_later(delay, self.flush)
 
@@ -226,6 +288,7 @@ class Connection:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self._flush_soon = False
         if not self.pending or self.holding:
             return
         items, self.pending = self.pending, []
@@ -304,6 +367,10 @@ class Connection:
                 self.send(p.error(id_, p.COMMAND_FAILED, f"{method}: {text}", {"type": type(exc).__name__}))
             return
         if is_request:
+            # Events emitted before the answer go before it: a client that has the answer of
+            # `send`, `wait_idle` or `interrupt` has also seen every event they caused.
+            if self.pending:
+                self.flush()
             self.send(p.result(id_, value))
 
     async def close(self, *, cancel: bool = False) -> None:
@@ -313,6 +380,7 @@ class Connection:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
+        self._flush_soon = False
         for task in list(self._tasks) if cancel else ():
             task.cancel()
         with contextlib.suppress(Exception):
