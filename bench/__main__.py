@@ -249,7 +249,7 @@ def main() -> int:
           + (f" · EXPERIMENT --gc {args.gc}" if args.gc != "app" else ""))
     table.print()
     if "host" in only:  # the engine host against embedded, same run (its own table: bench/host.py)
-        print("\nengine host vs embedded (best of 3, alternating; ratio = host / embedded; targets: <= 1.2x, "
+        print("\nengine host vs embedded (best of 5, alternating; ratio = host / embedded; targets: <= 1.2x, "
               "reattach <= 0.3 s, CLI round trip <= 0.15 s)")
         subprocess.run([sys.executable, "-m", "bench.host", *(["--quick"] if args.quick else [])], check=False)
     errors = {k: v["error"] for k, v in raw.items() if isinstance(v, dict) and "error" in v}
