@@ -293,7 +293,8 @@ async def test_queued_attachment_survives_a_restart_and_is_sent(engine_home, fak
         await e2.set_model(ws, f"fake:q2{tag}")
         await turn(e2, ws, "now", [])
         user = last_request(fake_server, f"q2{tag}")["messages"][-1]
-        assert user["content"][0] == {"type": "text", "text": "edited text\n\nnow"}
+        # (the interrupted reply had no text, so "first" joins this user turn)
+        assert user["content"][0]["type"] == "text" and user["content"][0]["text"].endswith("edited text\n\nnow")
         assert user["content"][1]["type"] == "image_url"
         merged = [m for m in await e2.history(ws) if m["role"] == "user"][-1]
         assert merged["attachments"] == [img] and merged["queue_ids"] == [snap.queue[0]["id"]]
@@ -366,3 +367,23 @@ async def test_upload_helper(engine, tmp_path):
 def test_fence_is_longer_than_any_backtick_run():
     assert parts.fenced("a.md", "``````\n") == "a.md:\n```````\n``````\n```````"
     assert parts.fenced("e.txt", "") == "e.txt:\n```\n```"
+
+
+def test_fake_server_refuses_broken_parts_as_the_apis_do(fake_server):
+    import httpx
+
+    def post(path: str, body: dict, **headers: str) -> httpx.Response:
+        return httpx.post(fake_server.base_url + path, json=body, headers=headers, timeout=10)
+
+    bad_url = [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}]
+    r = post("/v1/chat/completions", {"model": "plain", "messages": [{"role": "user", "content": bad_url}]})
+    assert r.status_code == 400 and "messages.0.content.1.image_url.url" in r.text
+    r = post("/v1/responses", {"model": "plain", "input": [{"role": "user", "content": [{"type": "image_url"}]}]})
+    assert r.status_code == 400 and "input.0.content.0.type" in r.text
+    body = {"model": "plain", "max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "url", "url": "x"}}]}]}
+    r = post("/v1/messages", body, **{"anthropic-version": "2023-06-01"})
+    assert r.status_code == 400 and "messages.0.content.0.source" in r.text
+    body["messages"][0]["content"] = [{"type": "text", "text": ""}]
+    r = post("/v1/messages", body, **{"anthropic-version": "2023-06-01"})
+    assert r.status_code == 400 and "must be non-empty" in r.text
