@@ -1,5 +1,5 @@
 """Attachments (issue 16, section 3), engine side, against real HTTP to the local fake server:
-files read and sniffed on the client, stored once by hash (``attach``), sent with a message and
+files read and sniffed on the client, stored once by hash (``store_attachment``), sent with a message and
 shaped for each API family (Chat Completions, Responses, Anthropic): text files as fenced blocks,
 images as image parts, PDFs as text or as Anthropic documents; limits, queue, restart, edit,
 retry, fork, export; a missing or damaged blob; hostile names."""
@@ -72,7 +72,7 @@ async def engine(engine_home):
 
 
 async def attach_bytes(engine: Engine, name: str, data: bytes) -> dict:
-    return await engine.attach(name=name, data=base64.b64encode(data).decode("ascii"))
+    return await engine.store_attachment(name=name, data=base64.b64encode(data).decode("ascii"))
 
 
 async def turn(engine: Engine, ws: str, text: str, refs: list[dict]) -> dict:
@@ -149,12 +149,12 @@ async def test_attach_stores_once_by_hash_and_refuses_what_it_cannot_send(engine
     assert [p.name for p in blobs if p.is_file()] == [ref["id"]]
     assert (engine_home.data_dir / "attachments" / ref["id"][:2] / ref["id"]).stat().st_mode & 0o777 == 0o600
     with pytest.raises(ValueError, match="not base64"):
-        await engine.attach(name="x.png", data="%%%")
+        await engine.store_attachment(name="x.png", data="%%%")
     with pytest.raises(AttachmentError, match=r"big.png is 1.2 MB; the limit for images is 1 MB"):
         await attach_bytes(engine, "big.png", PNG + bytes(1_200_000))
     with pytest.raises(AttachmentError, match="can be attached"):
         await attach_bytes(engine, "a.exe", b"MZ\x00\x00")
-    assert "attach" in COMMANDS
+    assert "store_attachment" in COMMANDS
 
 
 async def test_hostile_names_stay_harmless(engine, fake_server):
