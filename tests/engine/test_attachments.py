@@ -431,3 +431,18 @@ async def test_the_offline_demo_names_what_was_attached(engine):
     ws = (await engine.create_workspace("demo", "demo:muxtui-demo")).id
     reply = await turn(engine, ws, "look", [ref])
     assert reply["status"] == "complete" and "[attached: photo.png (image)]" in reply["content"]
+
+
+def test_attachments_config(tmp_path):
+    from muxtui.config import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text('[attachments]\nmax_image_mb = 5\nimage_models = ["local:my-vlm*"]\n')
+    cfg = config_mod.load(path)
+    assert cfg.attachments.max_image_mb == 5.0 and cfg.attachments.max_text_mb == 2.0
+    assert parts.takes_images(cfg, "local:my-vlm-7b") is True
+    for bad, words in (("max_pdf_mb = 0", "must be a positive number of MB"), ("max_video_mb = 1", "unknown setting"),
+                       ('text_only_models = "x"', "expected list")):
+        path.write_text(f"[attachments]\n{bad}\n")
+        with pytest.raises(ConfigError, match=words):
+            config_mod.load(path)
