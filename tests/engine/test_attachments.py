@@ -459,3 +459,11 @@ async def test_import_names_attachments_whose_files_are_not_here(engine):
     first = (await engine.history(info.id))[0]
     assert first["attachments"] == [ref]
     assert first["content"] == "both\n\n[not imported, the file is not in this data folder: elsewhere.png]"
+
+
+def test_anthropic_refuses_an_image_over_its_5_mb_clearly():
+    from muxtui.engine.errors import StreamError
+
+    big = parts.Part("huge.png", "image/png", "image", PNG + bytes(5_300_000))
+    with pytest.raises(StreamError, match=r"huge.png is 5.3 MB; Anthropic takes images up to 5 MB"):
+        parts.anthropic_content("x", (big,))
