@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable
 
+from muxtui.client.attachments import Attachment, AttachmentError
 from muxtui.client.records import LiveReply, WorkspaceInfo, WorkspaceSnapshot, info_from_dict
 from muxtui.engine.providers import registry as _registry  # noqa: F401 - config.load checks its types (cheap: no classes)
 
@@ -79,7 +80,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
+    "Attachment", "AttachmentError", "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
     "ImportError_", "LiveReply", "TRASH_KEEP_DAYS", "StorageError", "WorkspaceBusy", "WorkspaceInfo", "WorkspaceSnapshot", "atomic",
     "clean_name", "context_used", "countdown", "meter_text", "request_messages", "events", "export_markdown", "info_from_dict", "running", "settings",
     "split_snippet", "usage_total", "wait_text", "when_text",
@@ -134,6 +135,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("get_settings"),
     Command("set_settings"),
     # streams
+    Command("store_attachment"),
     Command("send"),
     Command("interrupt"),
     Command("retry"),

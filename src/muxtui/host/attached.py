@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from muxtui.client import COMMANDS, ImportError_, StorageError, WorkspaceBusy
+from muxtui.client import COMMANDS, AttachmentError, ImportError_, StorageError, WorkspaceBusy
 from muxtui.host import protocol as p
 from muxtui.host.remote import CommandError, EngineGone, RemoteEngine, Snapshot
 from muxtui.paths import Paths
@@ -41,7 +41,7 @@ READ_ONLY = frozenset({
 # Engine exceptions a client catches by class (the engine sends their class name).
 _ERRORS: dict[str, type[Exception]] = {"WorkspaceBusy": WorkspaceBusy, "StorageError": StorageError,
                                        "ImportError_": ImportError_, "OSError": OSError,
-                                       "RuntimeError": RuntimeError}
+                                       "RuntimeError": RuntimeError, "AttachmentError": AttachmentError}
 
 
 @cache
