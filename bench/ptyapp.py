@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class PtyApp:
     def __init__(self, cols: int = 120, rows: int = 40, drain_bytes_per_s: float = 0.0,
-                 bare: bool = False, env: dict[str, str] | None = None) -> None:
+                 bare: bool = False, env: dict[str, str] | None = None, module: str = "bench.trace_app") -> None:
         import pyte
 
         self.cols, self.rows = cols, rows
@@ -37,6 +37,7 @@ class PtyApp:
         self.pid = -1
         self.fd = -1
         self.bare = bare
+        self.module = module  # what runs on the pty: `python -m MODULE`
         self.env = env
         self._changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
@@ -44,9 +45,13 @@ class PtyApp:
 
     # ---- life cycle -----------------------------------------------------------------------
     def start(self) -> "PtyApp":
-        argv = [sys.executable, "-m", "bench.trace_app", *(["--bare"] if self.bare else [])]
+        argv = [sys.executable, "-m", self.module, *(["--bare"] if self.bare else [])]
         env = dict(self.env if self.env is not None else os.environ)
-        env.update(TERM="xterm-256color", COLORTERM="truecolor", COLUMNS=str(self.cols), LINES=str(self.rows))
+        env.update(TERM="xterm-256color", COLORTERM="truecolor")
+        # The size comes from the pty (TIOCSWINSZ), so a resize reaches the app: COLUMNS/LINES
+        # would override it.
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
         pid, fd = pty.fork()
         if pid == 0:  # child: the pty's slave is its stdin/stdout/stderr and controlling terminal
             try:
@@ -82,6 +87,12 @@ class PtyApp:
         if self._reader is not None:
             self._reader.cancel()
         os.close(self.fd)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The terminal window changes size (the app gets SIGWINCH from the kernel)."""
+        self.cols, self.rows = cols, rows
+        self.screen.resize(rows, cols)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     # ---- input and output -----------------------------------------------------------------
     def write(self, data: bytes) -> None:
