@@ -88,14 +88,19 @@ async def send_prompt(app: PtyApp) -> None:
 async def test_the_terminal_shows_what_textual_paints(tmp_path, fake_server):
     """A reply long enough to scroll the chat pane, then scrolling up, a modal, a resize, a theme
     change: after each, the pty's screen equals Textual's own full repaint, cell by cell."""
-    model = "bench?chunks=400&seed=3&delay_ms=2"
+    model = "bench?chunks=300&seed=3&delay_ms=8"
     env = pty_home(tmp_path, fake_server, model)
     dump = tmp_path / "dump.txt"
-    app = PtyApp(100, 30, env=env, module="tests.helpers.screen_dump_app").start()
+    app = PtyApp(100, 30, env=env, module="tests.helpers.screen_dump_app")
+    raw = bytearray()
+    feed = app.stream.feed
+    app.stream.feed = lambda data: (raw.extend(data), feed(data))
+    app.start()
     try:
         await send_prompt(app)
-        await app.wait_text(tail_words(reply_text(400, seed=3)), 120)
+        await app.wait_text(tail_words(reply_text(300, seed=3)), 120)
         await assert_shows_what_textual_paints(app, dump, "after a streamed reply")
+        assert b"\x1bD" in raw  # the chat pane followed the reply with the terminal's own scroll
         written = app.bytes
         app.write(b"\x1b[5~")  # page up: the chat pane scrolls
         await assert_shows_what_textual_paints(app, dump, "after page up")

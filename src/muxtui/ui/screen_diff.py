@@ -28,6 +28,8 @@ COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
                  "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
 # Two runs of changed cells closer than this are sent as one (a cursor move costs ~8 bytes).
 MERGE_GAP = 6
+# The terminal's scroll is used when at least this many rows move by it.
+MIN_SCROLL_ROWS = 4
 LINK_CLOSE = "\x1b]8;;\x1b\\"
 
 
@@ -99,6 +101,8 @@ class ScreenDiff:
         self.shown_chars: list[list[str] | None] = []  # None: this row's content on the terminal is unknown
         self.shown_keys: list[list[StyleKey] | None] = []
         self.dirty: set[int] = set()
+        self.scroll_regions = True  # move rows with the terminal's scroll (ui/terminal_output may turn it off)
+        self.scrolls = 0  # how often it did (tests, bench)
         self._keys: dict[Style, StyleKey] = {}
         self._params: dict[tuple[str, str], StyleKey] = {("", ""): PLAIN}
 
@@ -179,6 +183,77 @@ class ScreenDiff:
         return chars, keys
 
     # ---- the bytes --------------------------------------------------------------------------
+    def _scroll(self, out: list[str]) -> bool:
+        """When rows of the shown screen reappear `n` rows higher (lower) in the wanted one, as
+        a chat pane that follows a growing reply does, move them with the terminal's own
+        scrolling (a scroll region, as curses does) instead of repainting them. Whole rows move
+        (the sidebar's part too, which the diff then repaints where it differs).
+
+        Rows are matched on a window of columns that leaves out the screen's edges (a sidebar
+        that stays, a scrollbar whose thumb moves); the move is made only if it saves cells."""
+        height, width = self.height, self.width
+        lo, hi = width * 3 // 10, width - max(2, width // 20)
+        if hi - lo < 8:
+            return False
+        shown_rows: dict[tuple, int] = {}
+        ambiguous: set[tuple] = set()
+        for y in range(height):
+            chars, keys = self.shown_chars[y], self.shown_keys[y]
+            if chars is None or keys is None:
+                continue
+            row = (tuple(chars[lo:hi]), tuple(keys[lo:hi]))
+            if row in shown_rows:
+                ambiguous.add(row)
+            shown_rows[row] = y
+        votes: dict[int, list[int]] = {}
+        for y in self.dirty:
+            row = (tuple(self.wanted_chars[y][lo:hi]), tuple(self.wanted_keys[y][lo:hi]))
+            if row in ambiguous:
+                continue
+            source = shown_rows.get(row)
+            if source is not None and source != y:
+                votes.setdefault(source - y, []).append(y)
+        if not votes:
+            return False
+        shift, matched = max(votes.items(), key=lambda item: len(item[1]))
+        if len(matched) < MIN_SCROLL_ROWS:
+            return False
+        # The region: from the first to the last matched row, in both positions.
+        top = min(min(matched), min(matched) + shift)
+        bottom = max(max(matched), max(matched) + shift)
+        moved = range(top, bottom + 1 - shift) if shift > 0 else range(top - shift, bottom + 1)
+        # Cells right after the move minus cells right now, in the region: worth a move?
+        gain = 0
+        for y in range(top, bottom + 1):
+            if y in moved:
+                gain += self._equal_cells(y, y + shift)
+            gain -= self._equal_cells(y, y)
+        if gain < MIN_SCROLL_ROWS * width // 2:
+            return False
+        # Margins, then index (up) at the bottom margin or reverse index (down) at the top one.
+        if shift > 0:
+            out.append(f"\x1b[{top + 1};{bottom + 1}r\x1b[{bottom + 1};1H" + "\x1bD" * shift + "\x1b[r")
+            blank = range(bottom + 1 - shift, bottom + 1)
+        else:
+            out.append(f"\x1b[{top + 1};{bottom + 1}r\x1b[{top + 1};1H" + "\x1bM" * -shift + "\x1b[r")
+            blank = range(top, top - shift)
+        chars_before, keys_before = list(self.shown_chars), list(self.shown_keys)
+        for y in moved:
+            self.shown_chars[y], self.shown_keys[y] = chars_before[y + shift], keys_before[y + shift]
+        for y in blank:  # what a terminal fills them with varies (bce): unknown, painted in full
+            self.shown_chars[y] = self.shown_keys[y] = None
+        self.dirty.update(range(top, bottom + 1))
+        self.scrolls += 1
+        return True
+
+    def _equal_cells(self, y: int, shown_y: int) -> int:
+        """How many cells of wanted row `y` shown row `shown_y` already has, column for column."""
+        chars, keys = self.shown_chars[shown_y], self.shown_keys[shown_y]
+        if chars is None or keys is None:
+            return 0
+        wanted_chars, wanted_keys = self.wanted_chars[y], self.wanted_keys[y]
+        return sum(1 for x in range(self.width) if chars[x] == wanted_chars[x] and keys[x] is wanted_keys[x])
+
     def changed(self) -> bool:
         """Whether any cell differs from what the terminal shows (drops rows that do not)."""
         for y in list(self.dirty):
@@ -191,6 +266,8 @@ class ScreenDiff:
         `cursor`: where the terminal's cursor is now (saves the first move when it is there)."""
         out: list[str] = []
         at = cursor  # the terminal cursor, as far as we know
+        if self.scroll_regions and len(self.dirty) >= MIN_SCROLL_ROWS and self._scroll(out):
+            at = None
         style: StyleKey | None = None  # None: the SGR state after a reset
         width = self.width
         for y in sorted(self.dirty):
