@@ -63,7 +63,9 @@ def textual_paint(rows: list[list[Segment]]):
 
 
 def cells(screen) -> list[list[tuple]]:
-    return [[(c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse)
+    """What each cell shows: a plain space shows only its background."""
+    return [[(c.data, c.bg) if c.data == " " and not (c.reverse or c.underscore or c.strikethrough)
+             else (c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse)
              for c in (screen.buffer[y][x] for x in range(W))] for y in range(H)]
 
 

@@ -43,7 +43,10 @@ def pty_home(tmp_path: Path, server, model: str, blink: bool = False) -> dict[st
 
 
 def cells(screen) -> list[list[tuple]]:
-    return [[(c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.strikethrough, c.reverse)
+    """What each cell shows: a plain space shows only its background (the foreground, bold or
+    italic of a space are invisible, and ui/screen_diff does not spend bytes on them)."""
+    return [[(c.data, c.bg) if c.data == " " and not (c.reverse or c.underscore or c.strikethrough)
+             else (c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.strikethrough, c.reverse)
              for c in (screen.buffer[y][x] for x in range(screen.columns))] for y in range(screen.lines)]
 
 

@@ -84,6 +84,15 @@ class StyleKey:
         return f"\x1b[0;{self.full}m" if self.full else "\x1b[0m"
 
 
+# Attributes that do not show on a space (bold, dim, italic, blink, conceal); reverse,
+# underline, strike-through and the like do.
+_BLANK_SAFE = {"1", "2", "3", "5", "6", "8"}
+
+
+def _blank_safe(attrs: str) -> bool:
+    return not attrs or all(a in _BLANK_SAFE for a in attrs.split(";"))
+
+
 _FG_CODES = {str(n) for n in (*range(30, 38), 39, *range(90, 98))}
 _BG_CODES = {str(n) for n in (*range(40, 48), 49, *range(100, 108))}
 PLAIN = StyleKey("", "")
@@ -246,6 +255,22 @@ class ScreenDiff:
         self.scrolls += 1
         return True
 
+    def _blank_state(self, state: StyleKey | None, key: StyleKey) -> StyleKey | None:
+        """The rendition spaces in `key` can be written with from `state` by setting only the
+        background (the foreground and attributes like bold do not show on a space), or None
+        when they need `key` itself (reverse, underline, strike-through, a link)."""
+        state = state or PLAIN
+        if not (key.simple and state.simple and not key.link and not state.link
+                and _blank_safe(key.attrs) and _blank_safe(state.attrs)):
+            return None
+        if state.bg == key.bg:
+            return state
+        params = ";".join(p for p in (state.attrs, state.fg, key.bg) if p)
+        found = self._params.get((params, ""))
+        if found is None:
+            found = self._params[(params, "")] = StyleKey(params, "")
+        return found
+
     def _equal_cells(self, y: int, shown_y: int) -> int:
         """How many cells of wanted row `y` shown row `shown_y` already has, column for column."""
         chars, keys = self.shown_chars[shown_y], self.shown_keys[shown_y]
@@ -289,17 +314,24 @@ class ScreenDiff:
                 x = start
                 while x < stop:
                     key = new_keys[x]
+                    run_end = x + 1
+                    while run_end < stop and new_keys[run_end] is key:
+                        run_end += 1
+                    text = "".join(new_chars[x:run_end])
                     if key is not style:
                         if style is not None and style.link and style.link != key.link:
                             out.append(LINK_CLOSE)
                         if key.link and (style is None or style.link != key.link):
                             out.append(key.link)
-                        out.append(key.transition(style))
-                        style = key
-                    run_end = x + 1
-                    while run_end < stop and new_keys[run_end] is key:
-                        run_end += 1
-                    out.append("".join(new_chars[x:run_end]))
+                        blank = self._blank_state(style, key) if text.isspace() else None
+                        if blank is not None:  # spaces show only the background: change just that
+                            if blank is not style:
+                                out.append(f"\x1b[{key.bg or '49'}m")
+                            style = blank
+                        else:
+                            out.append(key.transition(style))
+                            style = key
+                    out.append(text)
                     x = run_end
                 at = (stop, y)
             self.shown_chars[y] = list(new_chars)
