@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import re
 import signal
 import struct
 import sys
@@ -21,6 +22,29 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+_TOKENS = re.compile(rb"\x1b\[[0-9;?]*([A-Za-z])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\\\)|\x1b.|([^\x1b]+)", re.S)
+
+
+def classify(data: bytes) -> dict[str, int]:
+    """What terminal output is made of, in bytes: SGR (colours, attributes), cursor moves, scroll
+    (margins, index), other escape sequences, text (blanks counted apart)."""
+    kinds = {"sgr": 0, "move": 0, "scroll": 0, "other": 0, "text": 0, "blank": 0}
+    for match in _TOKENS.finditer(data):
+        size = match.end() - match.start()
+        final, text = match.group(1), match.group(2)
+        if text is not None:
+            kinds["blank" if not text.strip() else "text"] += size
+        elif final == b"m":
+            kinds["sgr"] += size
+        elif final in (b"H", b"G", b"C"):
+            kinds["move"] += size
+        elif final == b"r" or match.group(0) in (b"\x1bD", b"\x1bM"):
+            kinds["scroll"] += size
+        else:
+            kinds["other"] += size
+    return kinds
 
 
 class PtyApp:
@@ -33,6 +57,7 @@ class PtyApp:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.bytes = 0  # everything read from the app so far
+        self.raw = bytearray()  # ... and the bytes themselves (classify() says what they are)
         self.last_read = 0.0
         self.pid = -1
         self.fd = -1
@@ -138,6 +163,7 @@ class PtyApp:
             if self.rate:
                 budget -= len(data)
             self.bytes += len(data)
+            self.raw += data
             self.last_read = time.monotonic()
             self.stream.feed(data)
             self._check()

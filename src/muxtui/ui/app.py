@@ -197,9 +197,10 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
     # ---- layout -----------------------------------------------------------------------------
     def get_driver_class(self):
         """Textual's Linux driver with muxtui's writer (ui/terminal_output), unless TEXTUAL_DRIVER
-        names another or the platform has its own (Windows)."""
+        names another, the platform has its own (Windows), or MUXTUI_TEXTUAL_OUTPUT=1 asks for
+        Textual's own output (a terminal that misdraws the diffs; a benchmark's baseline)."""
         driver_class = super().get_driver_class()
-        if driver_class is terminal_output.LinuxDriver:
+        if driver_class is terminal_output.LinuxDriver and not os.environ.get("MUXTUI_TEXTUAL_OUTPUT"):
             return terminal_output.MuxDriver
         return driver_class
 

@@ -28,6 +28,8 @@ COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
                  "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
 # Two runs of changed cells closer than this are sent as one (a cursor move costs ~8 bytes).
 MERGE_GAP = 6
+# Styles remembered (a style seen again costs a dict lookup); past this the memo starts over.
+MEMO_LIMIT = 20_000
 # The terminal's scroll is used when at least this many rows move by it.
 MIN_SCROLL_ROWS = 4
 LINK_CLOSE = "\x1b]8;;\x1b\\"
@@ -161,8 +163,10 @@ class ScreenDiff:
             params = rendered[2:rendered.index("m")] if rendered.startswith("\x1b[") else ""
             key = self._params.get((params, link))
             if key is None:
+                if len(self._params) > MEMO_LIMIT:  # a link style has an id of its own: bounded
+                    self._params = {("", ""): PLAIN}
                 key = self._params[(params, link)] = StyleKey(params, link)
-            if len(self._keys) > 20_000:  # styles carry meta (offsets, links): keep the memo bounded
+            if len(self._keys) > MEMO_LIMIT:  # styles carry meta (offsets, links): keep the memo bounded
                 self._keys.clear()
             self._keys[style] = key
         return key

@@ -157,7 +157,7 @@ class TerminalOutput:
         lines = compositor_update_lines(update)
         if lines is None:  # not a screen update we model: Textual writes it; the model is stale
             self.screen.known = False
-            self.screen.forget_shown()
+            self.forget_shown()
             original(screen, update)
             return
         full, rows = lines
@@ -169,6 +169,7 @@ class TerminalOutput:
                 model.reset(size.width, size.height)
             model.known = True
         elif not model.known or (model.width, model.height) != (size.width, size.height):
+            self._cursor = None
             original(screen, update)  # no full frame yet: nothing to diff against
             return
         for y, pieces in rows:
