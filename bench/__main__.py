@@ -541,6 +541,10 @@ def build_day_table(t: Table, raw: dict[str, Any], only: set[str], args_quick: b
               join(f"{get(fast, 'bytes') or 0:,} B for {get(fast, 'reply_bytes') or 0:,} B of reply",
                    f"{(get(fast, 'bytes_per_s') or 0) / 1024:.0f} KiB/s", f"app CPU {secs(get(fast, 'cpu'))}"),
               "<= 30", None if per is None else per <= 30)
+        made = get(fast, "made_of") or {}
+        if made:
+            total = max(1, sum(made.values()))
+            t.row("", "  made of", " · ".join(f"{k} {100 * v / total:.0f}%" for k, v in made.items() if v), "")
         t.row("", "key echo, fast pty, while streaming: p50 / max",
               f"{ms(get(keys, 'echo_p50_ms'))} / {ms(get(keys, 'echo_max_ms'))}", f"{get(keys, 'keys') or 0} keys",
               "baseline")

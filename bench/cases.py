@@ -746,7 +746,10 @@ async def pty_stream(args: argparse.Namespace) -> None:
         await app.close()
     lags.sort()
     reply_bytes = len(expected.encode())
+    from bench.ptyapp import classify
+
     result(ok=True, bytes=b1 - b0, reply_bytes=reply_bytes, per_reply_byte=(b1 - b0) / reply_bytes,
+           made_of=classify(bytes(app.raw[b0:b1])),
            stream_s=closed["t"] - delta["t"], tail_s=tail - t0, tail_after_close_s=tail - closed["t"],
            cpu=c1 - c0, bytes_per_s=(b1 - b0) / max(1e-9, tail - t0), keys=len(lags),
            echo_p50_ms=1000 * statistics.median(lags) if lags else None,

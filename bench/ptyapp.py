@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import re
 import signal
 import struct
 import sys
@@ -23,9 +24,32 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_TOKENS = re.compile(rb"\x1b\[[0-9;?]*([A-Za-z])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\\\)|\x1b.|([^\x1b]+)", re.S)
+
+
+def classify(data: bytes) -> dict[str, int]:
+    """What terminal output is made of, in bytes: SGR (colours, attributes), cursor moves, scroll
+    (margins, index), other escape sequences, text (blanks counted apart)."""
+    kinds = {"sgr": 0, "move": 0, "scroll": 0, "other": 0, "text": 0, "blank": 0}
+    for match in _TOKENS.finditer(data):
+        size = match.end() - match.start()
+        final, text = match.group(1), match.group(2)
+        if text is not None:
+            kinds["blank" if not text.strip() else "text"] += size
+        elif final == b"m":
+            kinds["sgr"] += size
+        elif final in (b"H", b"G", b"C"):
+            kinds["move"] += size
+        elif final == b"r" or match.group(0) in (b"\x1bD", b"\x1bM"):
+            kinds["scroll"] += size
+        else:
+            kinds["other"] += size
+    return kinds
+
+
 class PtyApp:
     def __init__(self, cols: int = 120, rows: int = 40, drain_bytes_per_s: float = 0.0,
-                 bare: bool = False, env: dict[str, str] | None = None) -> None:
+                 bare: bool = False, env: dict[str, str] | None = None, module: str = "bench.trace_app") -> None:
         import pyte
 
         self.cols, self.rows = cols, rows
@@ -33,10 +57,12 @@ class PtyApp:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
         self.bytes = 0  # everything read from the app so far
+        self.raw = bytearray()  # ... and the bytes themselves (classify() says what they are)
         self.last_read = 0.0
         self.pid = -1
         self.fd = -1
         self.bare = bare
+        self.module = module  # what runs on the pty: `python -m MODULE`
         self.env = env
         self._changed = asyncio.Event()
         self._reader: asyncio.Task | None = None
@@ -44,9 +70,13 @@ class PtyApp:
 
     # ---- life cycle -----------------------------------------------------------------------
     def start(self) -> "PtyApp":
-        argv = [sys.executable, "-m", "bench.trace_app", *(["--bare"] if self.bare else [])]
+        argv = [sys.executable, "-m", self.module, *(["--bare"] if self.bare else [])]
         env = dict(self.env if self.env is not None else os.environ)
-        env.update(TERM="xterm-256color", COLORTERM="truecolor", COLUMNS=str(self.cols), LINES=str(self.rows))
+        env.update(TERM="xterm-256color", COLORTERM="truecolor")
+        # The size comes from the pty (TIOCSWINSZ), so a resize reaches the app: COLUMNS/LINES
+        # would override it.
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
         pid, fd = pty.fork()
         if pid == 0:  # child: the pty's slave is its stdin/stdout/stderr and controlling terminal
             try:
@@ -82,6 +112,12 @@ class PtyApp:
         if self._reader is not None:
             self._reader.cancel()
         os.close(self.fd)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The terminal window changes size (the app gets SIGWINCH from the kernel)."""
+        self.cols, self.rows = cols, rows
+        self.screen.resize(rows, cols)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     # ---- input and output -----------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -127,6 +163,7 @@ class PtyApp:
             if self.rate:
                 budget -= len(data)
             self.bytes += len(data)
+            self.raw += data
             self.last_read = time.monotonic()
             self.stream.feed(data)
             self._check()

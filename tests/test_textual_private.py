@@ -76,6 +76,10 @@ SYMBOLS = [
     ("textual.driver:Driver.write", params("self", "data")),
     ("rich.style:Style._meta", lambda obj: None),  # a slot: its existence is the shape
     ("textual.widgets._footer:FooterKey.on_mouse_down", params("self")),  # reads FooterKey._disabled
+    ("textual.app:App._display", params("self", "screen", "renderable")),
+    ("textual._compositor:CompositorUpdate.render_segments", params("self", "console")),
+    ("textual._compositor:LayoutUpdate.__init__", params("self", "strips", "region")),
+    ("textual._compositor:ChopsUpdate.__init__", params("self", "chops", "spans", "chop_ends")),
 ]
 
 # Instance attributes, set in __init__: checked on fresh instances.

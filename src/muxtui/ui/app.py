@@ -35,7 +35,7 @@ from muxtui import config as config_mod
 from muxtui.config import Config
 from muxtui.client import TRASH_KEEP_DAYS, Engine
 from muxtui.paths import Paths
-from muxtui.ui import conversation, persist, terminal_keys
+from muxtui.ui import conversation, persist, terminal_keys, terminal_output
 from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
 from muxtui.ui.context import ContextActions
 from muxtui.ui.drafts import DraftStore
@@ -108,6 +108,8 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
         if palette_key:
             self.COMMAND_PALETTE_BINDING = palette_key  # read by App.__init__; it has no binding id
         super().__init__()
+        # Only the cells that change reach the terminal, and a slow one never blocks the loop.
+        self.terminal_output = terminal_output.install(self)
         self.tune_gc = tune_gc
         # The real `muxtui` process (run_app): may leave with os._exit once everything is saved.
         # Never in an app embedded in another process (tests, benchmarks).
@@ -193,6 +195,15 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
             self.notify(f"theme not saved to {self.paths.config_file}: {exc}", severity="warning", markup=False)
 
     # ---- layout -----------------------------------------------------------------------------
+    def get_driver_class(self):
+        """Textual's Linux driver with muxtui's writer (ui/terminal_output), unless TEXTUAL_DRIVER
+        names another, the platform has its own (Windows), or MUXTUI_TEXTUAL_OUTPUT=1 asks for
+        Textual's own output (a terminal that misdraws the diffs; a benchmark's baseline)."""
+        driver_class = super().get_driver_class()
+        if driver_class is terminal_output.LinuxDriver and not os.environ.get("MUXTUI_TEXTUAL_OUTPUT"):
+            return terminal_output.MuxDriver
+        return driver_class
+
     def get_default_screen(self) -> MainScreen:
         return MainScreen(id="_default")
 

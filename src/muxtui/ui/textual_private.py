@@ -58,8 +58,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MarkdownBullet", "StylesCache", "XTermParser", "ansi_sequence_table", "app_keymap", "apply_link_style",
     "attach_detached", "border_box", "character_to_key", "default_css_sources", "inline_content",
-    "notifications", "on_keyboard_edit", "report_exception", "rich_style_has_meta", "screen_strips",
-    "send_to_driver", "set_footer_key_disabled", "style_getter", "timer_running", "widget_mount_defaults",
+    "bytes_update", "compositor_update_lines", "notifications", "on_keyboard_edit", "report_exception",
+    "rich_style_has_meta", "screen_strips", "send_to_driver", "set_footer_key_disabled", "style_getter",
+    "timer_running", "widget_mount_defaults", "wrap_display",
 ]
 
 
@@ -157,6 +158,78 @@ def write_to_terminal(app: App, data: str) -> None:
     driver = getattr(app, "_driver", None)
     if driver is not None:
         driver.write(data)
+
+
+# ---- what the app writes to the terminal (ui/terminal_output) ---------------------------------
+
+
+def wrap_display(app: App, display: Callable[[Callable[[Screen, Any], None], Screen, Any], None]) -> None:
+    """Route every frame the app writes through `display(original, screen, update)`.
+
+    ui/terminal_output sends only the cells that changed (Textual repaints whole regions, with a
+    full SGR and a reset around every segment), and skips frames while a slow terminal drains.
+    It calls `original` (App._display: synchronized-output markers, the cursor move, the write)
+    with its own update, or with None to write nothing. Public replacement: none (a documented
+    hook between the compositor's update and the driver, or a way to hand the driver bytes per
+    frame, would do).
+    """
+    original = app._display
+
+    def routed(screen: Screen, renderable: Any) -> None:
+        display(original, screen, renderable)
+
+    app._display = routed  # type: ignore[method-assign]
+
+
+def compositor_update_lines(update: Any) -> tuple[bool, list[tuple[int, list[tuple[int, Strip]]]]] | None:
+    """The lines a compositor update paints: (full, [(y, [(x, strip), ...]), ...]), where `full`
+    says it repaints the whole screen; None for an update of another kind (inline mode).
+
+    A ChopsUpdate's pieces are cut to its dirty spans (the cells Textual says changed). Public
+    replacement: none (the update classes and their fields are private; only render_segments,
+    the finished bytes, is meant to be read).
+    """
+    from textual._compositor import ChopsUpdate, LayoutUpdate
+
+    if isinstance(update, LayoutUpdate):
+        lines = []
+        x0 = update.region.x
+        for y, line in enumerate(update.strips, update.region.y):
+            pieces, x = [], x0
+            for strip in line:
+                if strip is not None:
+                    pieces.append((x, strip))
+                    x += strip.cell_length
+            lines.append((y, pieces))
+        return True, lines
+    if isinstance(update, ChopsUpdate):
+        lines = []
+        for y, x1, x2 in update.spans:
+            pieces = []
+            for end, (x, strip) in zip(update.chop_ends[y], update.chops[y].items()):
+                if strip is None or x >= x2 or end <= x1:
+                    continue
+                lo, hi = max(x, x1), min(end, x2)
+                if lo != x or hi != end:
+                    strip = strip.crop(lo - x, hi - x)
+                pieces.append((lo, strip))
+            lines.append((y, pieces))
+        return False, lines
+    return None
+
+
+def bytes_update(render: Callable[[], str]) -> Any:
+    """A compositor update whose terminal bytes are `render()`, called only if App._display
+    really writes the frame (it does not while the app starts, stops or batches updates)."""
+    # App._display renders only CompositorUpdate instances itself (anything else goes through
+    # Rich's console). Public replacement: as for wrap_display.
+    from textual._compositor import CompositorUpdate
+
+    class BytesUpdate(CompositorUpdate):
+        def render_segments(self, console: Any) -> str:
+            return render()
+
+    return BytesUpdate()
 
 
 # ---- tests and benchmarks -------------------------------------------------------------------
