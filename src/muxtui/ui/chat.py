@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from muxtui.ui import large_text
+from muxtui.ui import large_text, textual_private
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.messages import AssistantMessage, SummaryMessage, UserMessage, summarized_ids
 
@@ -215,7 +215,22 @@ class ChatView(VerticalScroll):
     def _message_widgets(self) -> list[Widget]:
         return [w for w in self.children if isinstance(w, (UserMessage, AssistantMessage, SummaryMessage))]
 
+    def _release_offscreen(self) -> None:
+        """Messages more than a screen away from the visible part forget their painted lines
+        (each line a Strip with caches of its own: ~1 KB, for every line of every reply)."""
+        height = self.size.height
+        if not height:
+            return
+        top, bottom = self.scroll_y - height, self.scroll_y + 2 * height
+        for widget in self._message_widgets():
+            region = widget.virtual_region_with_margin
+            if region.bottom < top or region.y > bottom:
+                textual_private.release_painted_lines(widget)
+                for node in widget.walk_children():
+                    textual_private.release_painted_lines(node)
+
     async def _prune(self) -> None:
+        self._release_offscreen()
         widgets = [w for w in self._message_widgets() if w is not self.live]
         if len(widgets) <= MAX_MOUNTED:
             return
@@ -299,6 +314,7 @@ class ChatView(VerticalScroll):
                 self.queue.retitle(self.live is not None)
                 self._shown.add(message.get("id", ""))
                 await live.finish(message)
+                self._release_offscreen()
             elif message.get("id") not in self._shown:
                 await self._mount([self._widget_for(message)])
                 await self._prune()
