@@ -101,6 +101,16 @@ class WorkspaceTracker:
         self._store(state)
         self.changed.publish(state)
 
+    def add_all(self, infos: Iterable[Any]) -> None:
+        """Workspaces listed at start-up, added without a signal each (1,000 workspaces were
+        2,000 queued callbacks before the first frame): the app then has the sidebar read
+        them all at once (``Sidebar.sync_states``)."""
+        for info in infos:
+            if info.id in self._states:
+                self._set(info.id, name=info.name, model=info.model)
+            else:
+                self._store(WorkspaceState(info.id, info.name, info.model))
+
     def seed(self, ws_id: str, messages: Iterable[dict], queue: list, streaming: bool) -> None:
         """Badges implied by a workspace's history once it has been loaded."""
         last = None
