@@ -57,6 +57,7 @@ SYMBOLS = [
         "self", "styles", "size", "base_background", "background", "render_content_line", "filters",
         "border_title", "border_subtitle", "content_size", "padding", "crop", "opacity", "ansi_theme",
         "native_ansi")),
+    ("textual._styles_cache:StylesCache.clear", params("self")),
     ("textual._xterm_parser:XTermParser", a_class),
     ("textual._xterm_parser:XTermParser.feed", params("self", "data")),
     ("textual._ansi_sequences:ANSI_SEQUENCES_KEYS", kind(dict)),
@@ -87,6 +88,8 @@ INSTANCE_ATTRIBUTES = [
     ("textual.app:App", "_keymap", kind(dict)),
     ("textual.app:App", "_notifications", lambda obj: None if hasattr(obj, "__iter__") else "is not iterable"),
     ("textual.app:App", "_driver", lambda obj: None if obj is None else "is not None before the app runs"),
+    ("textual.widget:Widget", "_styles_cache", lambda obj: None if callable(getattr(obj, "clear", None))
+     else "has no clear()"),
     ("textual.screen:Screen", "_compositor", lambda obj: None if callable(getattr(obj, "render_strips", None))
      else "has no render_strips()"),
 ]
@@ -164,6 +167,10 @@ async def test_the_fence_works_in_a_running_app():
 
     app = Probe()
     async with app.run_test(size=(40, 6), notifications=True) as pilot:
+        await pilot.pause()
+        assert "hello fence" in "\n".join(strip.text for strip in textual_private.screen_strips(app.screen))
+        textual_private.release_painted_lines(app.query_one(Static))  # painted again when needed
+        app.query_one(Static).refresh()
         await pilot.pause()
         assert "hello fence" in "\n".join(strip.text for strip in textual_private.screen_strips(app.screen))
         app.notify("a note")

@@ -266,8 +266,8 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
             return
         for warning in await self.engine.storage_warnings():
             self.notify(warning, severity="warning", markup=False)
-        for info in infos:
-            self.tracker.add(info)
+        self.tracker.add_all(infos)
+        self.sidebar.sync_states()
         ids = [i.id for i in infos]
         first = self.ui_state.last_workspace if self.ui_state.last_workspace in ids else ids[0]
         await self.select_workspace(first)
@@ -279,7 +279,9 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
         self.run_worker(self._seed_badges(ids), group="seed", name="seed-badges")
         self._folders_seen = await self.engine.workspaces_stamp()
         self.set_interval(WATCH_INTERVAL, self._watch_workspaces, name="watch-workspaces")
-        await self.engine.start()  # search index and trash purge, in the background
+        # The search index and the trash purge run in the background, from the first frame on:
+        # building the index of a big folder in a thread slows the first frame (the GIL).
+        self.call_after_refresh(lambda: self.run_worker(self.engine.start(), group="seed", name="engine-start"))
 
     async def _watch_workspaces(self) -> None:
         """Workspaces created or deleted by another process (`muxtui send`, a second app): the

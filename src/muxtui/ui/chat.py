@@ -2,8 +2,11 @@
 
 ``ChatView`` is the one place that mounts chat widgets. Every change goes through a method that
 holds ``ChatView.lock`` (an asyncio.Lock), so a workspace switch, an engine event and "load
-earlier" never interleave their mounts. Only the last ``WINDOW`` messages are mounted; earlier
-ones are mounted on demand, and a long session is pruned back so the DOM stays bounded.
+earlier" never interleave their mounts. Only the last messages are mounted: about
+``MOUNT_CHARS`` of text (a few screens; at least ``MIN_MOUNTED``, at most ``WINDOW`` messages);
+earlier ones are mounted on demand (scrolling to the top, ctrl+home: ``WINDOW`` at a time, the
+scroll position kept), and a long session is pruned back to that size as replies come, so the
+DOM, the layout and the memory of a long chat stay as they were after its first few replies.
 
 All model and user text goes through ``safe.visible`` and is rendered as Markdown (replies,
 via StreamingMarkdown) or as literal ``Content`` (everything else): never as console markup.
@@ -22,12 +25,32 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from muxtui.ui import large_text
+from muxtui.ui import large_text, textual_private
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.messages import AssistantMessage, SummaryMessage, UserMessage, summarized_ids
 
-WINDOW = 40  # messages mounted when a workspace is shown, and per "load earlier"
-MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to WINDOW
+WINDOW = 40  # at most this many messages mounted when a workspace is shown; per "load earlier"
+MAX_MOUNTED = 80  # past this, the oldest are unmounted back down to the window
+MOUNT_CHARS = 8_000  # text of the messages mounted from the end: a few screens of it
+MIN_MOUNTED = 4  # ... but at least this many messages (two turns), however long
+PRUNE_STEP = 8  # unmount once this many messages are beyond the window (not every reply)
+
+
+def text_size(message: dict[str, Any]) -> int:
+    """How much a message weighs on screen, for the mount window (its text and reasoning)."""
+    return len(message.get("content") or "") + len(message.get("reasoning") or "") + 80
+
+
+def window_start(sizes: list[int]) -> int:
+    """Index of the first of `sizes` (oldest first) to keep mounted: the shortest tail holding
+    MOUNT_CHARS and MIN_MOUNTED messages, at most WINDOW messages."""
+    total, start = 0, len(sizes)
+    while start > 0 and len(sizes) - start < WINDOW:
+        if total >= MOUNT_CHARS and len(sizes) - start >= MIN_MOUNTED:
+            break
+        start -= 1
+        total += sizes[start]
+    return start
 
 
 class EarlierMarker(Static):
@@ -215,17 +238,44 @@ class ChatView(VerticalScroll):
     def _message_widgets(self) -> list[Widget]:
         return [w for w in self.children if isinstance(w, (UserMessage, AssistantMessage, SummaryMessage))]
 
-    async def _prune(self) -> None:
-        widgets = [w for w in self._message_widgets() if w is not self.live]
-        if len(widgets) <= MAX_MOUNTED:
+    def _release_offscreen(self) -> None:
+        """Messages more than a screen away from the visible part forget their painted lines
+        (each line a Strip with caches of its own: ~1 KB, for every line of every reply)."""
+        height = self.size.height
+        if not height:
             return
-        drop = widgets[: len(widgets) - WINDOW]
+        top, bottom = self.scroll_y - height, self.scroll_y + 2 * height
+        for widget in self._message_widgets():
+            region = widget.virtual_region_with_margin
+            if region.bottom < top or region.y > bottom:
+                textual_private.release_painted_lines(widget)
+                for node in widget.walk_children():
+                    textual_private.release_painted_lines(node)
+
+    async def _prune(self) -> None:
+        self._release_offscreen()
+        widgets = [w for w in self._message_widgets() if w is not self.live]
+        if len(widgets) <= MIN_MOUNTED + PRUNE_STEP:
+            return
+        known = {m.get("id"): text_size(m) for m in self._workspace.messages[-len(widgets) - 2:]} \
+            if self._workspace is not None else {}
+        keep = len(widgets) - window_start([known.get(getattr(w, "message_id", None), 80) for w in widgets])
+        if len(widgets) <= MAX_MOUNTED and len(widgets) - keep < PRUNE_STEP:
+            return
+        drop = widgets[: len(widgets) - keep]
+        # Keep what the user reads where it is when they are scrolled up (following the bottom,
+        # the anchor keeps the end in view anyway).
+        following = self.scroll_y >= self.max_scroll_y - 1
+        removed = widgets[len(drop)].virtual_region_with_margin.y - drop[0].virtual_region_with_margin.y
         for w in drop:
             self._shown.discard(getattr(w, "message_id", ""))
         self._first += len(drop)
         release_focus(self, drop)
+        y = self.scroll_y
         await self.remove_children(drop)
         self.marker.show_count(self._first)
+        if not following and removed > 0:
+            self.scroll_to(y=max(0, y - removed), animate=False, immediate=True)
 
     # ---- operations (each holds the lock) -------------------------------------------------
     async def show(self, workspace_id: str, workspace: Any) -> None:
@@ -241,7 +291,8 @@ class ChatView(VerticalScroll):
             release_focus(self, self._message_widgets())
             await self.remove_children(self._message_widgets())
             messages = workspace.messages
-            self._first = max(0, len(messages) - WINDOW)
+            tail = max(0, len(messages) - WINDOW)
+            self._first = tail + window_start([text_size(m) for m in messages[tail:]])
             widgets = [self._widget_for(m) for m in messages[self._first:]]
             run = workspace.live
             live = None
@@ -299,6 +350,7 @@ class ChatView(VerticalScroll):
                 self.queue.retitle(self.live is not None)
                 self._shown.add(message.get("id", ""))
                 await live.finish(message)
+                self._release_offscreen()
             elif message.get("id") not in self._shown:
                 await self._mount([self._widget_for(message)])
                 await self._prune()

@@ -183,6 +183,10 @@ class Sidebar(ScrollView, can_focus=False):
     def on_mount(self) -> None:
         self.border_title = "workspaces"
         self.tracker.changed.subscribe(self, self._on_state)
+        self.sync_states()
+
+    def sync_states(self) -> None:
+        """Read every state from the tracker (after it added many without a signal each)."""
         for state in self.tracker.states():
             self._on_state(state)
 

@@ -47,6 +47,10 @@ class WorkspaceTracker:
     def __init__(self, owner: DOMNode) -> None:
         self.changed: Signal[WorkspaceState] = Signal(owner, "workspace-state")
         self._states: dict[str, WorkspaceState] = {}
+        # Kept with the states, so "is anything streaming / counting down" is O(1): the app asks
+        # on every state change, and start-up adds every workspace (O(n^2) with 1,000 of them).
+        self._streaming: set[str] = set()
+        self._counting: set[str] = set()
         self.current: str | None = None
         self.clock = time.time  # the app's clock (tests fake it)
 
@@ -65,13 +69,18 @@ class WorkspaceTracker:
 
     @property
     def any_streaming(self) -> bool:
-        return any(s.streaming for s in self._states.values())
+        return bool(self._streaming)
 
     @property
     def any_countdown(self) -> bool:
-        return any(s.retry_at is not None for s in self._states.values())
+        return bool(self._counting)
 
     # ---- writing ----------------------------------------------------------------------
+    def _store(self, state: WorkspaceState) -> None:
+        self._states[state.id] = state
+        (self._streaming.add if state.streaming else self._streaming.discard)(state.id)
+        (self._counting.add if state.retry_at is not None else self._counting.discard)(state.id)
+
     def _set(self, ws_id: str, **changes: Any) -> None:
         old = self._states.get(ws_id)
         if old is None:
@@ -80,7 +89,7 @@ class WorkspaceTracker:
             changes.update(self._countdown(changes["retry_at"]))
         new = replace(old, **changes)
         if new != old:
-            self._states[ws_id] = new
+            self._store(new)
             self.changed.publish(new)
 
     def add(self, info: Any) -> None:
@@ -89,8 +98,18 @@ class WorkspaceTracker:
             self._set(info.id, name=info.name, model=info.model)
             return
         state = WorkspaceState(info.id, info.name, info.model)
-        self._states[info.id] = state
+        self._store(state)
         self.changed.publish(state)
+
+    def add_all(self, infos: Iterable[Any]) -> None:
+        """Workspaces listed at start-up, added without a signal each (1,000 workspaces were
+        2,000 queued callbacks before the first frame): the app then has the sidebar read
+        them all at once (``Sidebar.sync_states``)."""
+        for info in infos:
+            if info.id in self._states:
+                self._set(info.id, name=info.name, model=info.model)
+            else:
+                self._store(WorkspaceState(info.id, info.name, info.model))
 
     def seed(self, ws_id: str, messages: Iterable[dict], queue: list, streaming: bool) -> None:
         """Badges implied by a workspace's history once it has been loaded."""
@@ -142,6 +161,8 @@ class WorkspaceTracker:
     def forget(self, ws_id: str) -> None:
         """The workspace is gone (deleted here, or its folder by another process)."""
         state = self._states.pop(ws_id, None)
+        self._streaming.discard(ws_id)
+        self._counting.discard(ws_id)
         if state is not None:
             self.changed.publish(replace(state, deleted=True, streaming=False))
 
@@ -154,7 +175,7 @@ class WorkspaceTracker:
                     self._set(ws_id, name=info.get("name", ""), model=info.get("model", ""))
                 else:
                     state = WorkspaceState(ws_id, info.get("name", ""), info.get("model", ""))
-                    self._states[ws_id] = state
+                    self._store(state)
                     self.changed.publish(state)
             case ev.WorkspaceDeleted():
                 self.forget(ws_id)

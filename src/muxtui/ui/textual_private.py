@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MarkdownBullet", "StylesCache", "XTermParser", "ansi_sequence_table", "app_keymap", "apply_link_style",
     "attach_detached", "border_box", "character_to_key", "default_css_sources", "inline_content",
-    "bytes_update", "compositor_update_lines", "notifications", "on_keyboard_edit", "report_exception",
+    "bytes_update", "compositor_update_lines", "notifications", "on_keyboard_edit", "release_painted_lines", "report_exception",
     "rich_style_has_meta", "screen_strips", "send_to_driver", "set_footer_key_disabled", "style_getter",
     "timer_running", "widget_mount_defaults", "wrap_display",
 ]
@@ -128,6 +128,15 @@ def rich_style_has_meta(style: RichStyle) -> bool:
     # Rich, not Textual: Style.meta unpickles on each read; _meta answers without that.
     # Public replacement: none.
     return style._meta is not None
+
+
+def release_painted_lines(widget: Widget) -> None:
+    """Forget the lines a widget has painted; they are painted again when it is next on screen."""
+    # Textual keeps every line a widget ever painted (a Strip each, with seven caches of its
+    # own) until the widget is refreshed, even once it has scrolled far out of view: a long chat
+    # pane kept the lines of every reply mounted (the soak bench: +100 MB over 300 replies).
+    # Public replacement: none (Widget.refresh() clears them too, but also schedules a repaint).
+    widget._styles_cache.clear()
 
 
 # ---- keys and the terminal ------------------------------------------------------------------
