@@ -139,6 +139,20 @@ class ContextConfig:
 
 
 @dataclass
+class AttachmentsConfig:
+    """[attachments]: size limits (MB) per kind, and which models take images
+    (muxtui.engine.attachments, muxtui.engine.providers.parts)."""
+
+    max_text_mb: float = 2.0
+    max_image_mb: float = 20.0
+    max_pdf_mb: float = 32.0
+    # Models ("provider:model", a model name, or a name prefix ending in "*") that do / do not
+    # take images; they win over the built-in table of text-only model families.
+    image_models: list[str] = field(default_factory=list)
+    text_only_models: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     path: Path | None = None
     default_model: str = DEMO_MODEL
@@ -150,6 +164,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
+    attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
     keys: dict[str, str] = field(default_factory=dict)
     key_errors: list[str] = field(default_factory=list)  # refused [keys] bindings (defaults kept)
     defaults: dict[str, Any] = field(default_factory=dict)  # [defaults]: request settings
@@ -257,7 +272,7 @@ def load(path: Path | None) -> Config:
         return value
 
     known_top = {"default_model", "theme", "providers", "fallbacks", "fallback_on", "stream", "keys", "defaults",
-                 "presets", "engine", "ui", "context"}
+                 "presets", "engine", "ui", "context", "attachments"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{path}: unknown key '{key}' ignored")
@@ -392,6 +407,18 @@ def load(path: Path | None) -> Config:
                 cfg.context.windows[model] = n
         else:
             raise fail(f"unknown setting (known: {', '.join(ContextConfig.__dataclass_fields__)})", key, "context")
+
+    for key, value in expect(data.get("attachments", {}), dict, "attachments").items():
+        if key.startswith("max_") and key in AttachmentsConfig.__dataclass_fields__:
+            if expect(value, (int, float), key, "attachments") <= 0:
+                raise fail(f"must be a positive number of MB, got {value}", key, "attachments")
+            setattr(cfg.attachments, key, float(value))
+        elif key in ("image_models", "text_only_models"):
+            setattr(cfg.attachments, key, [expect(m, str, key, "attachments") for m in expect(value, list, key,
+                                                                                              "attachments")])
+        else:
+            raise fail(f"unknown setting (known: {', '.join(AttachmentsConfig.__dataclass_fields__)})", key,
+                       "attachments")
 
     for action, key in expect(data.get("keys", {}), dict, "keys").items():
         cfg.keys[action] = expect(key, str, action, "keys")

@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-m", "--model", help='model as "provider:model"')
     s.add_argument("--wait", action="store_true",
                    help="rate limited with a long Retry-After: wait (counting down on stderr) and retry")
-    s.add_argument("text", nargs="+", help="the message ('-' reads stdin; one trailing newline is dropped)")
+    s.add_argument("-a", "--attach", action="append", default=[], metavar="FILE",
+                   help="attach a file (text, PNG/JPEG/GIF/WebP image, PDF); repeat for more")
+    s.add_argument("text", nargs="*", help="the message ('-' reads stdin; one trailing newline is dropped)")
 
     sub.add_parser("workspaces", help="list workspaces")
     h = sub.add_parser("history", help="print a workspace's messages")

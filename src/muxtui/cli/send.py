@@ -13,13 +13,21 @@ from typing import Any
 from muxtui.cli.common import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, _engine, _resolve,
                                _save_wait, silence_stdout)
 from muxtui.client import WorkspaceBusy, countdown, events as ev, wait_text
+from muxtui.client.attachments import AttachmentError, read_attachment, upload
 from muxtui.paths import Paths
 
 CLOSE_EVENT_WAIT = 10.0  # s: how long the close event may trail wait_idle's answer
 
 async def _send(args, paths: Paths, cfg) -> int:
     text = _message_text(args.text)
-    if not text.strip():
+    files = []
+    for path in args.attach:
+        try:
+            files.append(read_attachment(path, limits=cfg.attachments))
+        except AttachmentError as exc:
+            print(f"muxtui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not text.strip() and not files:
         print("muxtui: refusing to send an empty message", file=sys.stderr)
         return EXIT_USAGE
     problem = _model_problem(cfg, args.model)
@@ -81,10 +89,17 @@ async def _send(args, paths: Paths, cfg) -> int:
         loop.add_signal_handler(sig, stop)
     try:
         try:
-            await engine.send(info.id, text)
+            refs = [await upload(engine, f) for f in files]
+            if refs:
+                await engine.send(info.id, text, attachments=refs)
+            else:
+                await engine.send(info.id, text)
         except WorkspaceBusy as exc:
             print(f"muxtui: {exc}", file=sys.stderr)
             return EXIT_ERROR
+        except ValueError as exc:  # an attachment the engine refused (limit, a model without images)
+            print(f"muxtui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         waits_left = max(1, cfg.stream.retry_attempts)  # --wait retries at most this often
         while True:
             idle = asyncio.ensure_future(engine.wait_idle(info.id))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from muxtui.client.attachments import Attachment, AttachmentError
 from muxtui.client.local import Engine, running
 from muxtui.client.records import LiveReply, WorkspaceInfo, WorkspaceSnapshot, info_from_dict
 from muxtui.engine import atomic
@@ -35,7 +36,7 @@ from muxtui.engine.usage import usage_total
 from muxtui.engine.context import context_used, meter_text, request_messages
 
 __all__ = [
-    "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
+    "Attachment", "AttachmentError", "COMMANDS", "CONTINUABLE_ERRORS", "Command", "Engine", "ErrorType", "Event", "EventError", "HINTS", "Hit",
     "ImportError_", "LiveReply", "TRASH_KEEP_DAYS", "StorageError", "WorkspaceBusy", "WorkspaceInfo", "WorkspaceSnapshot", "atomic",
     "clean_name", "context_used", "countdown", "meter_text", "request_messages", "events", "export_markdown", "info_from_dict", "running", "settings",
     "split_snippet", "usage_total", "wait_text", "when_text",
@@ -90,6 +91,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("get_settings"),
     Command("set_settings"),
     # streams
+    Command("attach"),
     Command("send"),
     Command("interrupt"),
     Command("retry"),

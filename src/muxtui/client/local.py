@@ -9,6 +9,8 @@ can serve the same commands over a socket. Events reach subscribers in ``seq`` o
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import sqlite3
 from dataclasses import replace
@@ -16,7 +18,9 @@ from typing import Any, Callable
 
 from muxtui.client.records import LiveReply, WorkspaceSnapshot
 from muxtui.config import Config
+from muxtui.client.attachments import limits_of
 from muxtui.engine import trash as trash_mod
+from muxtui.engine.attachments import check_size, make_ref, safe_name, sniff
 from muxtui.engine.catalog import ModelCatalog, ServerModels
 from muxtui.engine.context import context_used, window_for
 from muxtui.engine.errors import StreamError
@@ -185,15 +189,33 @@ class Engine:
         return await self.manager.set_settings(workspace, settings)
 
     # ---- streams ---------------------------------------------------------------------------
-    async def send(self, workspace: str, text: str) -> str:
+    async def attach(self, name: str, data: str, mime: str = "", kind: str = "") -> dict[str, Any]:
+        """Store a file's bytes (``data``: base64) once, by their sha256, in the data folder; the
+        reference to send with a message: ``{"id", "name", "mime", "kind", "size"}``. The kind
+        and type come from the bytes (``mime``/``kind`` are the client's guess, checked);
+        AttachmentError (a ValueError) for a binary that cannot be attached or a file over the
+        ``[attachments]`` limit."""
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ValueError(f"attach {safe_name(name)}: data is not base64") from None
+        found_kind, found_mime = sniff(name, raw)
+        check_size(name, found_kind, len(raw), limits_of(self.config.attachments))
+        if found_kind == "text" and mime.startswith("text/") and len(mime) <= 100:
+            found_mime = mime
+        digest, _ = await asyncio.to_thread(self.manager.blobs.save, raw)
+        return make_ref(digest, name, found_mime, found_kind, len(raw))
+
+    async def send(self, workspace: str, text: str, attachments: list[dict[str, Any]] | None = None) -> str:
+        """Send a message (``attachments``: references from ``attach``): "started" or "queued"."""
         if self.config.context.auto_compact and not self.manager.is_streaming(workspace):
-            info = await self.context(workspace, extra=text)
+            info = await self.context(workspace, extra=text, attachments=attachments)
             if info["window"] and info["used"] > info["window"]:
                 # Opt-in ([context] auto_compact): a summary first; if it cannot be made, the
                 # message goes as it is (the provider then says whether it fits).
                 with contextlib.suppress(StreamError, ValueError):
                     await self.manager.compact(workspace)
-        return await self.manager.send(workspace, text)
+        return await self.manager.send(workspace, text, attachments)
 
     async def compact(self, workspace: str, retry: bool = False) -> dict[str, Any]:
         """Summarise the older part of the conversation (the summary record, docs/storage.md);
@@ -204,13 +226,15 @@ class Engine:
         except StreamError as exc:  # a refusal the client shows, not an engine failure
             raise ValueError(f"could not compact ({exc.error_type}): {self.manager._runs.clean(exc.message)}") from None
 
-    async def context(self, workspace: str, extra: str = "") -> dict[str, Any]:
-        """How full the workspace's context is: ``used`` tokens (with ``extra`` text added),
+    async def context(self, workspace: str, extra: str = "", attachments: list[dict[str, Any]] | None = None
+                      ) -> dict[str, Any]:
+        """How full the workspace's context is: ``used`` tokens (with ``extra`` text and
+        ``attachments`` added),
         the model's ``window`` (None: unknown), ``estimated`` (part of ``used`` is chars/4) and
         ``source`` of the window (config, server, table, default, unknown)."""
         ws = await self.manager.open_workspace(workspace)
         window, source = self.context_window(ws.info.model)
-        used, estimated = context_used(ws.messages, extra)
+        used, estimated = context_used(ws.messages, extra, attachments)
         return {"used": used, "window": window, "estimated": estimated, "source": source, "model": ws.info.model}
 
     def context_window(self, model: str) -> tuple[int | None, str]:
@@ -224,14 +248,18 @@ class Engine:
         return window_for(model, configured=cfg.windows, server=server.windows if server else None,
                           default=cfg.window)
 
-    async def interrupt(self, workspace: str) -> str | None:
-        return await self.manager.interrupt(workspace)
+    async def interrupt(self, workspace: str, full: bool = False) -> str | dict[str, Any] | None:
+        """Stop the stream; the queued text handed back (None: nothing queued), or with ``full``
+        ``{"text", "attachments"}`` (the queued messages' attachments too)."""
+        return await self.manager.interrupt(workspace, full)
 
     async def retry(self, workspace: str) -> str:
         return await self.manager.retry(workspace)
 
-    async def edit_and_resend(self, workspace: str, seq: int, text: str) -> str:
-        return await self.manager.edit_and_resend(workspace, seq, text)
+    async def edit_and_resend(self, workspace: str, seq: int, text: str,
+                              attachments: list[dict[str, Any]] | None = None) -> str:
+        """``attachments``: None keeps the message's own; a list (maybe empty) replaces them."""
+        return await self.manager.edit_and_resend(workspace, seq, text, attachments)
 
     async def continue_reply(self, workspace: str) -> str:
         return await self.manager.continue_reply(workspace)
@@ -247,8 +275,10 @@ class Engine:
         return [ws_id for ws_id in self.manager._workspaces if self.manager.is_streaming(ws_id)]
 
     # ---- queue -----------------------------------------------------------------------------
-    async def edit_queued(self, workspace: str, item_id: str, text: str) -> None:
-        await self.manager.edit_queued(workspace, item_id, text)
+    async def edit_queued(self, workspace: str, item_id: str, text: str,
+                          attachments: list[dict[str, Any]] | None = None) -> None:
+        """``attachments``: None keeps the item's own; a list (maybe empty) replaces them."""
+        await self.manager.edit_queued(workspace, item_id, text, attachments)
 
     async def remove_queued(self, workspace: str, item_id: str) -> dict | None:
         return await self.manager.remove_queued(workspace, item_id)

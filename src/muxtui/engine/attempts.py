@@ -43,7 +43,9 @@ from muxtui.engine.providers.base import (
     ToolCallDelta,
     UsageUpdate,
 )
-from muxtui.engine.queueing import SendQueue
+from muxtui.engine.attachments import Blobs
+from muxtui.engine.providers import parts
+from muxtui.engine.queueing import SendQueue, merged_attachments, merged_text
 from muxtui.engine.redact import StreamRedactor
 from muxtui.engine.runs import Emit, Run, Runs, Workspace, finish_regardless, why
 from muxtui.engine.storage import new_id, now
@@ -86,6 +88,7 @@ class Attempts:
         self._providers = providers
         self._rng = rng
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff waits (tests may speed up)
+        self._blobs = Blobs(runs.storage.root)  # attachments' bytes
 
     def _model_chain(self, model: str) -> list[str]:
         chain = [model]
@@ -180,8 +183,18 @@ class Attempts:
             self._providers[provider_name] = provider
         return provider, model_name
 
-    def _context(self, ws: Workspace) -> list[ChatMessage]:
-        return chat_messages(request_messages(ws.messages))
+    async def _context(self, ws: Workspace, model: str, provider: Any, provider_name: str) -> list[ChatMessage]:
+        """The request's turns, attachments loaded (a missing blob or an image the model cannot
+        take is a StreamError that names the file; images of older turns left out are warned)."""
+        messages = request_messages(ws.messages)
+        if not any(m.get("attachments") for m in messages):
+            return chat_messages(messages)
+        loaded, warnings = await parts.load(messages, self._blobs, config=self.config, model=model,
+                                            native_pdf=bool(getattr(type(provider), "native_pdf", False)),
+                                            provider=provider_name)
+        for text in warnings:
+            self._emit(ev.WARNING, ws.info.id, text=text)
+        return chat_messages(messages, loaded)
 
     async def summarize(self, model: str, messages: list[dict[str, Any]],
                         secrets: list[str] = ()) -> tuple[str, dict[str, int]]:  # type: ignore[assignment]
@@ -240,7 +253,7 @@ class Attempts:
             run.finish_reason = run.stop_detail = None
             run.citations.clear()
         provider, model_name = self._provider_for(model)
-        messages = self._context(ws)
+        messages = await self._context(ws, model, provider, split_model(model)[0])
         if not messages:
             raise StreamError(ErrorType.API, "nothing to send: the conversation is empty", retryable=False)
         pc = self.config.providers[split_model(model)[0]]
@@ -411,7 +424,8 @@ class Turns:
                 items = list(ws.queue)
                 try:
                     await finish_regardless(
-                        self._queue.add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items]))
+                        self._queue.add_user_message(ws, merged_text(items), [q["id"] for q in items],
+                                                     merged_attachments(items)))
                 except OSError as exc:  # disk full: the queue stays as it is, on disk and on screen
                     self._emit(ev.WARNING, ws.info.id, text=f"cannot send the queued messages: {why(exc)}; "
                                "they stay queued")
@@ -440,21 +454,24 @@ class Turns:
         return status
 
 
-def chat_messages(messages: list[dict[str, Any]]) -> list[ChatMessage]:
+def chat_messages(messages: list[dict[str, Any]], loaded: dict[str, tuple[Any, ...]] | None = None) -> list[ChatMessage]:
     """Stored messages as a provider's turns: empty ones left out, a summary as a user turn
-    that says what it is, consecutive turns of one role joined (providers want alternation)."""
+    that says what it is, consecutive turns of one role joined (providers want alternation).
+    ``loaded``: user messages' attachments by message id (``parts.load``)."""
     out: list[ChatMessage] = []
     for m in messages:
         content = m.get("content") or ""
         if not content.strip() and isinstance(m.get("refusal"), str):
             content = m["refusal"]  # the model's refusal is what it said on that turn
-        if not content.strip():
+        attached = (loaded or {}).get(m.get("id"), ()) if m.get("role") == "user" else ()
+        if not content.strip() and not attached:
             continue
         role = m["role"]
         if m.get("summary"):
             role, content = "user", f"{SUMMARY_PREFIX}\n\n{content}"
         if out and out[-1].role == role:  # providers want alternating turns
-            out[-1] = ChatMessage(role, out[-1].content + "\n\n" + content)
+            joined = "\n\n".join(c for c in (out[-1].content, content) if c.strip())
+            out[-1] = ChatMessage(role, joined, out[-1].attachments + tuple(attached))
         else:
-            out.append(ChatMessage(role, content))
+            out.append(ChatMessage(role, content, tuple(attached)))
     return out

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "BUILTIN_WINDOWS", "SUMMARY_INSTRUCTION", "SUMMARY_PREFIX", "compact_range", "context_used", "estimate_tokens",
+    "BUILTIN_WINDOWS", "SUMMARY_INSTRUCTION", "SUMMARY_PREFIX", "attachment_tokens", "compact_range", "context_used", "estimate_tokens",
     "latest_summary", "meter_text", "request_messages", "window_for",
 ]
 
@@ -59,6 +59,11 @@ SUMMARY_INSTRUCTION = (
     "what is still open. Write only the summary, no preamble."
 )
 PER_MESSAGE = 4  # tokens a message costs beyond its text (role, separators), for the estimate
+# Attachments, roughly: a text file by its size / 4; an image a fixed cost (OpenAI: 765 tokens
+# for a 1024x1024 "high" image; Anthropic: (width x height) / 750, ~1,600 at its 1.15 MP
+# target); a PDF by its size (text and a page image per page, ~1,500-3,000 tokens a page).
+IMAGE_TOKENS = 1600
+PDF_BYTES_PER_TOKEN = 40
 
 
 def estimate_tokens(text: str) -> int:
@@ -150,7 +155,23 @@ def _reported(m: Mapping[str, Any]) -> int | None:
     return values[0] + values[1]  # type: ignore[operator]
 
 
-def context_used(messages: list[dict[str, Any]], extra: str = "") -> tuple[int, bool]:
+def attachment_tokens(refs: Any) -> int:
+    """A rough token cost of a message's attachments (references, docs/storage.md)."""
+    total = 0
+    for ref in refs if isinstance(refs, list) else ():
+        size = ref.get("size") if isinstance(ref, dict) else None
+        size = size if type(size) is int and size > 0 else 0
+        kind = ref.get("kind") if isinstance(ref, dict) else None
+        if kind == "image":
+            total += IMAGE_TOKENS
+        elif kind == "pdf":
+            total += max(500, size // PDF_BYTES_PER_TOKEN)
+        elif kind == "text":
+            total += (size + 3) // 4 + 10  # the fence and the name
+    return total
+
+
+def context_used(messages: list[dict[str, Any]], extra: str = "", attachments: Any = None) -> tuple[int, bool]:
     """Tokens the next request's conversation takes (plus ``extra``, e.g. a message about to be
     sent), and whether any of it is estimated: the newest reply's reported usage (its input was
     the whole context before it) plus an estimate for what came after it. A reply older than the
@@ -166,10 +187,10 @@ def context_used(messages: list[dict[str, Any]], extra: str = "") -> tuple[int, 
             used, start = reported, i + 1
             break
     rest = sent[start:]
-    used += sum(estimate_tokens(_text(m)) + PER_MESSAGE for m in rest)
-    if extra:
-        used += estimate_tokens(extra) + PER_MESSAGE
-    return used, bool(rest or extra or start == 0 and sent)
+    used += sum(estimate_tokens(_text(m)) + PER_MESSAGE + attachment_tokens(m.get("attachments")) for m in rest)
+    if extra or attachments:
+        used += estimate_tokens(extra) + PER_MESSAGE + attachment_tokens(attachments)
+    return used, bool(rest or extra or attachments or start == 0 and sent)
 
 
 def compact_range(messages: list[dict[str, Any]], keep_turns: int) -> tuple[list[dict[str, Any]], tuple[int, int]] | None:

@@ -62,7 +62,9 @@ from muxtui.engine.errors import StreamError
 from muxtui.engine.events import Event
 from muxtui.engine.features import FeatureRecorder
 from muxtui.engine.logs import EventLog
-from muxtui.engine.queueing import SendQueue
+from muxtui.engine.attachments import Blobs, check_ref
+from muxtui.engine.providers import parts
+from muxtui.engine.queueing import SendQueue, merged_attachments, merged_text
 from muxtui.engine.recovery import Recovery, Saver
 from muxtui.engine.redact import configured_secrets
 from muxtui.engine.runs import PartialWriter, Run, Runs, Workspace
@@ -107,6 +109,7 @@ class StreamManager:
         self._closed = False
         self._secrets = configured_secrets(config)
         self.shutdown_save_wait = SHUTDOWN_SAVE_WAIT
+        self.blobs = Blobs(storage.root)  # attachments' bytes, once each (docs/storage.md)
         # The parts share the manager's workspaces, storage and log, and emit through it.
         self._saves = Saver(self._workspaces, storage, event_log, self._emit,
                             first=SAVE_RETRY_FIRST, longest=SAVE_RETRY_MAX, rounds=SAVE_RETRY_ROUNDS)
@@ -285,26 +288,38 @@ class StreamManager:
         ws = self._workspaces.get(ws_id)
         return ws.run if ws and ws.streaming else None
 
-    async def send(self, ws_id: str, text: str) -> str:
+    async def check_attachments(self, refs: list[dict] | None) -> list[dict]:
+        """References a client sends with a message, checked (their blobs exist) and normalised;
+        ValueError names a bad one."""
+        if not refs:
+            return []
+        if not isinstance(refs, list):
+            raise ValueError("attachments must be a list of references from `attach`")
+        return await asyncio.to_thread(lambda: [check_ref(r, self.blobs) for r in refs])
+
+    async def send(self, ws_id: str, text: str, attachments: list[dict] | None = None) -> str:
         """Send a user message: 'started' a stream, or 'queued' it behind the running one."""
-        if not text.strip():
+        refs = await self.check_attachments(attachments)
+        if not text.strip() and not refs:
             raise ValueError("refusing to send an empty message")
         text = fix_surrogates(text)  # e.g. argv bytes that are not UTF-8 (surrogateescape)
         ws = await self.open_workspace(ws_id)
+        if refs:
+            parts.refuse_images(self.config, ws.info.model, refs)
         if ws.streaming:
-            await self._queue.add(ws, text)
+            await self._queue.add(ws, text, refs)
             return "queued"
         async with ws.lock:
             if ws.streaming:
-                await self._queue.add(ws, text)
+                await self._queue.add(ws, text, refs)
                 return "queued"
             await self._claim(ws)
             try:
                 async with ws.io:
                     await self._recovery.sync(ws)  # another process's turns belong in the context
                 queued = list(ws.queue)
-                merged = "\n\n".join([q["text"] for q in queued] + [text])
-                await self._queue.add_user_message(ws, merged, [q["id"] for q in queued])
+                await self._queue.add_user_message(ws, merged_text(queued, text), [q["id"] for q in queued],
+                                                   merged_attachments(queued, refs))
             except BaseException:
                 ws.store.unlock_stream()
                 raise
@@ -371,11 +386,16 @@ class StreamManager:
             run = self._turns.start(ws)
         return run.request_id
 
-    async def edit_and_resend(self, ws_id: str, seq: int, text: str) -> str:
-        """Replace the user message `seq` (and everything after it) and stream a new reply."""
-        if not text.strip():
-            raise ValueError("refusing to send an empty message")
+    async def edit_and_resend(self, ws_id: str, seq: int, text: str, attachments: list[dict] | None = None) -> str:
+        """Replace the user message `seq` (and everything after it) and stream a new reply. Its
+        attachments stay unless ``attachments`` is given (a list, maybe empty, replaces them)."""
         ws = await self.open_workspace(ws_id)
+        if attachments is None:
+            old = next((m for m in ws.messages if m.get("seq") == seq), None)
+            attachments = list(old.get("attachments") or ()) if old is not None else []
+        refs = await self.check_attachments(attachments)
+        if not text.strip() and not refs:
+            raise ValueError("refusing to send an empty message")
         async with ws.lock:
             async with ws.io:
                 ws.epoch += 1  # the running stream's late writes are now refused (point 6)
@@ -384,21 +404,24 @@ class StreamManager:
             await self._truncate(ws, seq)
             await self._claim(ws)
             try:
-                await self._queue.add_user_message(ws, text, [])
+                await self._queue.add_user_message(ws, text, [], refs)
             except BaseException:
                 ws.store.unlock_stream()
                 raise
             run = self._turns.start(ws)
         return run.request_id
 
-    async def interrupt(self, ws_id: str) -> str | None:
-        """Stop the stream (its text is committed as interrupted); hand back the queued text."""
+    async def interrupt(self, ws_id: str, full: bool = False) -> str | dict | None:
+        """Stop the stream (its text is committed as interrupted); hand back the queued text, or
+        with ``full`` the queue as ``{"text", "attachments"}``; None when nothing was queued."""
         ws = self._workspaces.get(ws_id)
         if ws is None or not ws.streaming:
             return None
         handback = await self._queue.hand_back(ws)
         await self._turns.stop(ws)
-        return handback
+        if handback is None or full:
+            return handback
+        return handback["text"]
 
     async def send_now(self, ws_id: str, item_ids: list[str] | None = None) -> str:
         """Send queued messages now (all of them when `item_ids` is None): a running reply is
@@ -414,7 +437,8 @@ class StreamManager:
             await self._claim(ws)
             try:
                 if items:
-                    await self._queue.add_user_message(ws, "\n\n".join(q["text"] for q in items), [q["id"] for q in items])
+                    await self._queue.add_user_message(ws, merged_text(items), [q["id"] for q in items],
+                                                       merged_attachments(items))
             except BaseException:
                 ws.store.unlock_stream()
                 raise
@@ -484,9 +508,10 @@ class StreamManager:
         self._providers.clear()
 
     # ---- queue --------------------------------------------------------------------------
-    async def edit_queued(self, ws_id: str, item_id: str, text: str) -> None:
+    async def edit_queued(self, ws_id: str, item_id: str, text: str, attachments: list[dict] | None = None) -> None:
+        refs = None if attachments is None else await self.check_attachments(attachments)
         ws = await self.open_workspace(ws_id)
-        await self._queue.edit(ws, item_id, text)
+        await self._queue.edit(ws, item_id, text, refs)
 
     async def remove_queued(self, ws_id: str, item_id: str) -> dict | None:
         ws = await self.open_workspace(ws_id)

@@ -26,18 +26,28 @@ class SendQueue:
     def __init__(self, emit: Emit):
         self._emit = emit
 
-    async def add(self, ws: Workspace, text: str) -> None:
+    async def add(self, ws: Workspace, text: str, attachments: list[dict] | None = None) -> None:
+        item = {"id": new_id("q"), "text": text, "created_at": now()}
+        if attachments:
+            item["attachments"] = list(attachments)
         async with ws.io:
-            ws.queue.append({"id": new_id("q"), "text": text, "created_at": now()})
+            ws.queue.append(item)
             await asyncio.to_thread(ws.store.save_queue, list(ws.queue))
         self._emit(ev.QUEUE_CHANGED, ws.info.id, items=list(ws.queue))
 
-    async def edit(self, ws: Workspace, item_id: str, text: str) -> None:
+    async def edit(self, ws: Workspace, item_id: str, text: str, attachments: list[dict] | None = None) -> None:
+        """New text for a queued message; its attachments stay unless ``attachments`` is given
+        (a list, maybe empty: they are replaced)."""
         ws_id = ws.info.id
         async with ws.io:
             for item in ws.queue:
                 if item["id"] == item_id:
                     item["text"] = text
+                    if attachments is not None:
+                        if attachments:
+                            item["attachments"] = list(attachments)
+                        else:
+                            item.pop("attachments", None)
                     break
             else:
                 raise KeyError(f"no queued message {item_id!r}")
@@ -55,22 +65,27 @@ class SendQueue:
         self._emit(ev.QUEUE_CHANGED, ws_id, items=list(ws.queue))
         return item
 
-    async def hand_back(self, ws: Workspace) -> str | None:
-        """Empty the queue; its texts joined (None when it was empty)."""
+    async def hand_back(self, ws: Workspace) -> dict | None:
+        """Empty the queue: ``{"text": its texts joined, "attachments": theirs}`` (None when it
+        was empty)."""
         ws_id = ws.info.id
         handback = None
         async with ws.io:
             if ws.queue:
-                handback = "\n\n".join(q["text"] for q in ws.queue)
+                handback = {"text": "\n\n".join(q["text"] for q in ws.queue if q["text"]),
+                            "attachments": merged_attachments(ws.queue)}
                 ws.queue = []
                 await asyncio.to_thread(ws.store.save_queue, [])
         if handback is not None:
             self._emit(ev.QUEUE_CHANGED, ws_id, items=[])
         return handback
 
-    async def add_user_message(self, ws: Workspace, text: str, queue_ids: list[str]) -> dict:
+    async def add_user_message(self, ws: Workspace, text: str, queue_ids: list[str],
+                               attachments: list[dict] | None = None) -> dict:
         """Commit a user message; the queue items it merges leave the queue in the same step."""
         msg = {"id": new_id("m"), "role": "user", "content": fix_surrogates(text), "created_at": now()}
+        if attachments:  # only then: a message without attachments is stored as before
+            msg["attachments"] = list(attachments)
         if queue_ids:
             msg["queue_ids"] = queue_ids
         async with ws.io:
@@ -83,3 +98,23 @@ class SendQueue:
         if queue_ids:
             self._emit(ev.QUEUE_CHANGED, ws.info.id, items=list(ws.queue))
         return committed
+
+
+def merged_text(items: list[dict], text: str | None = None) -> str:
+    """Queued messages (and a new one) as one message: their texts, blank lines between."""
+    parts = [q["text"] for q in items if q.get("text")]
+    if text:
+        parts.append(text)
+    return "\n\n".join(parts)
+
+
+def merged_attachments(items: list[dict], extra: list[dict] | None = None) -> list[dict]:
+    """The attachments of queued messages (and a new one's), in order, each file once."""
+    out: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    for ref in [r for q in items for r in q.get("attachments") or ()] + list(extra or ()):
+        key = (ref.get("id"), ref.get("name"))
+        if key not in seen:
+            seen.add(key)
+            out.append(ref)
+    return out

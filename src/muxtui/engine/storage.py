@@ -174,11 +174,25 @@ def _coerce_message(rec: dict[str, Any]) -> list[str]:
             isinstance(v, int) and not isinstance(v, bool) for v in usage.values())):
         fixed.append(f"usage {_shown(usage)} is not a table of token counts")
         del rec["usage"]
+    if "attachments" in rec:
+        refs = _refs(rec["attachments"])
+        if len(refs) != (len(rec["attachments"]) if isinstance(rec["attachments"], list) else -1):
+            fixed.append("attachments is not a list of attachment references")
+        rec["attachments"] = refs
     for key in ("tool_calls", "citations"):  # lists of objects; anything else is dropped
         if key in rec:
             items = rec[key]
             rec[key] = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
     return fixed
+
+
+def _refs(value: Any) -> list[dict[str, Any]]:
+    """The attachment references of a message or queue item (``{"id", "name", "mime", "kind",
+    "size"}``); anything else is left out (the request builder checks the blobs themselves)."""
+    if not isinstance(value, list):
+        return []
+    return [r for r in value if isinstance(r, dict) and isinstance(r.get("id"), str) and isinstance(r.get("name"), str)
+            and r.get("kind") in ("text", "image", "pdf")]
 
 
 def _shown(value: Any, limit: int = 40) -> str:
@@ -377,8 +391,14 @@ class WorkspaceStore:
             items = data["items"] if isinstance(data, dict) else None
             if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in items):
                 raise ValueError("not a queue object")
-            return [{"id": str(i.get("id") or new_id("q")), "text": i["text"], "created_at": as_time(i.get("created_at"))}
-                    for i in items], []
+            out = []
+            for i in items:
+                item = {"id": str(i.get("id") or new_id("q")), "text": i["text"], "created_at": as_time(i.get("created_at"))}
+                refs = _refs(i.get("attachments"))
+                if refs:
+                    item["attachments"] = refs
+                out.append(item)
+            return out, []
         except FileNotFoundError:
             return [], []
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:

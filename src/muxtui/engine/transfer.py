@@ -13,6 +13,7 @@ from datetime import datetime
 import time
 from typing import Any
 
+from muxtui.engine.attachments import Blobs, check_ref, megabytes, safe_name
 from muxtui.engine.storage import Storage, WorkspaceInfo, new_id, valid_time
 
 EXPORT_FORMAT = "muxtui.workspace"
@@ -51,6 +52,10 @@ def export_markdown(info: WorkspaceInfo, messages: list[dict[str, Any]]) -> str:
         when = when_text(m.get("created_at"))
         if m["role"] == "user":
             lines += [f"## You · {when}", "", m.get("content", ""), ""]
+            if m.get("attachments"):
+                names = ", ".join(f"`{safe_name(r.get('name'))}` ({r.get('kind')}, {megabytes(int(r.get('size') or 0))})"
+                                  for r in m["attachments"])
+                lines += [f"Attached: {names}", ""]
         else:
             status = "" if m.get("status") == "complete" else f" · {m.get('status')}"
             lines += [f"## {m.get('model')} · {when}{status}", ""]
@@ -119,6 +124,10 @@ def parse_import(data: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         else:
             for key in ("status", "error_type", "error", "retryable", "http_status", "reasoning"):
                 msg.pop(key, None)
+        if role == "user" and isinstance(raw.get("attachments"), list):
+            refs = [r for r in raw["attachments"] if isinstance(r, dict)]
+            if refs:
+                msg["attachments"] = refs  # checked against the blobs by import_workspace
         usage = msg.get("usage")
         if usage is not None and not (isinstance(usage, dict) and all(
                 isinstance(v, int) and not isinstance(v, bool) for v in usage.values())):
@@ -136,6 +145,10 @@ def import_workspace(storage: Storage, data: Any, name: str | None, default_mode
         model = next((m["model"] for m in reversed(messages) if m["role"] == "assistant" and m.get("model")),
                      default_model)
     title = name or (workspace.get("name") if isinstance(workspace.get("name"), str) else None) or "imported"
+    blobs = Blobs(storage.root)
+    for msg in messages:
+        if msg.get("attachments"):
+            _keep_attachments(msg, blobs)
     info = storage.create_workspace(title, model)
     store = storage.store(info.id)
     try:
@@ -147,3 +160,20 @@ def import_workspace(storage: Storage, data: Any, name: str | None, default_mode
         storage.delete_workspace(info.id)
         raise
     return storage.update_workspace(info.id, last_activity=time.time())
+
+
+def _keep_attachments(msg: dict[str, Any], blobs: Blobs) -> None:
+    """An imported message keeps the attachments whose files are in this data folder; one whose
+    file is not (an export from another machine carries references, not bytes) is named in the
+    text instead, so no request fails on it."""
+    kept, missing = [], []
+    for ref in msg.pop("attachments"):
+        try:
+            kept.append(check_ref(ref, blobs))
+        except ValueError:
+            missing.append(safe_name(ref.get("name")))
+    if kept:
+        msg["attachments"] = kept
+    if missing:
+        note = "[not imported, the file is not in this data folder: " + ", ".join(missing) + "]"
+        msg["content"] = f"{msg['content']}\n\n{note}" if msg["content"] else note

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from muxtui.client import COMMANDS, Engine, Event, ImportError_, StorageError, WorkspaceBusy
+from muxtui.client import COMMANDS, AttachmentError, Engine, Event, ImportError_, StorageError, WorkspaceBusy
 from muxtui.host.remote import CommandError, EngineGone, RemoteEngine, Snapshot
 from muxtui.paths import Paths
 
@@ -36,7 +36,8 @@ READ_ONLY = frozenset({
 # Engine exceptions a client catches by class (the engine sends their class name).
 _ERRORS: dict[str, type[Exception]] = {"WorkspaceBusy": WorkspaceBusy, "StorageError": StorageError,
                                        "ImportError_": ImportError_, "OSError": OSError,
-                                       "RuntimeError": RuntimeError}
+                                       "RuntimeError": RuntimeError, "AttachmentError": AttachmentError,
+                                       "ValueError": ValueError}
 
 
 class AttachedEngine:

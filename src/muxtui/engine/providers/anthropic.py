@@ -26,6 +26,7 @@ from muxtui.engine.providers.base import (
 )
 from muxtui.engine.providers.classify import classify_error_payload, extract_error
 from muxtui.engine.providers.http import HTTPProvider
+from muxtui.engine.providers.parts import anthropic_content
 from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEEvent
 
@@ -44,6 +45,7 @@ class AnthropicProvider(HTTPProvider):
 
     type_name = "anthropic"
     request_id_headers = ("request-id", "x-request-id")
+    native_pdf = True  # PDFs go as document blocks
 
     @classmethod
     def models_request(cls, pc: ProviderConfig, key: str | None) -> tuple[str, dict[str, str]]:
@@ -114,9 +116,9 @@ class AnthropicProvider(HTTPProvider):
         # The API rejects empty content (e.g. an assistant turn that failed before its
         # first token); such turns carry nothing for the model anyway.
         messages = [
-            {"role": m.role, "content": m.content}
+            {"role": m.role, "content": anthropic_content(m.content, m.attachments, self.name)}
             for m in request.messages
-            if m.role != "system" and m.content and m.content.strip()
+            if m.role != "system" and (m.content and m.content.strip() or m.attachments)
         ]
         if request.system:
             system.insert(0, request.system)

@@ -82,6 +82,9 @@ ProviderEvent = (
 class ChatMessage:
     role: Literal["system", "user", "assistant"]
     content: str
+    # A user turn's attachments, loaded (muxtui.engine.providers.parts.Part); each provider
+    # shapes them as its API wants (parts.openai_content, responses_content, anthropic_content).
+    attachments: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -151,6 +154,7 @@ class ProviderClass:
     # with their allowed values.
     config_options: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     offline: ClassVar[bool] = False
+    native_pdf: ClassVar[bool] = False  # takes PDFs as documents (else their text is sent)
     lists_models: ClassVar[bool] = False
 
     @classmethod

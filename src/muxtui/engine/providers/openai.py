@@ -27,6 +27,7 @@ from muxtui.engine.providers.base import (
 )
 from muxtui.engine.providers.classify import classify_error_payload, extract_error
 from muxtui.engine.providers.http import HTTPProvider
+from muxtui.engine.providers.parts import openai_content
 from muxtui.engine.providers.shapes import ThinkSplitter, as_int, openai_usage
 from muxtui.engine.providers.sse import SSEEvent
 
@@ -68,7 +69,7 @@ class OpenAIProvider(OpenAIModels, HTTPProvider):
         return self.base_url + "/chat/completions"
 
     def _prepare(self, request: StreamRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = [{"role": m.role, "content": openai_content(m.content, m.attachments)} for m in request.messages]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
         if request.prefill:

@@ -48,6 +48,7 @@ from muxtui.engine.providers.base import (
 from muxtui.engine.providers.classify import classify_error_payload
 from muxtui.engine.providers.http import HTTPProvider
 from muxtui.engine.providers.openai import OpenAIModels
+from muxtui.engine.providers.parts import responses_content
 from muxtui.engine.providers.shapes import as_int
 from muxtui.engine.providers.sse import SSEDecoder
 
@@ -100,9 +101,9 @@ class OpenAIResponsesProvider(OpenAIModels, HTTPProvider):
         body: dict[str, Any] = {
             "model": request.model,
             "input": [
-                {"role": m.role, "content": m.content}
+                {"role": m.role, "content": responses_content(m.content, m.attachments, m.role)}
                 for m in request.messages
-                if m.role != "system" and m.content
+                if m.role != "system" and (m.content or m.attachments)
             ],
             "stream": True,
         }
