@@ -91,7 +91,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("get_settings"),
     Command("set_settings"),
     # streams
-    Command("attach"),
+    Command("store_attachment"),
     Command("send"),
     Command("interrupt"),
     Command("retry"),

@@ -4,8 +4,8 @@ Owns: reading a file the user names into an ``Attachment`` (``read_attachment``:
 bytes, the ``[attachments]`` size limits, a clear ``AttachmentError`` for a missing, unreadable,
 binary or too big file), a long paste turned into an attachment (``text_attachment``), the
 ``@path`` tokens of a composer's text (``find_at_paths``) and their completion
-(``complete_path``), and handing an attachment to the engine (``upload``: the ``attach``
-command, base64, so it also works over the engine socket and ``--remote``; the file is on the
+(``complete_path``), and handing an attachment to the engine (``upload``: the
+``store_attachment`` command, base64, so it also works over the engine socket and ``--remote``; the file is on the
 client's machine, the engine may not see it).
 
 The rules themselves (sniffing, limits, names, the blob store) are the engine's:
@@ -163,9 +163,9 @@ def complete_path(prefix: str, cwd: Path, limit: int = 50) -> list[str]:
 
 
 async def upload(engine: Any, attachment: Attachment) -> dict[str, Any]:
-    """Store the attachment in the engine (``attach``, base64); the reference to send with."""
+    """Store the attachment in the engine (``store_attachment``, base64); the reference to send with."""
     data = base64.b64encode(attachment.data).decode("ascii")
-    return await engine.attach(name=attachment.name, data=data, mime=attachment.mime, kind=attachment.kind)
+    return await engine.store_attachment(name=attachment.name, data=data, mime=attachment.mime, kind=attachment.kind)
 
 
 def describe(ref: dict[str, Any]) -> str:

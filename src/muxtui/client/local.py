@@ -189,7 +189,7 @@ class Engine:
         return await self.manager.set_settings(workspace, settings)
 
     # ---- streams ---------------------------------------------------------------------------
-    async def attach(self, name: str, data: str, mime: str = "", kind: str = "") -> dict[str, Any]:
+    async def store_attachment(self, name: str, data: str, mime: str = "", kind: str = "") -> dict[str, Any]:
         """Store a file's bytes (``data``: base64) once, by their sha256, in the data folder; the
         reference to send with a message: ``{"id", "name", "mime", "kind", "size"}``. The kind
         and type come from the bytes (``mime``/``kind`` are the client's guess, checked);
@@ -198,7 +198,7 @@ class Engine:
         try:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError, TypeError):
-            raise ValueError(f"attach {safe_name(name)}: data is not base64") from None
+            raise ValueError(f"{safe_name(name)}: the attachment data is not base64") from None
         found_kind, found_mime = sniff(name, raw)
         check_size(name, found_kind, len(raw), limits_of(self.config.attachments))
         if found_kind == "text" and mime.startswith("text/") and len(mime) <= 100:
@@ -207,7 +207,7 @@ class Engine:
         return make_ref(digest, name, found_mime, found_kind, len(raw))
 
     async def send(self, workspace: str, text: str, attachments: list[dict[str, Any]] | None = None) -> str:
-        """Send a message (``attachments``: references from ``attach``): "started" or "queued"."""
+        """Send a message (``attachments``: references from ``store_attachment``): "started" or "queued"."""
         if self.config.context.auto_compact and not self.manager.is_streaming(workspace):
             info = await self.context(workspace, extra=text, attachments=attachments)
             if info["window"] and info["used"] > info["window"]:

@@ -9,7 +9,7 @@ the blob store (``Blobs``): every attachment's bytes once, under ``data/attachme
 written atomically and never twice (docs/storage.md).
 
 No Textual, no network: the client (``muxtui.client.attachments``) reads files with these rules,
-the engine stores what clients upload (``Engine.attach``), and the request builder
+the engine stores what clients upload (``Engine.store_attachment``), and the request builder
 (``muxtui.engine.providers.parts``) loads the bytes back.
 """
 
@@ -189,14 +189,14 @@ def check_ref(ref: Any, blobs: Blobs) -> dict[str, Any]:
     """A reference a client sent with a message, checked and normalised: an existing blob, a
     known kind, a harmless name. ValueError says what is wrong."""
     if not isinstance(ref, dict):
-        raise ValueError(f"an attachment must be an object from `attach`, got {type(ref).__name__}")
+        raise ValueError(f"an attachment must be an object from `store_attachment`, got {type(ref).__name__}")
     digest = ref.get("id")
     if not isinstance(digest, str) or not _HEX64.match(digest):
-        raise ValueError(f"unknown attachment id {str(digest)[:80]!r}: attach the file first (`attach`)")
+        raise ValueError(f"unknown attachment id {str(digest)[:80]!r}: attach the file again")
     try:
         size = blobs.path(digest).stat().st_size
     except FileNotFoundError:
-        raise ValueError(f"unknown attachment id {digest[:12]}…: attach the file first (`attach`)") from None
+        raise ValueError(f"unknown attachment id {digest[:12]}…: attach the file again") from None
     kind = ref.get("kind")
     if kind not in KINDS:
         raise ValueError(f"attachment {safe_name(ref.get('name'))}: kind must be one of {', '.join(KINDS)}")

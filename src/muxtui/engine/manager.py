@@ -294,7 +294,7 @@ class StreamManager:
         if not refs:
             return []
         if not isinstance(refs, list):
-            raise ValueError("attachments must be a list of references from `attach`")
+            raise ValueError("attachments must be a list of references from `store_attachment`")
         return await asyncio.to_thread(lambda: [check_ref(r, self.blobs) for r in refs])
 
     async def send(self, ws_id: str, text: str, attachments: list[dict] | None = None) -> str:

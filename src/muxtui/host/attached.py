@@ -36,8 +36,7 @@ READ_ONLY = frozenset({
 # Engine exceptions a client catches by class (the engine sends their class name).
 _ERRORS: dict[str, type[Exception]] = {"WorkspaceBusy": WorkspaceBusy, "StorageError": StorageError,
                                        "ImportError_": ImportError_, "OSError": OSError,
-                                       "RuntimeError": RuntimeError, "AttachmentError": AttachmentError,
-                                       "ValueError": ValueError}
+                                       "RuntimeError": RuntimeError, "AttachmentError": AttachmentError}
 
 
 class AttachedEngine:

@@ -87,6 +87,9 @@ def _fence_for(text: str) -> str:
 def _last_user(request: StreamRequest) -> str:
     for message in reversed(request.messages):
         if message.role == "user":
+            if message.attachments:  # offline: the demo names what it was given, and reads no file
+                names = ", ".join(f"{p.name} ({p.kind})" for p in message.attachments)
+                return f"{message.content}\n\n[attached: {names}]".strip()
             return message.content
     return ""
 

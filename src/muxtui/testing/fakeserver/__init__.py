@@ -40,6 +40,7 @@ wire.py        HTTP/1.1 by hand: reading requests, writing heads, the client lea
 openai.py      Chat Completions: chunks, error bodies, the non-streaming reply, the model list
 anthropic.py   Messages: events, error bodies, the non-streaming reply, model pages
 responses.py   the Responses API: typed events, request checks, the non-streaming reply
+content.py     message content as lists of parts (text, images, documents), per API family
 __main__.py    ``python -m muxtui.testing.fakeserver``
 =============  ===========================================================================
 """

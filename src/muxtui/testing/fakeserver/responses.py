@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from muxtui.testing.fakeserver.content import content_problem
 from muxtui.testing.fakeserver.scenario import Scenario
 
 __all__ = ["ResponsesWire", "completion", "validate"]
@@ -150,6 +151,9 @@ def validate(payload: dict) -> str | None:
             return f"input.{i}: content is required"
         if m.get("role") not in ("system", "developer", "user", "assistant"):
             return f"input.{i}.role: invalid role {m.get('role')!r}"
+        problem = content_problem("responses", m["content"], f"input.{i}", m["role"])
+        if problem:
+            return problem
     return None
 
 

@@ -8,11 +8,11 @@ openai.py, anthropic.py and responses.py.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from muxtui.testing import markdown_mix
+from muxtui.testing.fakeserver.content import content_chars
 
 __all__ = ["FAULTS", "SURROGATE_CHUNKS", "Scenario", "ScenarioError", "parse_scenario", "usage_for"]
 
@@ -188,7 +188,7 @@ def usage_for(sc: Scenario, payload: dict, n_content: int, n_reasoning: int) -> 
     chars = 0
     for m in [*payload.get("messages", []), *(payload.get("input") or [])]:
         content = m.get("content") if isinstance(m, dict) else None
-        chars += len(content) if isinstance(content, str) else len(json.dumps(content))
+        chars += content_chars(content)
     for system in (payload.get("system"), payload.get("instructions")):
         if isinstance(system, str):
             chars += len(system)

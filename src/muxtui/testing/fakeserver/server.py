@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from muxtui.testing import replay
 from muxtui.testing.fakeserver import anthropic, openai, responses
 from muxtui.testing.fakeserver.anthropic import anthropic_error
+from muxtui.testing.fakeserver.content import content_problem
 from muxtui.testing.fakeserver.core import Record, ServerCore
 from muxtui.testing.fakeserver.openai import openai_error
 from muxtui.testing.fakeserver.scenario import Scenario, ScenarioError, parse_scenario, usage_for
@@ -284,6 +285,9 @@ class FakeServer(ServerCore):
             for i, m in enumerate(messages):
                 if m["role"] not in ("system", "developer", "user", "assistant", "tool"):
                     return f"messages.{i}.role: invalid role {m['role']!r}"
+                problem = content_problem("openai", m["content"], f"messages.{i}", m["role"])
+                if problem:
+                    return problem
             return None
         if not req.headers.get("anthropic-version"):
             return "anthropic-version: header is required"
@@ -297,6 +301,9 @@ class FakeServer(ServerCore):
                 )
             if isinstance(m["content"], str) and not m["content"]:
                 return f"messages.{i}: text content blocks must be non-empty"
+            problem = content_problem("anthropic", m["content"], f"messages.{i}", m["role"])
+            if problem:
+                return problem
         return None
 
     async def _complete(
