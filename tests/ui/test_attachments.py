@@ -18,6 +18,7 @@ from muxtui.ui.at_paths import AtSuggestions
 from muxtui.ui.attach_picker import AttachScreen
 from muxtui.ui.chat import QueuedItem
 from muxtui.ui.composer import Composer
+from muxtui.ui.textual_private import notifications
 from tests.helpers.app import make_app, screen_text, settle, start, until, use_model, ws_messages
 from tests.helpers.home import write_config
 
@@ -230,7 +231,7 @@ text_only_models = ["fake:*"]
         await attach_with_picker(pilot, app, "shot.png")
         await until(pilot, lambda: "shot.png" in composer.text, "the chip")
         await pilot.press(*"see", "enter")
-        await until(pilot, lambda: app._notifications and any("image" in n.message for n in app._notifications),
+        await until(pilot, lambda: any("does not take images" in str(n.message) for n in notifications(app)),
                     "the refusal toast")
         await settle(app, pilot)
         assert not [m for m in ws_messages(app, ws_id) if m["role"] == "user"]

@@ -415,6 +415,7 @@ class ConversationMixin:
             ("everywhere", app_rows),
             ("composer", self._rows(Composer.BINDINGS) + [
                 HelpRow("up / down", "on the first / last line: earlier prompts (this workspace, then all)", ""),
+                HelpRow("@path / tab", "attach the file it names (tab completes from the current folder)", ""),
             ]),
             (f"messages (after {self._keys_of(APP_BINDINGS[1])})", self._rows(MESSAGE_BINDINGS)),
             ("a queued message (shift+tab focuses it)", self._rows([*QueuedItem.BINDINGS, *QUEUED_BINDINGS])),
