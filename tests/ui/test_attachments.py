@@ -271,3 +271,57 @@ async def test_queued_message_shows_its_chips_and_editing_keeps_them(config, fil
         await settle(app, pilot)
         sent = [m for m in ws_messages(app) if m["role"] == "user"][-1]
         assert sent["content"] == "second more" and sent["attachments"][0]["name"] == "main.py"
+
+
+async def test_stopping_hands_the_queue_back_with_its_chips(config, files, fake_server):
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        await use_model(app, pilot, "fake:h?chunks=6&pause_after=2&gate=attach-handback")
+        composer = app.query_one(Composer)
+        await pilot.press(*"first", "enter")
+        await fake_server.areached("attach-handback")
+        await attach_with_picker(pilot, app, "main.py")
+        await until(pilot, lambda: "main.py" in composer.text, "the chip")
+        await pilot.press(*"queued", "enter")
+        await until(pilot, lambda: app.view and app.view.queue, "the queued message")
+        await pilot.press("escape")
+        await app.engine.manager.wait_idle(ws_id)
+        fake_server.release("attach-handback")
+        await settle(app, pilot)
+        assert composer.text.startswith("queued\n⟦📎 main.py · 40 B #")
+        await pilot.press("enter")
+        await until(pilot, lambda: len([m for m in ws_messages(app) if m["role"] == "user"]) == 2, "the send")
+        sent = [m for m in ws_messages(app) if m["role"] == "user"][-1]
+        assert sent["content"] == "queued" and sent["attachments"][0]["name"] == "main.py"
+
+
+async def test_edit_and_resend_keeps_or_drops_the_attachments(config, files, fake_server):
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        ws_id = await start(app, pilot)
+        await use_model(app, pilot, "fake:resend?text=ok")
+        composer = app.query_one(Composer)
+        await attach_with_picker(pilot, app, "main.py")
+        await until(pilot, lambda: "main.py" in composer.text, "the chip")
+        await pilot.press(*"review", "enter")
+        await until(pilot, lambda: len(ws_messages(app)) == 2, "the reply")
+        await app.engine.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        await pilot.press("ctrl+up", "up", "e")  # the user message
+        await until(pilot, lambda: composer.resend_seq is not None, "edit mode")
+        assert composer.text.startswith("review\n⟦📎 main.py")
+        composer.move_cursor((0, len("review")))
+        await pilot.press(*" again", "enter")
+        await until(pilot, lambda: [m.get("content") for m in ws_messages(app)][-2:-1] == ["review again"],
+                    "the resend")
+        await app.engine.manager.wait_idle(ws_id)
+        await settle(app, pilot)
+        assert ws_messages(app)[-2]["attachments"][0]["name"] == "main.py"
+        await pilot.press("ctrl+up", "up", "e")
+        await until(pilot, lambda: composer.resend_seq is not None, "edit mode")
+        composer.load_text("review without it")  # the chip deleted
+        await pilot.press("enter")
+        await until(pilot, lambda: [m.get("content") for m in ws_messages(app)][-2:-1] == ["review without it"],
+                    "the second resend")
+        assert "attachments" not in ws_messages(app)[-2]
