@@ -138,6 +138,9 @@ class ContextConfig:
     compact_model: str | None = None  # summaries with this model (default: the workspace's)
 
 
+ATTACHMENT_MAX_MB = 45  # base64 of 45 MB is 60 MB: one engine-socket message (64 MiB) still carries it
+
+
 @dataclass
 class AttachmentsConfig:
     """[attachments]: size limits (MB) per kind, and which models take images
@@ -415,6 +418,9 @@ def load(path: Path | None) -> Config:
         if key.startswith("max_") and key in AttachmentsConfig.__dataclass_fields__:
             if expect(value, (int, float), key, "attachments") <= 0:
                 raise fail(f"must be a positive number of MB, got {value}", key, "attachments")
+            if value > ATTACHMENT_MAX_MB:
+                raise fail(f"must be at most {ATTACHMENT_MAX_MB} MB (a file crosses the engine socket as one "
+                           f"message of at most 64 MiB, in base64), got {value}", key, "attachments")
             setattr(cfg.attachments, key, float(value))
         elif key == "paste_lines":
             if type(value) is not int or value < 0:

@@ -442,7 +442,28 @@ def test_attachments_config(tmp_path):
     assert cfg.attachments.max_image_mb == 5.0 and cfg.attachments.max_text_mb == 2.0
     assert parts.takes_images(cfg, "local:my-vlm-7b") is True
     for bad, words in (("max_pdf_mb = 0", "must be a positive number of MB"), ("max_video_mb = 1", "unknown setting"),
+                       ("max_image_mb = 100", "at most 45 MB"),
                        ('text_only_models = "x"', "expected list")):
         path.write_text(f"[attachments]\n{bad}\n")
         with pytest.raises(ConfigError, match=words):
             config_mod.load(path)
+
+
+async def test_import_names_attachments_whose_files_are_not_here(engine):
+    ref = await store(engine, "a.txt", b"alpha\n")
+    gone = {"id": "cd" * 32, "name": "elsewhere.png", "mime": "image/png", "kind": "image", "size": 10}
+    data = {"format": "muxtui.workspace", "v": 1, "workspace": {"name": "imp", "model": "fake:x"},
+            "messages": [{"role": "user", "content": "both", "attachments": [ref, gone]},
+                         {"role": "assistant", "content": "ok", "status": "complete"}]}
+    info = await engine.import_workspace(data)
+    first = (await engine.history(info.id))[0]
+    assert first["attachments"] == [ref]
+    assert first["content"] == "both\n\n[not imported, the file is not in this data folder: elsewhere.png]"
+
+
+def test_anthropic_refuses_an_image_over_its_5_mb_clearly():
+    from muxtui.engine.errors import StreamError
+
+    big = parts.Part("huge.png", "image/png", "image", PNG + bytes(5_300_000))
+    with pytest.raises(StreamError, match=r"huge.png is 5.3 MB; Anthropic takes images up to 5 MB"):
+        parts.anthropic_content("x", (big,))

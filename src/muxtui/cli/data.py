@@ -11,6 +11,7 @@ from typing import Any
 
 from muxtui.cli.common import EXIT_ERROR, EXIT_USAGE, _engine, _resolve
 from muxtui.client import TRASH_KEEP_DAYS, ImportError_, StorageError, split_snippet, when_text
+from muxtui.client.attachments import describe
 from muxtui.paths import Paths
 
 async def _workspaces(args, paths: Paths, cfg) -> int:
@@ -37,10 +38,13 @@ async def _history(args, paths: Paths, cfg) -> int:
             head += f" ({m.get('model')}, {m.get('status')})"
         print(f"--- #{m['seq']} {head}")
         print(m.get("content", ""))
+        if m.get("attachments"):
+            print("[attached: " + ", ".join(describe(r) for r in m["attachments"]) + "]")
         if m.get("status") == "error":
             print(f"[error: {m.get('error_type')}: {m.get('error')}]")
     for q in ws.queue:
-        print(f"--- queued: {q['text']}")
+        files = "".join(f" [{describe(r)}]" for r in q.get("attachments") or ())
+        print(f"--- queued: {q['text']}{files}")
     return 0
 
 

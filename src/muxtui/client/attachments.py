@@ -33,7 +33,7 @@ from muxtui.engine.attachments import (
 )
 
 __all__ = [
-    "Attachment", "AttachmentError", "Limits", "complete_path", "find_at_paths", "limits_of", "read_attachment",
+    "Attachment", "AttachmentError", "Limits", "complete_path", "describe", "find_at_paths", "limits_of", "read_attachment",
     "text_attachment", "upload",
 ]
 

@@ -192,19 +192,24 @@ class Engine:
     async def store_attachment(self, name: str, data: str, mime: str = "", kind: str = "") -> dict[str, Any]:
         """Store a file's bytes (``data``: base64) once, by their sha256, in the data folder; the
         reference to send with a message: ``{"id", "name", "mime", "kind", "size"}``. The kind
-        and type come from the bytes (``mime``/``kind`` are the client's guess, checked);
+        and type come from the bytes (``kind`` is only the client's guess; ``mime`` names a text file's type);
         AttachmentError (a ValueError) for a binary that cannot be attached or a file over the
         ``[attachments]`` limit."""
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise ValueError(f"{safe_name(name)}: the attachment data is not base64") from None
-        found_kind, found_mime = sniff(name, raw)
-        check_size(name, found_kind, len(raw), limits_of(self.config.attachments))
-        if found_kind == "text" and mime.startswith("text/") and len(mime) <= 100:
-            found_mime = mime
-        digest, _ = await asyncio.to_thread(self.manager.blobs.save, raw)
-        return make_ref(digest, name, found_mime, found_kind, len(raw))
+        limits = limits_of(self.config.attachments)
+
+        def store() -> dict[str, Any]:  # in a thread: a 20 MB image is decoded, sniffed and hashed
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                raise ValueError(f"{safe_name(name)}: the attachment data is not base64") from None
+            found_kind, found_mime = sniff(name, raw)
+            check_size(name, found_kind, len(raw), limits)
+            if found_kind == "text" and mime.startswith("text/") and len(mime) <= 100:
+                found_mime = mime
+            digest, _ = self.manager.blobs.save(raw)
+            return make_ref(digest, name, found_mime, found_kind, len(raw))
+
+        return await asyncio.to_thread(store)
 
     async def send(self, workspace: str, text: str, attachments: list[dict[str, Any]] | None = None) -> str:
         """Send a message (``attachments``: references from ``store_attachment``): "started" or "queued"."""

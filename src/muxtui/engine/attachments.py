@@ -86,8 +86,8 @@ def safe_name(name: Any) -> str:
     text = str(name or "")
     text = re.split(r"[\\/]", text)[-1]
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" and ch not in "`")
-    text = " ".join(text.split()).strip(" .")
-    return text[:NAME_MAX] or "attachment"
+    text = " ".join(text.split())[:NAME_MAX]
+    return text if text.strip(".") else "attachment"  # "", "." and ".." name nothing
 
 
 def image_mime(head: bytes) -> str | None:

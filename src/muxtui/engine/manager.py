@@ -396,6 +396,7 @@ class StreamManager:
         refs = await self.check_attachments(attachments)
         if not text.strip() and not refs:
             raise ValueError("refusing to send an empty message")
+        parts.refuse_images(self.config, ws.info.model, refs)
         async with ws.lock:
             async with ws.io:
                 ws.epoch += 1  # the running stream's late writes are now refused (point 6)

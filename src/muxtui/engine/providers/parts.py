@@ -211,7 +211,8 @@ def fenced(name: str, text: str, lang: str = "") -> str:
     """``name:`` then the text in a code fence longer than any backtick run inside it."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{name}:\n{fence}{lang}\n{text}{'' if text.endswith(chr(10)) or not text else chr(10)}{fence}"
+    body = text if not text or text.endswith("\n") else text + "\n"
+    return f"{name}:\n{fence}{lang}\n{body}{fence}"
 
 
 def _lang(name: str) -> str:
