@@ -325,3 +325,43 @@ async def test_edit_and_resend_keeps_or_drops_the_attachments(config, files, fak
         await until(pilot, lambda: [m.get("content") for m in ws_messages(app)][-2:-1] == ["review without it"],
                     "the second resend")
         assert "attachments" not in ws_messages(app)[-2]
+
+
+async def test_a_paste_the_engine_refuses_goes_back_into_the_text(config, files):
+    pasted = "".join(f"a longer row of pasted log output, number {n:05d}\n" for n in range(400))  # 20 kB
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        composer = app.query_one(Composer)
+        composer.paste_max_bytes = 0  # as if this client's limit were larger than the engine's
+        app.post_message(events.Paste(pasted))
+        await until(pilot, lambda: "⟦pasted" in composer.text, "the paste back as a large-paste chip")
+        assert not composer.attachments and "📎" not in composer.text
+        assert composer.draft == pasted
+        assert any("the paste stays as text" in str(n.message) for n in notifications(app))
+
+
+def test_chips_leave_the_text_they_were_typed_in():
+    from muxtui.ui.attach_chips import ComposerAttachment, numbers_in, strip
+
+    a = ComposerAttachment.from_ref(1, {"name": "a.py", "kind": "text", "size": 2_140})
+    b = ComposerAttachment.from_ref(2, {"name": "shot⟧.png", "kind": "image", "size": 48_213})
+    assert a.chip == "⟦📎 a.py · 2.1 KB #1⟧" and b.chip == "⟦📎 shot].png · image · 48.2 KB #2⟧"
+    assert numbers_in(f"{a.chip} x {b.chip} {a.chip}") == [1, 2]
+    assert strip(f"{a.chip} {b.chip} \nwhat is this?") == "what is this?"
+    assert strip(f"see {a.chip} here") == "see here"
+    assert strip(f"    indented code\n{a.chip}") == "    indented code"
+    assert strip("no chips  here") == "no chips  here"
+
+
+async def test_the_attach_key_is_rebindable(paths, fake_server, files):
+    write_config(paths.config_dir, fake_server, profile="app", extra='[keys]\nattach = "ctrl+l"\n')
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, AttachScreen), "the picker on ctrl+l")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, AttachScreen), "the picker to close")
+        help_rows = [row for _, rows in app.help_sections() for row in rows if row.binding_id == "attach"]
+        assert help_rows and help_rows[0].keys == "ctrl+l"

@@ -80,6 +80,8 @@ class ComposerAttachment:
 
 def numbers_in(text: str) -> list[int]:
     """The chip numbers in `text`, in order, each once."""
+    if "⟦📎 " not in text:
+        return []
     return list(dict.fromkeys(int(m.group(1)) for m in CHIP.finditer(text)))
 
 

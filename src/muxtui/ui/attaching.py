@@ -59,7 +59,7 @@ class AttachActions:
         try:
             ref = await upload(self.engine, text_attachment(attachment.name, text))
         except UPLOAD_ERRORS as exc:
-            message.composer.attachment_refused(attachment.number, str(exc))
+            message.composer.attachment_refused(attachment.number)
             self.notify(f"the paste stays as text: {exc}", severity="warning", markup=False)
             return
         message.composer.attachment_stored(attachment.number, ref)

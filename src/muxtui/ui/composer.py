@@ -223,7 +223,7 @@ class Composer(TextArea):
         if attachment is not None:
             attachment.ref, attachment.text = dict(ref), None
 
-    def attachment_refused(self, number: int, reason: str) -> None:
+    def attachment_refused(self, number: int) -> None:
         """The engine refused a pasted text: it goes back into the text where its chip is."""
         attachment = self.attachments.pop(number, None)
         if attachment is None or attachment.text is None:
@@ -233,8 +233,9 @@ class Composer(TextArea):
         where = self.text.find(attachment.chip)
         if where < 0:
             return  # deleted meanwhile
+        length = len(attachment.chip) + (self.text[where + len(attachment.chip):][:1] == " ")  # and its space
         start = self.document.get_location_from_index(where)
-        end = self.document.get_location_from_index(where + len(attachment.chip))
+        end = self.document.get_location_from_index(where + length)
         self.replace(replacement, start, end)
 
     def _with_chips(self, text: str, refs: list[dict] | None) -> str:
@@ -253,8 +254,12 @@ class Composer(TextArea):
 
     @property
     def draft_attachments(self) -> dict[str, dict]:
-        """The refs of the chips in the draft (kept in ui.json with the draft's text)."""
-        return {str(a.number): a.ref for a in self.attachments_in(self.draft) if a.ref}
+        """The refs of the chips in the draft (kept in ui.json with the draft's text); read from
+        the texts as they are, not expanded (a large paste is not copied on every keystroke)."""
+        typed = self._stashed_draft if self.editing is not None else self.text
+        if self.editing is None and self.history_index is not None:
+            typed = self._history_stash
+        return {str(a.number): a.ref for text in (*self.pending, typed) for a in self.attachments_in(text) if a.ref}
 
     def _chip(self, text: str) -> str:
         self._chip_count += 1
