@@ -467,3 +467,13 @@ def test_anthropic_refuses_an_image_over_its_5_mb_clearly():
     big = parts.Part("huge.png", "image/png", "image", PNG + bytes(5_300_000))
     with pytest.raises(StreamError, match=r"huge.png is 5.3 MB; Anthropic takes images up to 5 MB"):
         parts.anthropic_content("x", (big,))
+
+
+def test_safe_names():
+    from muxtui.engine.attachments import safe_name
+
+    assert safe_name(".env") == ".env"
+    assert safe_name("..") == "attachment" and safe_name("") == "attachment" and safe_name(None) == "attachment"
+    assert safe_name("C:\\dir\\report.pdf") == "report.pdf"
+    assert safe_name("a\u202eb\u0000c.txt") == "abc.txt"  # a bidi override and a NUL dropped
+    assert len(safe_name("x" * 1000)) == 200
