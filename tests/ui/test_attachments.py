@@ -151,6 +151,10 @@ async def test_at_path_completes_and_is_attached_on_send(config, files, fake_ser
         assert user["content"] == "explain @src/util.py and @alice's note"  # the token stays in the text
         assert [a["name"] for a in user["attachments"]] == ["util.py"]  # @alice is no file: text
         assert "X = 1" in json.dumps(last_request(fake_server, "atpath?text=ok"))
+        await settle(app, pilot)
+        await pilot.press("ctrl+up", "up", "e")  # edit it: the token stands for the file, no chip
+        await until(pilot, lambda: composer.resend_seq is not None, "edit mode")
+        assert composer.text == "explain @src/util.py and @alice's note"
 
 
 async def test_a_long_paste_becomes_a_text_attachment(config, files, fake_server):

@@ -85,6 +85,17 @@ def numbers_in(text: str) -> list[int]:
     return list(dict.fromkeys(int(m.group(1)) for m in CHIP.finditer(text)))
 
 
+_AT_TOKEN = re.compile(r"(?:^|(?<=\s))@(\S+)")
+
+
+def at_names(text: str) -> set[str]:
+    """The file names the ``@path`` tokens of `text` end in (a message loaded back for editing
+    shows no chip for them: the token attaches the file again when it is sent)."""
+    if "@" not in text:
+        return set()
+    return {m.group(1).rstrip(",.;:!?)]}'\"").rsplit("/", 1)[-1] for m in _AT_TOKEN.finditer(text)}
+
+
 def strip(text: str) -> str:
     """`text` without its chips: a line left empty by them goes, and the spaces around a chip
     in a sentence close up ("see ⟦📎 a.py #1⟧ here" -> "see here")."""

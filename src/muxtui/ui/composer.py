@@ -242,8 +242,9 @@ class Composer(TextArea):
         """`text` (a large one as a chip) followed by chips for `refs`."""
         shown = self._chip(text) if large_text.is_large(text) else text
         chips = []
+        named = attach_chips.at_names(text)  # files its @path tokens name: attached again on send
         for ref in refs or ():
-            if isinstance(ref, dict):
+            if isinstance(ref, dict) and ref.get("name") not in named:
                 self._chip_count += 1
                 attachment = ComposerAttachment.from_ref(self._chip_count, ref)
                 self.attachments[attachment.number] = attachment
@@ -326,6 +327,10 @@ class Composer(TextArea):
             # Older: the cursor on the first line, so the next up keeps walking.
             self.move_cursor((0, 0) if direction < 0 else self.document.end)
         return True
+
+    def on_blur(self) -> None:
+        if self.at_paths is not None:
+            self.at_paths.close()
 
     def _on_text_area_changed(self, event: TextArea.Changed) -> None:
         if self.at_paths is not None:
