@@ -153,6 +153,9 @@ class AttachmentsConfig:
     # take images; they win over the built-in table of text-only model families.
     image_models: list[str] = field(default_factory=list)
     text_only_models: list[str] = field(default_factory=list)
+    # The app: a paste of more lines becomes a text attachment (a chip) instead of flooding the
+    # composer; 0 keeps every paste as text (a huge one still as a "pasted" chip).
+    paste_lines: int = 30
 
 
 @dataclass
@@ -419,6 +422,10 @@ def load(path: Path | None) -> Config:
                 raise fail(f"must be at most {ATTACHMENT_MAX_MB} MB (a file crosses the engine socket as one "
                            f"message of at most 64 MiB, in base64), got {value}", key, "attachments")
             setattr(cfg.attachments, key, float(value))
+        elif key == "paste_lines":
+            if type(value) is not int or value < 0:
+                raise fail(f"must be a whole number of lines (0: never), got {value!r}", key, "attachments")
+            cfg.attachments.paste_lines = value
         elif key in ("image_models", "text_only_models"):
             setattr(cfg.attachments, key, [expect(m, str, key, "attachments") for m in expect(value, list, key,
                                                                                               "attachments")])

@@ -1,5 +1,8 @@
 """A 2 MB paste: the app stays responsive (the composer holds it as a chip, the chat shows it
-collapsed), and the whole text reaches the server and the disk. Responsiveness is measured by a
+collapsed), and the whole text reaches the server and the disk. (A paste over
+``[attachments] paste_lines`` lines becomes a text attachment instead, tests/ui/test_attachments.py,
+unless it is over the attachment limit, as the 2 MB paste here is; the other tests here turn that
+off to test the inline chip.) Responsiveness is measured by a
 20 ms interval timer inside the app: a blocked event loop shows up as a long gap between ticks.
 """
 
@@ -7,14 +10,21 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from textual import events
 
 from muxtui.ui import persist
 from muxtui.ui.composer import Composer
 from tests.helpers.app import SIZE, make_app, screen_text, settle, start, until, use_model, ws_messages
-from tests.helpers.home import disk_history
+from tests.helpers.home import disk_history, write_config
 
 LINE = "def handler_%05d(event): return event.payload * 2  # pasted code\n"
+
+
+@pytest.fixture
+def paste_as_text(paths, fake_server):
+    """Every paste goes into the text ([attachments] paste_lines = 0): the large-paste chip."""
+    write_config(paths.config_dir, fake_server, profile="app", extra="[attachments]\npaste_lines = 0\n")
 
 
 def big_paste(n_lines: int = 32_000) -> str:
@@ -69,6 +79,7 @@ async def test_a_2mb_paste_keeps_the_app_responsive_and_arrives_whole(paths, fak
         assert composer.text == ""
 
 
+@pytest.mark.usefixtures("paste_as_text")
 async def test_a_pasted_draft_is_kept_whole_across_a_restart(paths):
     text = big_paste(10_000)
     app = make_app(paths)
@@ -95,6 +106,7 @@ async def test_a_pasted_draft_is_kept_whole_across_a_restart(paths):
         assert ws_messages(app)[0]["content"] == "before " + text + " after"
 
 
+@pytest.mark.usefixtures("paste_as_text")
 async def test_deleting_the_chip_drops_the_paste(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:
@@ -112,6 +124,7 @@ async def test_deleting_the_chip_drops_the_paste(paths):
         assert "⟦" not in composer.text
 
 
+@pytest.mark.usefixtures("paste_as_text")
 async def test_a_terminal_paste_with_cr_line_ends_is_sent_as_typed(paths):
     """Terminals (tmux, xterm) paste lines ending in "\\r"; the TextArea stored them as "\\n"."""
     text = big_paste(1_000)

@@ -36,6 +36,8 @@ from muxtui.config import Config
 from muxtui.client import TRASH_KEEP_DAYS, Engine
 from muxtui.paths import Paths
 from muxtui.ui import conversation, persist, terminal_keys, terminal_output
+from muxtui.ui.at_paths import AtPathCompleter, AtSuggestions
+from muxtui.ui.attaching import AttachActions
 from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
 from muxtui.ui.context import ContextActions
 from muxtui.ui.drafts import DraftStore
@@ -64,12 +66,12 @@ MAIN_SCREEN_ACTIONS = frozenset({
     "new_workspace", "new_named_workspace", "interrupt", "previous_workspace", "next_workspace", "jump", "retry", "rename",
     "delete_workspace", "pick_model", "errors", "change_theme", "toggle_sidebar", "load_earlier",
     "scroll_chat", "dismiss_error", "restore_workspace", "search", "export_workspace", "find_in_workspace",
-    "find_next",
+    "find_next", "attach",
 }) | conversation.MAIN_SCREEN_ACTIONS
 
 
-class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, conversation.ConversationMixin,
-             ContextActions, App[int]):
+class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, AttachActions, DraftStore,
+             conversation.ConversationMixin, ContextActions, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "muxtui"
     # -strip: the sidebar becomes a one-column badge strip; -short: no header, a lower composer
@@ -90,6 +92,7 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
         Binding("f6", "restore_workspace", "Restore", id="restore-workspace", show=False, priority=True),
         Binding("f8", "compact_retry", "Compact, retry", id="compact-retry", show=False, priority=True),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model", priority=True),
+        Binding("alt+a", "attach", "Attach", id="attach", show=False, priority=True),
         Binding("ctrl+e", "errors", "Errors", id="errors", priority=True),
         Binding("ctrl+f", "search", "Search", id="search", show=False, priority=True),
         Binding("f7", "find_in_workspace", "Find here", id="find-in-workspace", show=False, priority=True),
@@ -213,6 +216,7 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
                 yield MessageChatView(id="chat")
+                yield AtSuggestions(id="at-suggestions")
                 yield Composer(id="composer", animate=self.animated and self.config.ui.cursor_blink)
         yield StableFooter()
 
@@ -231,6 +235,10 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
     # ---- start-up ---------------------------------------------------------------------------
     async def on_mount(self) -> None:
         self._apply_keymap()
+        composer = self.composer
+        composer.at_paths = AtPathCompleter(self.query_one(AtSuggestions))
+        composer.paste_lines = self.config.attachments.paste_lines
+        composer.paste_max_bytes = int(self.config.attachments.max_text_mb * 1_000_000)
         if self.config.error is not None:
             self.notify(f"{self.config.error}\nmuxtui is running on defaults; the file is left untouched.",
                         title="invalid config", severity="error", timeout=30, markup=False)
@@ -472,6 +480,8 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
         yield cmd("Retry / regenerate", "run the last turn again (asks first when the reply is complete)", "retry",
                   "retry", "ctrl+r")
         yield cmd("Pick model", "choose this workspace's model", "pick_model", "pick-model", "ctrl+o")
+        yield cmd("Attach file", "attach a file to the message you are writing (or type @path)", "attach", "attach",
+                  "alt+a")
         yield cmd("Errors", "the error log, grouped", "errors", "errors", "ctrl+e")
         yield cmd("Dismiss error badge", "clear the current workspace's error badge", "dismiss_error")
         yield cmd("Previous workspace", "switch up the list", "previous_workspace", "previous-workspace", "alt+up")

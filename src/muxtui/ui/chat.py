@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from muxtui.ui import large_text, textual_private
+from muxtui.ui import attach_chips, large_text, textual_private
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.messages import AssistantMessage, SummaryMessage, UserMessage, summarized_ids
 
@@ -77,9 +77,10 @@ class QueuedItem(Static, can_focus=True):
     ]
 
     class Edit(Message):
-        def __init__(self, item_id: str, text: str, number: int) -> None:
+        def __init__(self, item_id: str, text: str, number: int, attachments: list[dict] | None = None) -> None:
             super().__init__()
             self.item_id, self.text, self.number = item_id, text, number
+            self.attachments = attachments or []
 
     class Remove(Message):
         def __init__(self, item_id: str) -> None:
@@ -89,17 +90,21 @@ class QueuedItem(Static, can_focus=True):
     def __init__(self, item: dict[str, Any], number: int) -> None:
         self.item_id: str = item["id"]
         self.text: str = item.get("text", "")
+        self.attachments: list[dict] = [a for a in item.get("attachments") or () if isinstance(a, dict)]
         self.number = number
         super().__init__(self._label(), classes="queued-item")
 
     def _label(self) -> Content:
         if large_text.is_large(self.text):
-            return Content.assemble((f"{self.number}. ", "bold $accent"), one_line(self.text[:200], 60),
-                                    (f" ({large_text.size_label(self.text)})", "dim"))
-        return Content.assemble((f"{self.number}. ", "bold $accent"), visible(self.text))
+            label = Content.assemble((f"{self.number}. ", "bold $accent"), one_line(self.text[:200], 60),
+                                     (f" ({large_text.size_label(self.text)})", "dim"))
+        else:
+            label = Content.assemble((f"{self.number}. ", "bold $accent"), visible(self.text))
+        chips = attach_chips.row(self.attachments)
+        return label if chips is None else label + (Content(" ") if self.text else Content("")) + chips
 
     def action_edit(self) -> None:
-        self.post_message(self.Edit(self.item_id, self.text, self.number))
+        self.post_message(self.Edit(self.item_id, self.text, self.number, self.attachments))
 
     def action_remove(self) -> None:
         self.post_message(self.Remove(self.item_id))
@@ -124,7 +129,8 @@ class QueueList(Vertical):
 
     async def set_items(self, items: list[dict[str, Any]]) -> None:
         existing = list(self.query(QueuedItem))
-        same = [(w.item_id, w.text) for w in existing] == [(i["id"], i.get("text", "")) for i in items]
+        same = [(w.item_id, w.text, w.attachments) for w in existing] == [
+            (i["id"], i.get("text", ""), [a for a in i.get("attachments") or () if isinstance(a, dict)]) for i in items]
         if same:
             return
         focused_index = next((n for n, w in enumerate(existing) if w.has_focus), None)

@@ -15,6 +15,11 @@ A large paste (muxtui.ui.large_text) is not inserted: a chip ("⟦pasted 2.0 MB,
 stands for it and is expanded into the full text wherever the text leaves the composer
 (``Submitted``, ``draft``). Deleting the chip drops the paste. A large draft or queued message
 loaded back into the composer comes back as a chip too.
+
+Attachments are chips too ("⟦📎 main.py · 2.1 KB #2⟧", muxtui.ui.attach_chips): added by the app
+(the path picker) or by a paste of more than ``paste_lines`` lines (uploaded by the app in the
+background: ``PastedText``). They stay in the text until it is sent: ``Submitted`` carries the
+text without them and the attachments apart. ``@path`` completion: muxtui.ui.at_paths.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from muxtui.config import COMPOSER_KEYS
-from muxtui.ui import large_text
+from muxtui.ui import attach_chips, large_text
+from muxtui.ui.attach_chips import ComposerAttachment
 from muxtui.ui.textual_private import app_keymap
 
 SEND_TITLE = "message · enter send · alt+enter newline"
@@ -53,12 +59,23 @@ class Composer(TextArea):
     ]
 
     class Submitted(Message):
-        def __init__(self, composer: "Composer", text: str, editing: str | None) -> None:
+        def __init__(self, composer: "Composer", text: str, editing: str | None,
+                     attachments: list[ComposerAttachment] | None = None, draft: str | None = None) -> None:
             super().__init__()
             self.composer = composer
-            self.text = text
+            self.text = text  # what is sent: the chips of the attachments taken out
             self.editing = editing  # id of the queued message being edited, if any
             self.workspace_id = composer.workspace_id  # where it was typed, whatever happens next
+            self.attachments = attachments or []
+            self.draft = text if draft is None else draft  # as typed (chips in): what a refusal puts back
+
+    class PastedText(Message):
+        """A long paste became an attachment chip: the app uploads its text."""
+
+        def __init__(self, composer: "Composer", attachment: ComposerAttachment) -> None:
+            super().__init__()
+            self.composer = composer
+            self.attachment = attachment
 
     class RecallQueued(Message):
         """up in an empty composer: pull the last queued message back for editing."""
@@ -73,9 +90,11 @@ class Composer(TextArea):
     class Resend(Message):
         """An earlier user message was edited: resend it, cutting the conversation after it."""
 
-        def __init__(self, composer: "Composer", text: str, seq: int) -> None:
+        def __init__(self, composer: "Composer", text: str, seq: int,
+                     attachments: list[ComposerAttachment] | None = None) -> None:
             super().__init__()
             self.text, self.seq = text, seq
+            self.attachments = attachments or []
             self.workspace_id = composer.workspace_id
 
     def __init__(self, *, animate: bool = True, **kwargs) -> None:
@@ -88,6 +107,10 @@ class Composer(TextArea):
         self._stashed_draft = ""
         self._chips: dict[int, str] = {}  # chip number -> the large text it stands for
         self._chip_count = 0
+        self.attachments: dict[int, ComposerAttachment] = {}  # chip number -> attachment
+        self.paste_lines = 0  # a paste of more lines becomes an attachment (0: never)
+        self.paste_max_bytes = 0  # ... unless bigger than this (the text attachment limit)
+        self.at_paths = None  # an at_paths.AtPathCompleter, set by the app
         self.border_title = SEND_TITLE
         self.resend_seq: int | None = None  # editing an earlier user message (seq) to resend
         self.history_index: int | None = None  # walking the prompt history (0 = newest)
@@ -112,6 +135,10 @@ class Composer(TextArea):
     async def on_key(self, event: events.Key) -> None:
         if self.read_only:
             return
+        if self.at_paths is not None and self.at_paths.key(self, event.key):
+            event.stop()
+            event.prevent_default()
+            return
         if self._matches(event, self._keys("send")):
             action = self.action_submit
         elif self._matches(event, self._keys("newline")):
@@ -124,33 +151,116 @@ class Composer(TextArea):
 
     def action_submit(self) -> None:
         raw = self.text
-        text = self.expand(raw)
+        draft = self.expand(raw)
+        attachments = self.attachments_in(draft)
+        text = attach_chips.strip(draft)
         self.history_index = None
+        if self.at_paths is not None:
+            self.at_paths.close()
         if self.resend_seq is not None and self.editing is not None:
-            self.post_message(self.Resend(self, text, self.resend_seq))
+            self.post_message(self.Resend(self, text, self.resend_seq, attachments))
             return
         if self.editing is not None:
-            self.post_message(self.Submitted(self, text, self.editing))
+            self.post_message(self.Submitted(self, text, self.editing, attachments, draft))
             return
-        if not text.strip():
+        if not text.strip() and not attachments:
             return
-        self.pending.append(text)
+        self.pending.append(draft)
         self.load_text("")  # keep typing the next message while this one is handed over
         for match in large_text.CHIP.finditer(raw):  # sent: those texts now live in `pending`
             self._chips.pop(int(match.group(1)), None)
-        self.post_message(self.Submitted(self, text, None))
+        # (attachment chips stay known until the engine has accepted: a refusal puts them back)
+        self.post_message(self.Submitted(self, text, None, attachments, draft))
 
     # ---- large pastes -------------------------------------------------------------------------
     async def on_paste(self, event: events.Paste) -> None:
-        if self.read_only or not large_text.is_large(event.text):
+        if self.read_only:
+            return
+        text = event.text
+        lines = text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+        as_attachment = 0 < self.paste_lines < lines and (
+            not self.paste_max_bytes or len(text) * 4 <= self.paste_max_bytes
+            or len(text.encode("utf-8", "surrogatepass")) <= self.paste_max_bytes)
+        if not as_attachment and not large_text.is_large(text):
             return  # TextArea's own handler inserts it (MRO dispatch)
         event.stop()
         event.prevent_default()
-        chip = self._chip(large_text.as_typed(event.text))
+        typed = large_text.as_typed(text)
+        if as_attachment:
+            count = typed.count("\n") + (0 if typed.endswith("\n") else 1)
+            self._chip_count += 1
+            attachment = ComposerAttachment(self._chip_count, f"pasted text, {count:,} lines", "text",
+                                            len(typed.encode("utf-8", "surrogatepass")), text=typed)
+            self.attachments[attachment.number] = attachment
+            self._insert_chip(attachment.chip + " ")
+            self.post_message(self.PastedText(self, attachment))
+            return
+        self._insert_chip(self._chip(typed))
+
+    def _insert_chip(self, chip: str) -> None:
         result = self.replace(chip, *self.selection, maintain_selection_offset=False)
         if result:
             self.move_cursor(result.end_location)
         self.focus()
+
+    # ---- attachments --------------------------------------------------------------------------
+    def add_attachment(self, ref: dict) -> ComposerAttachment:
+        """A chip for an attachment the engine has (`ref`), at the cursor."""
+        self._chip_count += 1
+        attachment = ComposerAttachment.from_ref(self._chip_count, ref)
+        self.attachments[attachment.number] = attachment
+        start, end = self.selection
+        before = self.document.get_text_range((start[0], max(0, start[1] - 1)), start) if start[1] else ""
+        self._insert_chip(("" if not before or before.isspace() else " ") + attachment.chip + " ")
+        return attachment
+
+    def attachments_in(self, text: str) -> list[ComposerAttachment]:
+        return [self.attachments[n] for n in attach_chips.numbers_in(text) if n in self.attachments]
+
+    def attachment_stored(self, number: int, ref: dict) -> None:
+        """The engine has the pasted text of chip `number`: the chip keeps only its ref."""
+        attachment = self.attachments.get(number)
+        if attachment is not None:
+            attachment.ref, attachment.text = dict(ref), None
+
+    def attachment_refused(self, number: int) -> None:
+        """The engine refused a pasted text: it goes back into the text where its chip is."""
+        attachment = self.attachments.pop(number, None)
+        if attachment is None or attachment.text is None:
+            return
+        text = attachment.text
+        replacement = self._chip(text) if large_text.is_large(text) else text
+        where = self.text.find(attachment.chip)
+        if where < 0:
+            return  # deleted meanwhile
+        length = len(attachment.chip) + (self.text[where + len(attachment.chip):][:1] == " ")  # and its space
+        start = self.document.get_location_from_index(where)
+        end = self.document.get_location_from_index(where + length)
+        self.replace(replacement, start, end)
+
+    def _with_chips(self, text: str, refs: list[dict] | None) -> str:
+        """`text` (a large one as a chip) followed by chips for `refs`."""
+        shown = self._chip(text) if large_text.is_large(text) else text
+        chips = []
+        named = attach_chips.at_names(text)  # files its @path tokens name: attached again on send
+        for ref in refs or ():
+            if isinstance(ref, dict) and ref.get("name") not in named:
+                self._chip_count += 1
+                attachment = ComposerAttachment.from_ref(self._chip_count, ref)
+                self.attachments[attachment.number] = attachment
+                chips.append(attachment.chip)
+        if not chips:
+            return shown
+        return (shown + ("\n" if shown else "") + " ".join(chips) + " ").lstrip("\n")
+
+    @property
+    def draft_attachments(self) -> dict[str, dict]:
+        """The refs of the chips in the draft (kept in ui.json with the draft's text); read from
+        the texts as they are, not expanded (a large paste is not copied on every keystroke)."""
+        typed = self._stashed_draft if self.editing is not None else self.text
+        if self.editing is None and self.history_index is not None:
+            typed = self._history_stash
+        return {str(a.number): a.ref for text in (*self.pending, typed) for a in self.attachments_in(text) if a.ref}
 
     def _chip(self, text: str) -> str:
         self._chip_count += 1
@@ -168,9 +278,9 @@ class Composer(TextArea):
             text = expanded
         return text
 
-    def _load(self, text: str) -> None:
-        """load_text, with a large text as a chip."""
-        self.load_text(self._chip(text) if large_text.is_large(text) else text)
+    def _load(self, text: str, refs: list[dict] | None = None) -> None:
+        """load_text, with a large text as a chip (and chips for attachments)."""
+        self.load_text(self._with_chips(text, refs))
 
     def action_newline(self) -> None:
         if self.read_only:
@@ -218,15 +328,21 @@ class Composer(TextArea):
             self.move_cursor((0, 0) if direction < 0 else self.document.end)
         return True
 
+    def on_blur(self) -> None:
+        if self.at_paths is not None:
+            self.at_paths.close()
+
     def _on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.at_paths is not None:
+            self.at_paths.changed(self)
         if self.history_index is not None and self.text != self._history_text:
             self.history_index = None  # typed into a recalled prompt: it is the draft now
             self._history_text = None
             self._history_stash = ""
 
     # ---- editing an earlier message -------------------------------------------------------
-    def begin_resend(self, seq: int, text: str) -> None:
-        self.begin_edit(f"resend:{seq}", text, 0)
+    def begin_resend(self, seq: int, text: str, attachments: list[dict] | None = None) -> None:
+        self.begin_edit(f"resend:{seq}", text, 0, attachments)
         self.resend_seq = seq
         self.border_title = "edit · enter resends (cuts what follows) · esc cancels"
 
@@ -241,12 +357,12 @@ class Composer(TextArea):
         self.set_draft(_join(text, self.text))
 
     # ---- editing a queued message -------------------------------------------------------
-    def begin_edit(self, item_id: str, text: str, number: int) -> None:
+    def begin_edit(self, item_id: str, text: str, number: int, attachments: list[dict] | None = None) -> None:
         if self.editing is None:
             self._stashed_draft = self.text
         self.editing = item_id
         self.editing_number = number
-        self._load(text)
+        self._load(text, attachments)
         self.move_cursor(self.document.end)
         self.border_title = f"editing queued #{number} · enter saves · esc cancels"
         self.add_class("-editing")
@@ -263,21 +379,32 @@ class Composer(TextArea):
         self.border_title = SEND_TITLE
         self.remove_class("-editing")
 
-    def switch_to(self, workspace_id: str, draft: str) -> None:
-        """Show another workspace's draft (pending texts stay in the old one's saved draft)."""
+    def switch_to(self, workspace_id: str, draft: str, attachments: dict[str, dict] | None = None) -> None:
+        """Show another workspace's draft (pending texts stay in the old one's saved draft) and
+        its attachments (``draft_attachments`` as saved)."""
         self.pending.clear()
         self._chips.clear()  # the old draft was saved expanded
+        self.attachments.clear()
+        for number, ref in (attachments or {}).items():
+            if str(number).isdigit() and isinstance(ref, dict):
+                self.attachments[int(number)] = ComposerAttachment.from_ref(int(number), ref)
+        self._chip_count = max([self._chip_count, *self.attachments])
+        if self.at_paths is not None:
+            self.at_paths.close()
         self.workspace_id = workspace_id
         self.set_draft(draft)
 
-    def set_draft(self, text: str) -> None:
+    def set_draft(self, text: str, attachments: list[dict] | None = None, typed: str = "") -> None:
+        """`text` (and chips for `attachments`) as the draft, before what was `typed` (if any)."""
         self.editing = None
         self.resend_seq = None
         self.history_index = None
         self._stashed_draft = ""
         self.border_title = SEND_TITLE
         self.remove_class("-editing")
-        self._load(text)
+        self._load(text, attachments)
+        if typed.strip():
+            self.load_text(_join(self.text, typed))
         self.move_cursor(self.document.end)
 
     @property

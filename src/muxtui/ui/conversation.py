@@ -203,18 +203,19 @@ class ConversationMixin:
         if record.get("role") != "user" or "seq" not in record:
             self.notify("only your own messages can be edited (r retries a reply)", severity="warning")
             return
-        self.composer.begin_resend(record["seq"], record.get("content") or "")
+        self.composer.begin_resend(record["seq"], record.get("content") or "", record.get("attachments"))
         self.composer.focus()
 
     async def on_composer_resend(self: MuxApp, message: Composer.Resend) -> None:
         ws_id = message.workspace_id
         if ws_id is None or ws_id not in self.tracker:
             return
-        if not message.text.strip():
+        if not message.text.strip() and not message.attachments:
             self.notify("the message is empty: esc cancels the edit", severity="warning")
             return
         try:
-            await self.engine.edit_and_resend(ws_id, message.seq, message.text)
+            refs = await self.message_attachments(message.text, message.attachments)
+            await self.engine.edit_and_resend(ws_id, message.seq, message.text, attachments=refs)
         except (StorageError, ValueError, KeyError, OSError, RuntimeError) as exc:
             self.notify(f"not resent: {exc}", severity="error", timeout=10, markup=False)
             return
@@ -414,6 +415,7 @@ class ConversationMixin:
             ("everywhere", app_rows),
             ("composer", self._rows(Composer.BINDINGS) + [
                 HelpRow("up / down", "on the first / last line: earlier prompts (this workspace, then all)", ""),
+                HelpRow("@path / tab", "attach the file it names (tab completes from the current folder)", ""),
             ]),
             (f"messages (after {self._keys_of(APP_BINDINGS[1])})", self._rows(MESSAGE_BINDINGS)),
             ("a queued message (shift+tab focuses it)", self._rows([*QueuedItem.BINDINGS, *QUEUED_BINDINGS])),

@@ -26,9 +26,14 @@ class DraftStore:
         if ws_id is None or ws_id not in self.tracker:
             return False
         draft = composer.draft
-        if self.ui_state.drafts.get(ws_id, "") == draft:
+        attachments = composer.draft_attachments
+        if self.ui_state.drafts.get(ws_id, "") == draft and self.ui_state.attachments.get(ws_id, {}) == attachments:
             return False
         self.ui_state.drafts[ws_id] = draft
+        if attachments:
+            self.ui_state.attachments[ws_id] = attachments
+        else:
+            self.ui_state.attachments.pop(ws_id, None)
         return True
 
     def _save_ui_soon(self: MuxApp) -> None:

@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from muxtui.client import CONTINUABLE_ERRORS, HINTS, ErrorType
-from muxtui.ui import large_text
+from muxtui.ui import attach_chips, large_text
 from muxtui.ui.markdown import StreamingMarkdown
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
@@ -95,7 +95,8 @@ def parts_content(message: dict[str, Any]) -> Content | None:
 
 class UserMessage(Static):
     """What the user typed, shown literally (no Markdown, no markup); a large paste collapsed to
-    its first lines, as laying out megabytes would stall the app (muxtui.ui.large_text)."""
+    its first lines, as laying out megabytes would stall the app (muxtui.ui.large_text); its
+    attachments as a row of chips under it (muxtui.ui.attach_chips)."""
 
     def __init__(self, message: dict[str, Any]) -> None:
         self.message_id: str = message.get("id", "")
@@ -108,6 +109,9 @@ class UserMessage(Static):
                 f"\n… collapsed: {large_text.size_label(text)} in all, sent and saved in full", "dim italic")
         else:
             body = Content(visible(text))
+        chips = attach_chips.row(message.get("attachments"))
+        if chips is not None:
+            body = body + Content("\n") + chips if text else chips
         super().__init__(label + Content("\n") + body, classes="message")
 
 

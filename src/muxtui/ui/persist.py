@@ -23,11 +23,17 @@ class UIState:
     last_workspace: str | None = None
     drafts: dict[str, str] = field(default_factory=dict)
     sidebar: bool = True
+    # The attachments of each draft: chip number -> the engine's ref (its chip is in the text).
+    attachments: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         drafts = {k: v for k, v in self.drafts.items() if v}
-        return {"version": UI_FORMAT, "last_workspace": self.last_workspace, "drafts": drafts,
-                "sidebar": self.sidebar}
+        out = {"version": UI_FORMAT, "last_workspace": self.last_workspace, "drafts": drafts,
+               "sidebar": self.sidebar}
+        attachments = {k: v for k, v in self.attachments.items() if v and drafts.get(k)}
+        if attachments:
+            out["attachments"] = attachments
+        return out
 
 
 def ui_file(data_dir: Path) -> Path:
@@ -47,8 +53,11 @@ def load(path: Path) -> UIState:
     drafts = raw.get("drafts")
     drafts = {str(k): v for k, v in drafts.items() if isinstance(v, str)} if isinstance(drafts, dict) else {}
     last = raw.get("last_workspace")
+    attachments = raw.get("attachments")
+    attachments = {str(k): {str(n): r for n, r in v.items() if isinstance(r, dict)}
+                   for k, v in attachments.items() if isinstance(v, dict)} if isinstance(attachments, dict) else {}
     return UIState(last_workspace=last if isinstance(last, str) else None, drafts=drafts,
-                   sidebar=raw.get("sidebar") is not False)
+                   sidebar=raw.get("sidebar") is not False, attachments=attachments)
 
 
 def save(path: Path, state: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from muxtui.client import StorageError, WorkspaceBusy
+from muxtui.ui.attaching import UPLOAD_ERRORS
 from muxtui.ui.chat import QueuedItem
 from muxtui.ui.composer import Composer
 from muxtui.ui.context import COMPACT_COMMAND
@@ -26,38 +27,47 @@ class SendingActions:
         ws_id = message.workspace_id
         if ws_id is None or ws_id not in self.tracker:
             return
-        text = message.text
+        text, draft = message.text, message.draft
         composer = self.composer
         here = composer.workspace_id == ws_id
         if message.editing is not None:
             try:
-                if text.strip():
-                    await self.engine.edit_queued(ws_id, message.editing, text)
+                refs = await self.message_attachments(text, message.attachments)
+            except UPLOAD_ERRORS as exc:
+                self.notify(f"not saved: {exc}", severity="error", timeout=10, markup=False)
+                return
+            try:
+                if text.strip() or refs:
+                    await self.engine.edit_queued(ws_id, message.editing, text, attachments=refs)
                 else:
                     await self.engine.remove_queued(ws_id, message.editing)
             except KeyError:
                 # Already sent while being edited: keep the words, to send as a new message.
                 if here:
                     composer.end_edit()
-                    composer.set_draft(text + ("\n\n" + composer.text if composer.text.strip() else ""))
+                    composer.set_draft(draft + ("\n\n" + composer.text if composer.text.strip() else ""))
                 self.notify("that queued message was already sent; your edit is in the composer",
                             severity="warning")
                 return
             if here:
                 composer.end_edit()
             return
-        if text.strip() == COMPACT_COMMAND:  # a command, not a message to the model
+        if text.strip() == COMPACT_COMMAND and not message.attachments:  # a command, not a message to the model
             if here:
-                composer.accepted(text)
+                composer.accepted(draft)
             self.run_worker(self.compact_conversation(ws_id), group="compact")
             return
         if ws_id == self.current_id:
             self.chat.anchor()  # scrolled up or not: the new message and its reply are followed
         try:
-            await self.engine.send(ws_id, text)
-        except (StorageError, ValueError, KeyError, OSError) as exc:  # StorageError: busy, or a reply not saved
+            refs = await self.message_attachments(text, message.attachments)
+            if refs:
+                await self.engine.send(ws_id, text, attachments=refs)
+            else:
+                await self.engine.send(ws_id, text)
+        except (StorageError, *UPLOAD_ERRORS) as exc:  # StorageError: busy, or a reply not saved
             if here:
-                composer.refused(text)  # back in the composer; elsewhere it is in that draft already
+                composer.refused(draft)  # back in the composer; elsewhere it is in that draft already
             reason = str(exc) if isinstance(exc, WorkspaceBusy) else f"not sent: {exc}"
             self.notify(reason, severity="error", timeout=10, markup=False)
             self._remember_draft()
@@ -65,11 +75,11 @@ class SendingActions:
             return
         # Accepted: only now does the text leave the draft.
         if here:
-            composer.accepted(text)
+            composer.accepted(draft)
         else:
             saved = self.ui_state.drafts.get(ws_id, "")
-            if saved.startswith(text):
-                self.ui_state.drafts[ws_id] = saved[len(text):].lstrip("\n")
+            if saved.startswith(draft):
+                self.ui_state.drafts[ws_id] = saved[len(draft):].lstrip("\n")
         self._remember_draft()
         self._save_ui_soon()
 
@@ -80,13 +90,11 @@ class SendingActions:
         if item is None:  # nothing queued: up walks the prompt history instead
             await self.on_composer_history_step(Composer.HistoryStep(-1))
             return
-        if item is not None and not self.composer.text:
-            self.composer.set_draft(item.get("text", ""))
-        elif item is not None:  # typed meanwhile: do not lose either text
-            self.composer.set_draft(item.get("text", "") + "\n\n" + self.composer.text)
+        typed = self.composer.text  # typed meanwhile: do not lose either text
+        self.composer.set_draft(item.get("text", ""), item.get("attachments"), typed)
 
     def on_queued_item_edit(self: MuxApp, message: QueuedItem.Edit) -> None:
-        self.composer.begin_edit(message.item_id, message.text, message.number)
+        self.composer.begin_edit(message.item_id, message.text, message.number, message.attachments)
         self.composer.focus()
 
     async def on_queued_item_remove(self: MuxApp, message: QueuedItem.Remove) -> None:
@@ -103,10 +111,11 @@ class SendingActions:
         ws_id = self.current_id
         if ws_id is None:
             return
-        handback = await self.engine.interrupt(ws_id)
+        handback = await self.engine.interrupt(ws_id, full=True)
+        if isinstance(handback, str):
+            handback = {"text": handback}
         if handback:
-            existing = composer.text
-            composer.set_draft(handback + ("\n\n" + existing if existing.strip() else ""))
+            composer.set_draft(handback.get("text") or "", handback.get("attachments"), composer.text)
             composer.focus()
             self.notify("the queued messages are back in the composer")
 

@@ -38,7 +38,7 @@ class WorkspaceActions:
         self.bridge.buffer.clear()
         self.tracker.set_current(ws_id)
         self.sidebar.set_current(ws_id)
-        self.composer.switch_to(ws_id, self.ui_state.drafts.get(ws_id, ""))
+        self.composer.switch_to(ws_id, self.ui_state.drafts.get(ws_id, ""), self.ui_state.attachments.get(ws_id))
         self.ui_state.last_workspace = ws_id
         self._save_ui_soon()
         self._update_title()
