@@ -159,6 +159,45 @@ def write_to_terminal(app: App, data: str) -> None:
         driver.write(data)
 
 
+# ---- CPU per frame (ui/screens) ---------------------------------------------------------------
+
+__all__ += ["render_only_overlapping"]
+
+
+def render_only_overlapping(screen: Screen) -> None:
+    """Make the screen's compositor render only the widgets, and their lines, an update needs.
+
+    Textual's Compositor._get_renders picks the widgets to render by their *clip* (for the
+    header, footer, composer and sidebar that is the whole screen), and renders every line of
+    each: a reply growing by one line made every frame re-render (from cache, but through
+    StylesCache, Strip crops and TextArea's per-call theme CSS) every widget on the screen,
+    all its lines, to then keep only the dirty lines. Here a widget is rendered only if its
+    visible region overlaps the update's crop, and only the crop's rows of it; the rows are all
+    that _render_chops reads (it zips strips with the rendered region's rows, and is_rendered_line
+    filters rows only), columns are left whole so the cuts still start where the strips start.
+    Public replacement: none (a compositor that crops by region; reported upstream as the
+    clip-vs-region check in _get_renders).
+    """
+    from textual.geometry import Region
+
+    compositor = screen._compositor
+
+    def get_renders(crop: Region | None = None):
+        intersection = Region.intersection
+        visible_widgets = compositor.visible_widgets
+        for widget, (region, clip) in list(visible_widgets.items()):
+            if crop is not None:
+                clip = intersection(clip, Region(clip.x, crop.y, clip.width, crop.height))
+            x, y, width, height = intersection(region, clip)
+            if not (width and height):
+                continue
+            if crop is not None and not crop.overlaps(Region(x, y, width, height)):
+                continue
+            yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
+
+    compositor._get_renders = get_renders  # type: ignore[method-assign]
+
+
 # ---- tests and benchmarks -------------------------------------------------------------------
 
 
