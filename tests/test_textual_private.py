@@ -77,6 +77,10 @@ SYMBOLS = [
     ("textual.driver:Driver.write", params("self", "data")),
     ("rich.style:Style._meta", lambda obj: None),  # a slot: its existence is the shape
     ("textual.widgets._footer:FooterKey.on_mouse_down", params("self")),  # reads FooterKey._disabled
+    # render_only_overlapping replaces a screen compositor's _get_renders (read by _render_chops).
+    ("textual._compositor:Compositor._get_renders", params("self", "crop")),
+    ("textual._compositor:Compositor._render_chops", params("self", "crop", "is_rendered_line")),
+    ("textual._compositor:Compositor.visible_widgets", lambda obj: None if hasattr(obj, "__get__") else "is not a property any more"),
 ]
 
 # Instance attributes, set in __init__: checked on fresh instances.
