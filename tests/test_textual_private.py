@@ -77,6 +77,7 @@ SYMBOLS = [
     ("textual.driver:Driver.write", params("self", "data")),
     ("rich.style:Style._meta", lambda obj: None),  # a slot: its existence is the shape
     ("textual.widgets._footer:FooterKey.on_mouse_down", params("self")),  # reads FooterKey._disabled
+    ("textual.widgets._header:HeaderTitle", a_class),  # ui/frames.StableHeader's title
     # render_only_overlapping replaces a screen compositor's _get_renders (read by _render_chops).
     ("textual._compositor:Compositor._get_renders", params("self", "crop")),
     ("textual._compositor:Compositor._render_chops", params("self", "crop", "is_rendered_line")),

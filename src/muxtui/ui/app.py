@@ -29,7 +29,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import Header, TextArea
+from textual.widgets import TextArea
 
 from muxtui import config as config_mod
 from muxtui.config import Config
@@ -40,6 +40,7 @@ from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
 from muxtui.ui.context import ContextActions
 from muxtui.ui.drafts import DraftStore
 from muxtui.ui.footer import StableFooter
+from muxtui.ui.frames import StableHeader
 from muxtui.ui.lifecycle import AppLifecycle
 from muxtui.ui.sending import SendingActions
 from muxtui.ui.workspaces import FIRST_WORKSPACE, WorkspaceActions
@@ -197,7 +198,7 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
         return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield StableHeader()
         with Horizontal(id="main"):
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):

@@ -161,7 +161,12 @@ def write_to_terminal(app: App, data: str) -> None:
 
 # ---- CPU per frame (ui/screens) ---------------------------------------------------------------
 
-__all__ += ["render_only_overlapping"]
+__all__ += ["HeaderTitle", "render_only_overlapping"]
+
+# The header's title widget: ui/frames.StableHeader composes a subclass whose updates skip the
+# layout pass (the title is one clipped line, 100 % wide). Public replacement: exporting it from
+# a public textual.widgets.header module, as textual.widgets.markdown does for its blocks.
+from textual.widgets._header import HeaderTitle  # noqa: E402
 
 
 def render_only_overlapping(screen: Screen) -> None:
