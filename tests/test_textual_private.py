@@ -78,9 +78,10 @@ SYMBOLS = [
     ("rich.style:Style._meta", lambda obj: None),  # a slot: its existence is the shape
     ("textual.widgets._footer:FooterKey.on_mouse_down", params("self")),  # reads FooterKey._disabled
     ("textual.widgets._header:HeaderTitle", a_class),  # ui/frames.StableHeader's title
-    # render_only_overlapping replaces a screen compositor's _get_renders (read by _render_chops).
-    ("textual._compositor:Compositor._get_renders", params("self", "crop")),
+    # render_only_what_shows replaces a screen compositor's _render_chops (its callers: the
+    # full and partial updates, render_strips).
     ("textual._compositor:Compositor._render_chops", params("self", "crop", "is_rendered_line")),
+    ("textual._compositor:Compositor.cuts", lambda obj: None if hasattr(obj, "__get__") else "is not a property any more"),
     ("textual._compositor:Compositor.visible_widgets", lambda obj: None if hasattr(obj, "__get__") else "is not a property any more"),
 ]
 

@@ -136,3 +136,38 @@ async def test_a_new_header_title_repaints_without_a_layout(paths, fake_server):
         screen._refresh_layout = original
         assert "a new sub-title" in screen_strips(screen)[0].text
         assert layouts == [], "a title change laid out the whole screen"
+
+
+async def test_the_screen_renders_every_cell_as_textual_would(paths, fake_server):
+    """render_only_what_shows skips covered widgets and rows: every cell an update shows must
+    still be the one Textual's own _render_chops gives (full screen, and partial crops)."""
+    from textual.geometry import Region
+
+    from muxtui.ui.textual_private import render_both_ways, screen_size
+
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await use_model(app, pilot, "fake:m?chunks=300&pause_after=200&gate=same-cells")
+        await send(pilot, app, "go")
+        await fake_server.areached("same-cells")
+        await settle(app, pilot)
+        width, height = screen_size(app.screen)
+        crops = [Region(0, 0, width, height), Region(0, 1, 30, 3), Region(35, 5, 40, 12),
+                 Region(width - 3, 0, 3, height), Region(10, height - 4, width - 10, 4)]
+        checked = 0
+        for crop in crops:
+            for rows in (lambda y: True, lambda y: y % 3 == 0):
+                ours, theirs, cuts = render_both_ways(app.screen, crop, rows)
+                for y in range(crop.y, crop.bottom):
+                    if not rows(y):
+                        continue
+                    for left, right in zip(cuts[y], cuts[y][1:]):
+                        if right <= crop.x or left >= crop.right:
+                            continue
+                        assert ours[y][left] is not None, (crop, y, left)
+                        assert cells(ours[y][left]) == cells(theirs[y][left]), (crop, y, left)
+                        checked += 1
+        assert checked > 100
+        fake_server.release("same-cells")
+        await app.engine.manager.wait_idle(app.current_id)

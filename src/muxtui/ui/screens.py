@@ -31,8 +31,8 @@ class MainScreen(Screen):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # A frame renders only the widgets and lines it repaints (CPU per frame while streaming).
-        textual_private.render_only_overlapping(self)
+        # A frame renders only the widgets and rows that show in it (CPU per frame while streaming).
+        textual_private.render_only_what_shows(self)
 
     def get_selected_text(self) -> str | None:
         return selected_text(self.selections)
