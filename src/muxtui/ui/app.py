@@ -27,6 +27,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import TextArea
@@ -350,7 +351,11 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, DraftStore, convers
     # ---- engine events ----------------------------------------------------------------------
     def _spin(self) -> None:
         self.spinner_frame += 1
-        self.sidebar.tick(self.spinner_frame)
+        try:
+            sidebar = self.sidebar
+        except NoMatches:  # the screen is going away (the app quits) while the timer still ticks
+            return
+        sidebar.tick(self.spinner_frame)
 
     def _on_state(self, state: WorkspaceState) -> None:
         if self._retry_timer is not None:
