@@ -65,9 +65,8 @@ async def test_a_spinner_tick_repaints_one_cell_and_draws_a_full_render(paths, f
         await app.engine.manager.wait_idle(app.current_id)
 
 
-async def test_a_growing_reply_costs_one_layout_per_growth_and_frames_skip_other_widgets(paths, fake_server):
-    """Before: every layout that grew the reply asked for a second one at once (virtual_size is
-    a layout reactive), and every frame re-rendered the footer and composer too."""
+async def test_a_growing_reply_costs_two_layouts_per_growth_and_frames_skip_other_widgets(paths, fake_server):
+    """Before: every frame re-rendered the footer and composer too."""
     from muxtui.ui.composer import Composer
     from muxtui.ui.footer import StableFooter
 
@@ -112,7 +111,10 @@ async def test_a_growing_reply_costs_one_layout_per_growth_and_frames_skip_other
         growths = sum(1 for a, b in zip(heights, heights[1:]) if b != a)
         echoes = sum(1 for a, b in zip(heights, heights[1:]) if b == a)
         assert growths >= 3, heights
-        assert echoes <= 2 + growths // 4, heights  # was one echo per growth
+        # Each growth still costs two layouts (the second: Textual sets virtual_size, a layout
+        # reactive, inside the first; declaring it without layout on the reply's widgets left
+        # a reply's end off screen under load, tests/test_render_shapes.py): not more.
+        assert echoes <= growths + 2, heights
         # Frames repaint the chat; the composer and the footer below it are rendered again only
         # for a full repaint (the end of the reply, a new scrollbar): a few times, never per frame.
         assert frames >= 10, frames

@@ -23,7 +23,6 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from muxtui.ui import large_text
-from muxtui.ui.frames import quiet_virtual_size
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.messages import AssistantMessage, SummaryMessage, UserMessage, summarized_ids
 
@@ -149,7 +148,6 @@ def release_focus(node: Widget, doomed: Iterable[Widget]) -> None:
 class ChatView(VerticalScroll):
     """Messages of one workspace at a time; see the module docstring for the rules."""
 
-    virtual_size = quiet_virtual_size()  # it grows while a reply streams: see ui/frames.py
 
     # Find in this workspace: "/" asks for words; n / N step to the older / newer hit.
     BINDINGS = [

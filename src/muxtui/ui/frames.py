@@ -1,33 +1,23 @@
-"""What keeps a frame cheap while a reply streams: shared by the chat's widgets.
+"""What keeps a frame cheap: widgets of the app's chrome that repaint without a layout pass.
 
-Owns ``quiet_virtual_size()``, a replacement for ``Widget.virtual_size`` in the widgets that
-grow while a reply streams (the reply's Markdown, its groups of painted blocks, the message
-around them, the chat pane). Textual declares ``virtual_size`` with ``layout=True``, and sets it
-from inside every layout pass for each widget whose size changed: so every layout that grew the
-reply asked for a second whole-screen layout right after, which repainted the whole chat pane
-again (two full repaints per new line of a streaming reply). For these widgets the virtual size
-is an output of the layout, never an input: a non-scrolling widget's is its own size, and a
-scrolling one's scrollbars are updated by the layout itself (``Widget._size_updated`` calls
-``_scroll_update``). The widgets that set a virtual size themselves (the sidebar, a ScrollView)
-keep Textual's.
+Owns ``StableHeader``: the app's header, whose title updates repaint one line instead of laying
+out the whole screen (the sub-title changes when a reply starts and ends, with the context
+meter, the usage...).
 
-Also ``StableHeader``: the app's header, whose title updates repaint without a layout pass.
+Not here, on purpose: Textual sets ``virtual_size`` (a layout reactive) inside every layout for
+each widget whose size changed, so each growth of a streaming reply costs a second layout.
+Redeclaring it without layout on the reply's widgets removed that second layout, but the
+second layout also re-measures a Markdown body whose children changed during the first, and
+without it the end of a reply could stay off screen (tests/test_render_shapes.py under load).
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.geometry import Size
-from textual.reactive import Reactive
 from textual.visual import VisualType
 from textual.widgets import Header
 
 from muxtui.ui.textual_private import HeaderTitle
-
-
-def quiet_virtual_size() -> Reactive[Size]:
-    """``virtual_size`` without the layout (and repaint) a change would request."""
-    return Reactive(Size(0, 0), layout=False, repaint=False)
 
 
 class _StableHeaderTitle(HeaderTitle):
@@ -39,8 +29,7 @@ class _StableHeaderTitle(HeaderTitle):
 
 
 class StableHeader(Header):
-    """Textual's Header, whose title changes repaint one line instead of laying out the screen
-    (the sub-title changes when a reply starts and ends, with the context meter, the usage...)."""
+    """Textual's Header, whose title changes repaint one line instead of laying out the screen."""
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():

@@ -16,7 +16,6 @@ from textual.widgets import Collapsible, Static
 
 from muxtui.client import CONTINUABLE_ERRORS, HINTS, ErrorType
 from muxtui.ui import large_text
-from muxtui.ui.frames import quiet_virtual_size
 from muxtui.ui.markdown import StreamingMarkdown
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.state import short_model
@@ -137,7 +136,6 @@ def summarized_ids(messages: list[dict[str, Any]]) -> set[str]:
 class AssistantMessage(Vertical):
     """One reply: model line, collapsed reasoning, Markdown body, status (interrupted/error/usage)."""
 
-    virtual_size = quiet_virtual_size()  # it grows while streaming: see ui/frames.py
 
     def __init__(self, message: dict[str, Any] | None = None, *, live_text: str = "", live_reasoning: str = "",
                  model: str = "", request_id: str | None = None) -> None:

@@ -15,7 +15,6 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown
 
-from muxtui.ui.frames import quiet_virtual_size
 from muxtui.ui.markdown.blocks import _Node
 from muxtui.ui.markdown.painting import Line, _line_strip, _Painter
 
@@ -33,7 +32,6 @@ class _Blocks(Widget):
     DEFAULT_CSS = """
     _Blocks { height: auto; width: 1fr; }
     """
-    virtual_size = quiet_virtual_size()  # it grows while streaming: see ui/frames.py
 
     def __init__(self, painter: _Painter, nodes: Iterable[_Node] = ()) -> None:
         super().__init__()

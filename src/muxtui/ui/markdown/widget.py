@@ -20,7 +20,6 @@ from textual.events import Mount
 from textual.widgets import Markdown
 
 from muxtui.ui import textual_private
-from muxtui.ui.frames import quiet_virtual_size
 from muxtui.ui.markdown.blocks import _WORKER, _Scanner, _warm_up
 from muxtui.ui.markdown.groups import _Blocks
 from muxtui.ui.markdown.painting import _Painter
@@ -41,7 +40,6 @@ class StreamingMarkdown(_Steps, Markdown):
     DEFAULT_CSS = """
     StreamingMarkdown { height: auto; margin: 0; padding: 0; }
     """
-    virtual_size = quiet_virtual_size()  # it grows while streaming: see ui/frames.py
 
     def __init__(
         self,
