@@ -27,9 +27,10 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import Header, TextArea
+from textual.widgets import TextArea
 
 from muxtui import config as config_mod
 from muxtui.config import Config
@@ -42,6 +43,7 @@ from muxtui.ui.bridge import FRAME, EngineBridge, WorkspaceView
 from muxtui.ui.context import ContextActions
 from muxtui.ui.drafts import DraftStore
 from muxtui.ui.footer import StableFooter
+from muxtui.ui.frames import StableHeader
 from muxtui.ui.lifecycle import AppLifecycle
 from muxtui.ui.sending import SendingActions
 from muxtui.ui.workspaces import FIRST_WORKSPACE, WorkspaceActions
@@ -211,7 +213,7 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, AttachActions, Draf
         return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield StableHeader()
         with Horizontal(id="main"):
             yield Sidebar(self.tracker, id="sidebar")
             with Vertical(id="chat-column"):
@@ -370,7 +372,11 @@ class MuxApp(AppLifecycle, WorkspaceActions, SendingActions, AttachActions, Draf
     # ---- engine events ----------------------------------------------------------------------
     def _spin(self) -> None:
         self.spinner_frame += 1
-        self.sidebar.tick(self.spinner_frame)
+        try:
+            sidebar = self.sidebar
+        except NoMatches:  # the screen is going away (the app quits) while the timer still ticks
+            return
+        sidebar.tick(self.spinner_frame)
 
     def _on_state(self, state: WorkspaceState) -> None:
         if self._retry_timer is not None:

@@ -177,6 +177,7 @@ def release_focus(node: Widget, doomed: Iterable[Widget]) -> None:
 class ChatView(VerticalScroll):
     """Messages of one workspace at a time; see the module docstring for the rules."""
 
+
     # Find in this workspace: "/" asks for words; n / N step to the older / newer hit.
     BINDINGS = [
         Binding("slash", "app.find_in_workspace", "Find", id="chat-find", show=False),

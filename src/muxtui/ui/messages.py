@@ -140,6 +140,7 @@ def summarized_ids(messages: list[dict[str, Any]]) -> set[str]:
 class AssistantMessage(Vertical):
     """One reply: model line, collapsed reasoning, Markdown body, status (interrupted/error/usage)."""
 
+
     def __init__(self, message: dict[str, Any] | None = None, *, live_text: str = "", live_reasoning: str = "",
                  model: str = "", request_id: str | None = None) -> None:
         super().__init__(classes="message")
@@ -153,24 +154,36 @@ class AssistantMessage(Vertical):
         self._notice = ""
         self.body = StreamingMarkdown(self._text, streaming=self.live, classes="body")
         self.reasoning_box: Collapsible | None = None
-        self.reasoning_text = Static(Content(self._reasoning), classes="reasoning-text")
+        self.reasoning_text: Static | None = None  # made with reasoning_box
         self.head = Static(classes="head")
         self.parts = Static(classes="parts")  # refusal, tool calls, sources (from the saved message)
         self.status = Static(classes="status")
 
     def compose(self):
         yield self.head
-        if self.live or self._reasoning:
-            self.reasoning_box = Collapsible(self.reasoning_text, title="Reasoning", collapsed=True,
-                                             classes="reasoning")
-            self.reasoning_box.display = bool(self._reasoning)
-            yield self.reasoning_box
+        if self._reasoning:
+            yield self._make_reasoning_box()
         yield self.body
         yield self.parts
         yield self.status
 
     def on_mount(self) -> None:
         self._render_meta()
+
+    def _make_reasoning_box(self) -> Collapsible:
+        # Made when there is reasoning to show, never ahead for a live reply that may have none:
+        # a Collapsible is four widgets to mount between Enter and the first token on screen.
+        self.reasoning_text = Static(Content(self._reasoning), classes="reasoning-text")
+        self.reasoning_box = Collapsible(self.reasoning_text, title="Reasoning", collapsed=True, classes="reasoning")
+        return self.reasoning_box
+
+    def _show_reasoning(self, reasoning: str):
+        """Show `reasoning` in the collapsed box (mounted under the head the first time)."""
+        if self.reasoning_text is not None:
+            self.reasoning_text.update(Content(reasoning))
+        elif self.is_mounted:
+            return self.mount(self._make_reasoning_box(), before=self.body)
+        return None
 
     # ---- streaming ------------------------------------------------------------------------
     def append(self, text: str, reasoning: str) -> None:
@@ -180,9 +193,7 @@ class AssistantMessage(Vertical):
             self._render_meta()
         if reasoning:
             self._reasoning += visible(reasoning)
-            if self.reasoning_box is not None:
-                self.reasoning_box.display = True
-                self.reasoning_text.update(Content(self._reasoning))
+            self._show_reasoning(self._reasoning)
         if text:
             self.body.append(visible(text))
 
@@ -198,10 +209,11 @@ class AssistantMessage(Vertical):
         self.model = message.get("model") or self.model
         self._notice = ""
         reasoning = visible(message.get("reasoning") or "")
-        if reasoning and self.reasoning_box is not None:
+        if reasoning:
             self._reasoning = reasoning
-            self.reasoning_box.display = True
-            self.reasoning_text.update(Content(reasoning))
+            mounting = self._show_reasoning(reasoning)
+            if mounting is not None:
+                await mounting
         await self.body.finish(visible(message.get("content", "")))
         self._render_meta()
 

@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from muxtui.humanize import ago
+from muxtui.ui import textual_private
 from muxtui.ui.messages import selected_text
 from muxtui.ui.safe import one_line, visible
 
@@ -27,6 +28,11 @@ from muxtui.ui.safe import one_line, visible
 class MainScreen(Screen):
     """The app's default screen. Copying a selection that covers whole replies copies their
     Markdown source (chat.selected_text), not the painted lines."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A frame renders only the widgets and rows that show in it (CPU per frame while streaming).
+        textual_private.render_only_what_shows(self)
 
     def get_selected_text(self) -> str | None:
         return selected_text(self.selections)

@@ -4,8 +4,10 @@ The sidebar is virtual: it mounts no widget per workspace. ``render_line(y)`` dr
 on screen, from the ``WorkspaceState`` the tracker publishes, so start-up and layout cost the
 same for 2 workspaces or 2,000. A state change repaints just that workspace's two lines, and the
 spinner (advanced by the app's single spinner timer through ``Sidebar.tick()``) repaints just
-the first line of the streaming rows that are on screen. Rendered rows are cached per workspace
-and reused until their state, number, highlight, spinner frame, width or the theme changes.
+its cell in the streaming rows that are on screen. Rendered rows are cached per workspace and
+reused until their state, number, highlight, width or the theme changes; a spinner frame only
+swaps the glyph of that one cell into the cached line (``_spin_line``), so a tick costs a few
+strip crops per streaming row, not a render of its text.
 
 Row look (CSS component classes, see app.tcss): ``sidebar--row`` (left edge, padding),
 ``sidebar--row-hover`` (under the mouse), ``sidebar--row-current`` (the open workspace). In a
@@ -74,6 +76,15 @@ def strip_content(state: WorkspaceState, index: int, frame: int, current: bool) 
     else:
         badge = (" ", "")
     return Content("\n").join([number, Content.styled(*badge)])
+
+
+def spinner_column(state: WorkspaceState, width: int) -> int | None:
+    """Where row_content puts the spinner on line 1 (a column of the content), None if nowhere."""
+    if not state.streaming or width <= STRIP_WIDTH:
+        return None
+    # line 1 ends with the marks: the spinner, then " ●" when unread
+    column = max(1, width) - 1 - (2 if state.unread else 0)
+    return column if column >= 0 else None
 
 
 def row_content(state: WorkspaceState, index: int, width: int, frame: int, current: bool) -> Content:
@@ -177,7 +188,8 @@ class Sidebar(ScrollView, can_focus=False):
         self._scroll_pending = False  # set_current() before the first layout: scroll on resize
         self._sync_pending = False  # rows added/removed, virtual size not updated yet
         self._looks: dict[str, _Look] = {}
-        self._row_cache: dict[str, tuple[tuple, list[Strip]]] = {}
+        # id -> (key, lines, spinner cell (x in the line, its style) or None, frame drawn with)
+        self._row_cache: dict[str, tuple[tuple, list[Strip], tuple[int, RichStyle] | None, int]] = {}
 
     # ---- data ---------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -276,10 +288,24 @@ class Sidebar(ScrollView, can_focus=False):
             self.call_after_refresh(self._scroll_to_current)
 
     def tick(self, frame: int) -> None:
-        """The spinner: only the first line of streaming rows on screen repaints."""
+        """The spinner: only its cell in the streaming rows on screen repaints."""
         self.frame = frame
+        if not self.is_mounted:
+            return
+        height = None
         for ws_id in self._streaming:
-            self._refresh_row(self._index.get(ws_id), 1)
+            index = self._index.get(ws_id)
+            if index is None:
+                continue
+            cached = self._row_cache.get(ws_id)
+            if cached is None or cached[2] is None:
+                self._refresh_row(index, 1)  # not drawn yet, or the narrow strip: the whole line
+                continue
+            if height is None:
+                height = self._window_size().height
+            top = index * ROW_HEIGHT - self.scroll_offset.y
+            if 0 <= top < height:
+                self.refresh(Region(cached[2][0], top, 1, 1))
 
     # ---- mouse --------------------------------------------------------------------------------
     def _row_at(self, event: events.MouseEvent) -> int | None:
@@ -345,12 +371,31 @@ class Sidebar(ScrollView, can_focus=False):
         current = ws_id == self.current
         variant = "current" if current else ("hover" if index == self._hover_index() else "row")
         look = self._look(variant)
-        key = (state, index, variant, self.frame if state.streaming else 0, width, look.key)
+        frame = self.frame if state.streaming else 0
+        key = (state, index, variant, width, look.key)
         cached = self._row_cache.get(ws_id)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        # A row whose spinner is one known cell is reused at every frame (_spin_line swaps the
+        # glyph); any other row (the narrow strip) only at the frame it was drawn with.
+        if cached is not None and cached[0] == key and (cached[2] is not None or cached[3] == frame):
+            return self._spin_line(cached)
         content_width = width - (1 if look.left is not None else 0) - look.pad_left - look.pad_right
-        content = row_content(state, index + 1, content_width, self.frame, current)
+        column = spinner_column(state, content_width)
+        spinner = None
+        if column is not None:
+            lines = self._draw_row(state, index, content_width, 0, current, look, width)
+            x = column + (1 if look.left is not None else 0) + look.pad_left
+            segments = list(lines[0].crop(x, x + 1)) if 0 <= x < width else []
+            if segments and segments[0].text == SPINNER[0]:
+                spinner = (x, segments[0].style)
+        if spinner is None:
+            lines = self._draw_row(state, index, content_width, frame, current, look, width)
+        entry = (key, lines, spinner, frame)
+        self._row_cache[ws_id] = entry
+        return self._spin_line(entry)
+
+    def _draw_row(self, state: WorkspaceState, index: int, content_width: int, frame: int, current: bool,
+                  look: _Look, width: int) -> list[Strip]:
+        content = row_content(state, index + 1, content_width, frame, current)
         strips = Visual.to_strips(self, content, max(0, content_width), ROW_HEIGHT, look.style,
                                   apply_selection=False)
         lines: list[Strip] = []
@@ -365,8 +410,18 @@ class Sidebar(ScrollView, can_focus=False):
             if look.pad_right:
                 parts.append(Strip.blank(look.pad_right, look.inner))
             lines.append(Strip.join(parts).crop_extend(0, width, look.inner))
-        self._row_cache[ws_id] = (key, lines)
         return lines
+
+    def _spin_line(self, entry: tuple) -> list[Strip]:
+        """A cached row with the spinner's cell showing the current frame."""
+        _key, lines, spinner, _frame = entry
+        glyph = SPINNER[self.frame % len(SPINNER)]
+        if spinner is None or glyph == SPINNER[0]:
+            return lines
+        x, style = spinner
+        first = lines[0]
+        spun = Strip.join([first.crop(0, x), Strip([Segment(glyph, style)], 1), first.crop(x + 1)])
+        return [spun, *lines[1:]]
 
     def render_line(self, y: int) -> Strip:
         width = self._window_size().width

@@ -241,6 +241,73 @@ def bytes_update(render: Callable[[], str]) -> Any:
     return BytesUpdate()
 
 
+# ---- CPU per frame (ui/screens) ---------------------------------------------------------------
+
+__all__ += ["HeaderTitle", "render_both_ways", "render_only_what_shows", "screen_size"]
+
+# The header's title widget: ui/frames.StableHeader composes a subclass whose updates skip the
+# layout pass (the title is one clipped line, 100 % wide). Public replacement: exporting it from
+# a public textual.widgets.header module, as textual.widgets.markdown does for its blocks.
+from textual.widgets._header import HeaderTitle  # noqa: E402
+
+
+def render_only_what_shows(screen: Screen) -> None:
+    """Make the screen's compositor render only the widgets, and the rows of them, that show.
+
+    Textual's Compositor._render_chops asks every visible widget whose *clip* overlaps the
+    update for all its lines (for the header, footer, composer and sidebar the clip is the whole
+    screen), cuts every line at every widget edge, and then keeps, cut by cut, the front-most
+    widget's piece: the chat pane's containers (screen, columns, the pane, each message, each
+    Markdown body) all rendered every row under the painted text, only to be thrown away, and a
+    reply growing by one line re-rendered (from cache, through StylesCache, strip crops and
+    TextArea's per-call theme CSS) every widget on the screen, every line. This replacement
+    walks the same widgets front to back but renders a widget only for the rows of the update
+    where some cut it covers is still unclaimed by a widget in front, so each cell still comes
+    from the front-most widget covering it, exactly as before. Columns are left whole (the
+    cuts must start where the strips start).
+    Public replacement: none (a compositor that crops by region and skips covered widgets).
+    """
+    from textual.geometry import Region
+
+    compositor = screen._compositor
+
+    def render_chops(crop: Region, is_rendered_line: Callable[[int], bool]) -> list[dict[int, Strip | None]]:
+        cuts = compositor.cuts
+        fromkeys = dict.fromkeys
+        chops: list[dict[int, Strip | None]] = [fromkeys(cut_set[:-1]) for cut_set in cuts]
+        intersection = Region.intersection
+        top, bottom = crop.y, crop.bottom
+        for widget, (region, clip) in list(compositor.visible_widgets.items()):
+            x, y, width, height = intersection(region, clip)
+            first_row, end_row = max(y, top), min(y + height, bottom)
+            if not width or first_row >= end_row or x >= crop.right or x + width <= crop.x:
+                continue
+            last_cut = x + width
+            wanted: list[tuple[int, list[int]]] = []
+            for row in range(first_row, end_row):
+                if not is_rendered_line(row):
+                    continue
+                line = chops[row]
+                final_cuts = [cut for cut in cuts[row] if last_cut >= cut >= x]
+                for cut in final_cuts[:-1]:
+                    if line[cut] is None:
+                        wanted.append((row, final_cuts))
+                        break
+            if not wanted:
+                continue  # every cell of it in the update is covered by widgets in front
+            start = wanted[0][0]
+            strips = widget.render_lines(Region(x - region.x, start - region.y, width, wanted[-1][0] - start + 1))
+            for row, final_cuts in wanted:
+                line = chops[row]
+                pieces = strips[row - start].divide([cut - x for cut in final_cuts[1:]])
+                for cut, piece in zip(final_cuts, pieces):
+                    if line[cut] is None:
+                        line[cut] = piece
+        return chops
+
+    compositor._render_chops = render_chops  # type: ignore[method-assign]
+
+
 # ---- tests and benchmarks -------------------------------------------------------------------
 
 
@@ -248,6 +315,21 @@ def screen_strips(screen: Screen) -> list[Strip]:
     """What the screen shows now, line by line (tests and benchmarks read it as text)."""
     # Public replacement: none as text (App.export_screenshot renders SVG).
     return screen._compositor.render_strips()
+
+
+def render_both_ways(screen: Screen, crop: Any, rows: Callable[[int], bool]) -> tuple[list, list, list[list[int]]]:
+    """(ours, Textual's, cuts): the chops the screen's compositor renders for `crop` and `rows`,
+    and those Textual's own _render_chops renders (tests: render_only_what_shows changes nothing
+    that shows)."""
+    from textual._compositor import Compositor
+
+    compositor = screen._compositor
+    return compositor._render_chops(crop, rows), Compositor._render_chops(compositor, crop, rows), compositor.cuts
+
+
+def screen_size(screen: Screen) -> Any:
+    """The size the screen's compositor lays out (tests)."""
+    return screen._compositor.size
 
 
 def notifications(app: App) -> list[Notification]:

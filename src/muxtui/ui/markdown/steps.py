@@ -89,6 +89,11 @@ class _Steps(_Host):
             if widgets and isinstance(widgets[-1], _Blocks):
                 self._group = widgets[-1]  # later blocks (frozen and live) go on filling it
             return widgets
+        if self.streaming and not text:
+            # An empty reply about to stream: its first group is mounted now (hidden while it
+            # has no blocks), so the first words need no mount between the delta and the screen.
+            self._group = _Blocks(self._painter)
+            return [self._group]
         return []
 
     def _parser(self) -> MarkdownIt:
