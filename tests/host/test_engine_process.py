@@ -284,9 +284,19 @@ async def test_kill_9_of_the_engine_mid_stream_the_client_starts_a_new_one_that_
     assert mirror.messages[ws] == disk
 
 
+def hold_without_timing_out(paths) -> None:
+    """A held stream is silent on purpose: the engine profile's 3 s read timeout would end it
+    (and its retry restart it) while a loaded machine runs the test's CLI commands, each of
+    which can take a second there. Call before the engine starts (it reads config once)."""
+    text = paths.config_file.read_text()
+    assert "read_timeout = 3\n" in text
+    paths.config_file.write_text(text.replace("read_timeout = 3\n", "read_timeout = 120\n"))
+
+
 async def a_held_stream(engines, fake_server, name: str, text: str):
     """A new engine with one reply streaming in workspace `name`, held at a fake-server gate after
-    5 chunks: (the client, the engine's pid, the workspace id, the gate)."""
+    5 chunks: (the client, the engine's pid, the workspace id, the gate). The caller has made
+    the config's read timeout long (hold_without_timing_out) before any engine started."""
     gate = f"{name}-{uuid.uuid4().hex[:8]}"
     remote = await engines()
     pid = remote.engine_info["pid"]
@@ -297,6 +307,7 @@ async def a_held_stream(engines, fake_server, name: str, text: str):
 
 
 async def test_engine_status_and_stop_from_the_command_line(host_home, engines, fake_server):
+    hold_without_timing_out(host_home)
     out = await asyncio.to_thread(muxtui, None, "engine", "status")
     assert out.returncode == 3 and "no engine running" in out.stdout
     out = await asyncio.to_thread(muxtui, None, "engine")
@@ -320,6 +331,7 @@ async def test_engine_status_and_stop_from_the_command_line(host_home, engines, 
 
 async def test_the_engine_exits_when_idle_but_not_while_a_stream_runs(host_home, engines, fake_server):
     set_engine_config(host_home, "idle_exit_minutes = 0.01")  # 0.6 s
+    hold_without_timing_out(host_home)
     remote, pid, ws, gate = await a_held_stream(engines, fake_server, "idle", "long one")
     await remote.close()
     # No client, but a stream: it must outlive several idle periods (a bounded negative check).
