@@ -29,7 +29,7 @@ import hashlib
 import io
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -249,24 +249,27 @@ def openai_content(content: str, parts: tuple[Part, ...]) -> str | list[dict[str
     """Chat Completions: a string, or text and ``image_url`` parts when there are images."""
     if not parts:
         return content
-    text = turn_text(content, parts)
-    images = _binary(parts, "image")
-    if not images:
-        return text
-    out: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    return out + [{"type": "image_url", "image_url": {"url": _data_url(p)}} for p in images]
+    return _text_and_images(content, parts, lambda text: {"type": "text", "text": text},
+                            lambda p: {"type": "image_url", "image_url": {"url": _data_url(p)}})
 
 
 def responses_content(content: str, parts: tuple[Part, ...], role: str) -> str | list[dict[str, Any]]:
     """Responses API: a string, or ``input_text`` and ``input_image`` parts when there are images."""
     if not parts or role != "user":
         return content
+    return _text_and_images(content, parts, lambda text: {"type": "input_text", "text": text},
+                            lambda p: {"type": "input_image", "image_url": _data_url(p), "detail": "auto"})
+
+
+def _text_and_images(content: str, parts: tuple[Part, ...], text_part: Callable[[str], dict[str, Any]],
+                     image_part: Callable[[Part], dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """The OpenAI families' user turn: its text (files fenced in), then one part per image; a
+    plain string when there is no image."""
     text = turn_text(content, parts)
     images = _binary(parts, "image")
     if not images:
         return text
-    out: list[dict[str, Any]] = [{"type": "input_text", "text": text}] if text else []
-    return out + [{"type": "input_image", "image_url": _data_url(p), "detail": "auto"} for p in images]
+    return ([text_part(text)] if text else []) + [image_part(p) for p in images]
 
 
 def anthropic_content(content: str, parts: tuple[Part, ...], provider: str | None = None) -> str | list[dict[str, Any]]:
