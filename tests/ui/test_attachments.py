@@ -369,3 +369,17 @@ async def test_the_attach_key_is_rebindable(paths, fake_server, files):
         await until(pilot, lambda: not isinstance(app.screen, AttachScreen), "the picker to close")
         help_rows = [row for _, rows in app.help_sections() for row in rows if row.binding_id == "attach"]
         assert help_rows and help_rows[0].keys == "ctrl+l"
+
+
+async def test_enter_on_an_empty_folder_says_it_is_a_folder(config, files):
+    """An empty folder typed in the picker is named a folder, not "no such file"."""
+    (files / "empty").mkdir()
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await attach_with_picker(pilot, app, "empty/")
+        screen = app.screen
+        await until(pilot, lambda: "empty/" in str(screen.query_one("#attach-error").render()), "the error")
+        error = str(screen.query_one("#attach-error").render())
+        assert "folder" in error and "no such file" not in error
+        assert isinstance(app.screen, AttachScreen)

@@ -127,7 +127,7 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
         if target is None or not target.is_file():
             entry = self._highlighted()
             if entry is None:
-                self._error(f"{typed}: no such file" if typed else "type a path (tab completes)")
+                self._error(_not_a_file(typed, target))
                 return
             if entry.endswith("/"):
                 self.action_complete()  # a folder: go on inside it
@@ -163,3 +163,12 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _not_a_file(typed: str, target: Path | None) -> str:
+    """Why enter attached nothing, when nothing is listed to pick instead."""
+    if not typed or target is None:
+        return "type a path (tab completes)"
+    if target.is_dir():
+        return f"{typed}: a folder with nothing in it to attach"
+    return f"{typed}: no such file"
