@@ -4,7 +4,9 @@ Send and newline are handled in the composer's own key handler, in the order key
 SSH keys come in bursts, and a binding resolved at the app level could fire before the letters
 typed just before it reached the TextArea (a message sent without its last word, a newline in
 the wrong place). The keys still come from the bindings (ids "send", "newline") so [keys] in
-config.toml can change them.
+config.toml can change them. TextArea's own editing keys (backspace, ctrl+w, ctrl+u, ctrl+k,
+home, the arrows...) are bindings too, so they are run here as well, in order: "helo",
+backspace, "lo" arriving in one read gave "helol".
 
 It knows nothing about the engine: it posts ``Submitted`` and the app decides (send, queue, or
 save an edited queued message). A submitted text is held as *pending* until the app reports the
@@ -46,6 +48,10 @@ SEND_TITLE = "message · enter send · alt+enter newline"
 _UNJOINED = str.maketrans({"\u200d": "\u200b", "\ufe0f": "\u200b",
                            **{chr(c): "\u200b" for c in range(0x1F3FB, 0x1F400)}})
 DEFAULT_KEYS = {action: tuple(keys.split(",")) for action, keys in COMPOSER_KEYS.items()}
+# TextArea's editing bindings, key -> action string (run in order with the typing: on_key).
+_EDITING_KEYS = {key.strip(): binding.action
+                 for binding in Binding.make_bindings(TextArea.BINDINGS)
+                 for key in binding.key.split(",") if key.strip()}
 
 
 def _join(*parts: str) -> str:
@@ -144,7 +150,11 @@ class Composer(TextArea):
         elif self._matches(event, self._keys("newline")):
             action = self.action_newline
         else:
-            return  # TextArea's own handler runs next (MRO dispatch)
+            editing = _EDITING_KEYS.get(event.key)
+            if editing is not None and await self.app.run_action(editing, self):
+                event.stop()  # done here, so it does not bubble to the app's binding check too
+                event.prevent_default()
+            return  # otherwise TextArea's own handler runs next (MRO dispatch)
         event.stop()
         event.prevent_default()  # stops the MRO walk: TextArea must not insert "\n" too
         action()
