@@ -4,9 +4,8 @@ Send and newline are handled in the composer's own key handler, in the order key
 SSH keys come in bursts, and a binding resolved at the app level could fire before the letters
 typed just before it reached the TextArea (a message sent without its last word, a newline in
 the wrong place). The keys still come from the bindings (ids "send", "newline") so [keys] in
-config.toml can change them. TextArea's own editing keys (backspace, ctrl+w, ctrl+u, ctrl+k,
-home, the arrows...) are bindings too, so they are run here as well, in order: "helo",
-backspace, "lo" arriving in one read gave "helol".
+config.toml can change them. TextArea's own editing keys (backspace, the arrows, ctrl+w...)
+are run here too (muxtui.ui.ordered_keys).
 
 It knows nothing about the engine: it posts ``Submitted`` and the app decides (send, queue, or
 save an edited queued message). A submitted text is held as *pending* until the app reports the
@@ -35,6 +34,7 @@ from textual.widgets import TextArea
 from muxtui.config import COMPOSER_KEYS
 from muxtui.ui import attach_chips, large_text
 from muxtui.ui.attach_chips import ComposerAttachment
+from muxtui.ui.ordered_keys import editing_actions, run_now
 from muxtui.ui.textual_private import app_keymap
 
 SEND_TITLE = "message · enter send · alt+enter newline"
@@ -48,10 +48,7 @@ SEND_TITLE = "message · enter send · alt+enter newline"
 _UNJOINED = str.maketrans({"\u200d": "\u200b", "\ufe0f": "\u200b",
                            **{chr(c): "\u200b" for c in range(0x1F3FB, 0x1F400)}})
 DEFAULT_KEYS = {action: tuple(keys.split(",")) for action, keys in COMPOSER_KEYS.items()}
-# TextArea's editing bindings, key -> action string (run in order with the typing: on_key).
-_EDITING_KEYS = {key.strip(): binding.action
-                 for binding in Binding.make_bindings(TextArea.BINDINGS)
-                 for key in binding.key.split(",") if key.strip()}
+_EDITING_KEYS = editing_actions(TextArea.BINDINGS)  # run in order with the typing (on_key)
 
 
 def _join(*parts: str) -> str:
@@ -150,10 +147,7 @@ class Composer(TextArea):
         elif self._matches(event, self._keys("newline")):
             action = self.action_newline
         else:
-            editing = _EDITING_KEYS.get(event.key)
-            if editing is not None and await self.app.run_action(editing, self):
-                event.stop()  # done here, so it does not bubble to the app's binding check too
-                event.prevent_default()
+            await run_now(self, event, _EDITING_KEYS)  # backspace, arrows... (muxtui.ui.ordered_keys)
             return  # otherwise TextArea's own handler runs next (MRO dispatch)
         event.stop()
         event.prevent_default()  # stops the MRO walk: TextArea must not insert "\n" too
