@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 
 from muxtui.client import settings as settings_mod
 from muxtui.ui.navigation import CodeBlock
-from muxtui.ui.ordered_keys import OrderedInput
+from muxtui.ui.ordered_keys import OrderedInput, OrderedTextArea
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.screens import OnceModal
 
@@ -48,8 +48,8 @@ class SettingsScreen(OnceModal[dict | None]):
                 yield Select([(one_line(n, 40), n) for n in self.presets], prompt="apply a preset…",
                              id="preset", allow_blank=True)
             yield Label("system prompt")
-            yield TextArea(self.current.get("system_prompt", ""), id="system_prompt", soft_wrap=True,
-                           show_line_numbers=False, tab_behavior="focus")
+            yield OrderedTextArea(self.current.get("system_prompt", ""), id="system_prompt", soft_wrap=True,
+                                  show_line_numbers=False, tab_behavior="focus")
             with Horizontal(classes="settings-row"):
                 yield self._field("temperature", "0 – 2")
                 yield self._field("max_tokens", "tokens")

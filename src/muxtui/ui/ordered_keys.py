@@ -16,9 +16,9 @@ from typing import Iterable
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
-__all__ = ["OrderedInput", "editing_actions", "run_now"]
+__all__ = ["OrderedInput", "OrderedTextArea", "editing_actions", "run_now"]
 
 
 def editing_actions(bindings: Iterable[BindingType]) -> dict[str, str]:
@@ -45,3 +45,15 @@ class OrderedInput(Input):
 
     async def on_key(self, event: events.Key) -> None:
         await run_now(self, event, _INPUT_ACTIONS)
+
+
+_TEXT_AREA_ACTIONS = editing_actions(TextArea.BINDINGS)
+
+
+class OrderedTextArea(TextArea):
+    """A TextArea whose editing keys apply in the order typed (the composer does the same in its
+    own key handler, after its send and newline keys)."""
+
+    async def on_key(self, event: events.Key) -> None:
+        if not self.read_only:
+            await run_now(self, event, _TEXT_AREA_ACTIONS)
