@@ -369,3 +369,33 @@ async def test_the_attach_key_is_rebindable(paths, fake_server, files):
         await until(pilot, lambda: not isinstance(app.screen, AttachScreen), "the picker to close")
         help_rows = [row for _, rows in app.help_sections() for row in rows if row.binding_id == "attach"]
         assert help_rows and help_rows[0].keys == "ctrl+l"
+
+
+async def test_enter_on_an_empty_folder_says_it_is_a_folder(config, files):
+    """An empty folder typed in the picker is named a folder, not "no such file"."""
+    (files / "empty").mkdir()
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await attach_with_picker(pilot, app, "empty/")
+        screen = app.screen
+        await until(pilot, lambda: "empty/" in str(screen.query_one("#attach-error").render()), "the error")
+        error = str(screen.query_one("#attach-error").render())
+        assert "folder" in error and "no such file" not in error
+        assert isinstance(app.screen, AttachScreen)
+
+
+async def test_editing_keys_in_the_path_field_apply_in_order_in_a_burst(config, files):
+    """ctrl+u then a path, in one read (tmux send-keys), left "py": the binding ran late."""
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("alt+a")
+        await until(pilot, lambda: isinstance(app.screen, AttachScreen), "the picker")
+        field = app.screen.query_one("#attach-path")
+        await pilot.press(*"big.log")
+        for key in ["ctrl+u", *"main.pz", "backspace", "y"]:  # all queued at once
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await until(pilot, lambda: field.value.endswith("y"), "the burst typed")
+        await settle(app, pilot)
+        assert field.value == "main.py"

@@ -300,6 +300,24 @@ async def test_prompt_history_search(paths):
 
 # ---- 15. settings --------------------------------------------------------------------------------
 
+async def test_the_system_prompt_field_applies_a_burst_of_keys_in_order(paths):
+    """The settings' TextArea: backspace in a burst ran after the letters typed after it."""
+    from textual import events
+
+    app = make_app(paths)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await start(app, pilot)
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings dialog")
+        field = app.screen.query_one("#system_prompt", TextArea)
+        await until(pilot, lambda: field.has_focus, "the prompt field focused")
+        for key in [*"Frenhc", "backspace", "backspace", *"ch."]:  # all queued at once
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await until(pilot, lambda: field.text.endswith("."), "the burst typed")
+        await settle(app, pilot)
+        assert field.text == "French."
+
+
 async def test_settings_dialog_saves_shows_and_sends(paths, fake_server):
     app = make_app(paths)
     async with app.run_test(size=(100, 40)) as pilot:

@@ -682,6 +682,24 @@ async def test_a_burst_of_keys_keeps_its_order(paths, fake_server):
         await app.engine.manager.wait_idle(ws_id)
 
 
+async def test_editing_keys_in_a_burst_apply_where_typed(paths):
+    """TextArea's editing keys are bindings: in a burst they ran after the letters typed after
+    them ("helo", backspace, "lo" gave "helol"). Found in tmux with send-keys."""
+    from textual import events
+
+    app = make_app(paths)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        composer = app.query_one(Composer)
+        burst = [*"helo", "backspace", *"lo", "left", "left", "left", "X", "home", "Y", "ctrl+k",
+                 *"start", "end", *" end", "ctrl+w", *"fin"]
+        for key in burst:  # all queued at once, as one read from a slow terminal would
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await until(pilot, lambda: composer.text.endswith("fin"), "the burst typed")
+        await settle(app, pilot)
+        assert composer.text == "Ystart fin"
+
+
 async def test_retry_shows_a_transient_line(paths):
     app = make_app(paths)
     async with app.run_test(size=SIZE) as pilot:

@@ -11,6 +11,7 @@ the path, so it can be corrected. Esc cancels.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -23,20 +24,22 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from muxtui.client.attachments import complete_path
+from muxtui.ui.ordered_keys import OrderedInput
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import OnceModal
 
 LIMIT = 200
 
 
-class PathInput(Input):
+class PathInput(OrderedInput):
     """The path field: tab completes and up/down choose, handled here, in order with the typing
-    (a priority binding would run before the letters typed just before it reached the field)."""
+    (a priority binding would run before the letters typed just before it reached the field);
+    its other keys: OrderedInput."""
 
     async def on_key(self, event: events.Key) -> None:
         screen = self.screen
         if not isinstance(screen, AttachScreen) or event.key not in ("tab", "up", "down"):
-            return
+            return  # OrderedInput.on_key runs next (MRO dispatch)
         event.stop()
         event.prevent_default()
         if event.key == "tab":
@@ -75,7 +78,8 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
 
     # ---- completion ---------------------------------------------------------------------------
     def _list(self, prefix: str) -> None:
-        self.run_worker(self._fill(prefix), group="attach-complete", exclusive=True, exit_on_error=False)
+        # a partial, not a coroutine: one replaced before it started is never made ("never awaited")
+        self.run_worker(partial(self._fill, prefix), group="attach-complete", exclusive=True, exit_on_error=False)
 
     async def _fill(self, prefix: str) -> None:
         entries = await asyncio.to_thread(complete_path, prefix, self.cwd, LIMIT)
@@ -127,7 +131,7 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
         if target is None or not target.is_file():
             entry = self._highlighted()
             if entry is None:
-                self._error(f"{typed}: no such file" if typed else "type a path (tab completes)")
+                self._error(_not_a_file(typed, target))
                 return
             if entry.endswith("/"):
                 self.action_complete()  # a folder: go on inside it
@@ -163,3 +167,12 @@ class AttachScreen(OnceModal[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _not_a_file(typed: str, target: Path | None) -> str:
+    """Why enter attached nothing, when nothing is listed to pick instead."""
+    if not typed or target is None:
+        return "type a path (tab completes)"
+    if target.is_dir():
+        return f"{typed}: a folder with nothing in it to attach"
+    return f"{typed}: no such file"

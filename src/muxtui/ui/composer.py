@@ -4,7 +4,8 @@ Send and newline are handled in the composer's own key handler, in the order key
 SSH keys come in bursts, and a binding resolved at the app level could fire before the letters
 typed just before it reached the TextArea (a message sent without its last word, a newline in
 the wrong place). The keys still come from the bindings (ids "send", "newline") so [keys] in
-config.toml can change them.
+config.toml can change them. TextArea's own editing keys (backspace, the arrows, ctrl+w...)
+are run here too (muxtui.ui.ordered_keys).
 
 It knows nothing about the engine: it posts ``Submitted`` and the app decides (send, queue, or
 save an edited queued message). A submitted text is held as *pending* until the app reports the
@@ -33,6 +34,7 @@ from textual.widgets import TextArea
 from muxtui.config import COMPOSER_KEYS
 from muxtui.ui import attach_chips, large_text
 from muxtui.ui.attach_chips import ComposerAttachment
+from muxtui.ui.ordered_keys import editing_actions, run_now
 from muxtui.ui.textual_private import app_keymap
 
 SEND_TITLE = "message · enter send · alt+enter newline"
@@ -46,6 +48,7 @@ SEND_TITLE = "message · enter send · alt+enter newline"
 _UNJOINED = str.maketrans({"\u200d": "\u200b", "\ufe0f": "\u200b",
                            **{chr(c): "\u200b" for c in range(0x1F3FB, 0x1F400)}})
 DEFAULT_KEYS = {action: tuple(keys.split(",")) for action, keys in COMPOSER_KEYS.items()}
+_EDITING_KEYS = editing_actions(TextArea.BINDINGS)  # run in order with the typing (on_key)
 
 
 def _join(*parts: str) -> str:
@@ -144,7 +147,8 @@ class Composer(TextArea):
         elif self._matches(event, self._keys("newline")):
             action = self.action_newline
         else:
-            return  # TextArea's own handler runs next (MRO dispatch)
+            await run_now(self, event, _EDITING_KEYS)  # backspace, arrows... (muxtui.ui.ordered_keys)
+            return  # otherwise TextArea's own handler runs next (MRO dispatch)
         event.stop()
         event.prevent_default()  # stops the MRO walk: TextArea must not insert "\n" too
         action()

@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 
 from muxtui.client import settings as settings_mod
 from muxtui.ui.navigation import CodeBlock
+from muxtui.ui.ordered_keys import OrderedInput, OrderedTextArea
 from muxtui.ui.safe import one_line, visible
 from muxtui.ui.screens import OnceModal
 
@@ -47,8 +48,8 @@ class SettingsScreen(OnceModal[dict | None]):
                 yield Select([(one_line(n, 40), n) for n in self.presets], prompt="apply a preset…",
                              id="preset", allow_blank=True)
             yield Label("system prompt")
-            yield TextArea(self.current.get("system_prompt", ""), id="system_prompt", soft_wrap=True,
-                           show_line_numbers=False, tab_behavior="focus")
+            yield OrderedTextArea(self.current.get("system_prompt", ""), id="system_prompt", soft_wrap=True,
+                                  show_line_numbers=False, tab_behavior="focus")
             with Horizontal(classes="settings-row"):
                 yield self._field("temperature", "0 – 2")
                 yield self._field("max_tokens", "tokens")
@@ -70,7 +71,7 @@ class SettingsScreen(OnceModal[dict | None]):
         value = self.current.get(key)
         box = Vertical(
             Label(key.replace("_", " ")),
-            Input("" if value is None else f"{value:g}" if isinstance(value, float) else str(value),
+            OrderedInput("" if value is None else f"{value:g}" if isinstance(value, float) else str(value),
                   placeholder=f"default{self._default_note(key)} · {hint}", id=key),
         )
         return box
@@ -213,7 +214,7 @@ class HistorySearch(OnceModal[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog model-dialog") as box:
             box.border_title = "prompt history"
-            yield Input(placeholder="search earlier messages", id="history-input")
+            yield OrderedInput(placeholder="search earlier messages", id="history-input")
             yield OptionList(id="history-list")
             yield Static(Content.styled("enter puts it in the composer · ↓ list · esc cancels", "dim"),
                          classes="dialog-help")

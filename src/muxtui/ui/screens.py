@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from muxtui.humanize import ago
 from muxtui.ui import textual_private
 from muxtui.ui.messages import selected_text
+from muxtui.ui.ordered_keys import OrderedInput
 from muxtui.ui.safe import one_line, visible
 
 
@@ -65,7 +66,7 @@ class NameScreen(OnceModal[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
             dialog.border_title = self._title
-            yield Input(value=self._value, placeholder=self._placeholder, id="name-input", select_on_focus=True)
+            yield OrderedInput(value=self._value, placeholder=self._placeholder, id="name-input", select_on_focus=True)
             yield Static(Content.styled("enter confirms · esc cancels", "dim"), classes="dialog-help")
 
     @on(Input.Submitted)
@@ -171,7 +172,7 @@ class ModelPicker(OnceModal[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog model-dialog") as dialog:
             dialog.border_title = "model"
-            yield Input(placeholder="filter, or type provider:model", id="model-input")
+            yield OrderedInput(placeholder="filter, or type provider:model", id="model-input")
             yield OptionList(id="model-list")
             yield Static("", id="model-status", classes="dialog-help")
             yield Static(Content.styled("enter picks · ↓ list · f5 asks the servers · esc cancels", "dim"),

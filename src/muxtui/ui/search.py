@@ -21,6 +21,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from muxtui.client import Engine, Hit, split_snippet
+from muxtui.ui.ordered_keys import OrderedInput
 from muxtui.ui.safe import one_line
 from muxtui.ui.screens import OnceModal
 from muxtui.ui.state import short_model
@@ -61,7 +62,7 @@ class SearchScreen(OnceModal[tuple[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog search-dialog") as dialog:
             dialog.border_title = "search all workspaces"
-            yield Input(value=self._query, placeholder="words to find", id="search-input")
+            yield OrderedInput(value=self._query, placeholder="words to find", id="search-input")
             yield Static(id="search-status")
             yield OptionList(id="search-results")
             yield Static(Content.styled(HELP, "dim"), classes="dialog-help")
