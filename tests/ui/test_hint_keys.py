@@ -29,3 +29,20 @@ async def test_a_failed_reply_names_the_users_retry_key(home, fake_server, paths
         await settle(app, pilot)
         text = screen_text(app)
         assert "f9 to retry" in text and "ctrl+r to retry" not in text
+
+
+async def test_a_reply_cut_short_says_its_keys_once(home, fake_server, paths):
+    """A dropped connection after some text: one hint line with what happened and what ctrl+g and
+    ctrl+r do, not "ctrl+r to retry" and then "ctrl+r regenerates it" on the next line."""
+    write_config(home, fake_server, profile="app")
+    app = make_app(paths)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.started.wait()
+        ws_id = app.current_id
+        await app.engine.set_model(ws_id, "fake:m?chunks=6&fault=drop&after=3")
+        await app.engine.send(ws_id, "hello")
+        await app.engine.wait_idle(ws_id)
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "the connection closed mid-reply — ctrl+g continues it, ctrl+r regenerates it" in text, text
+        assert "to retry" not in text

@@ -242,9 +242,7 @@ class AssistantMessage(Vertical):
                 ("✗ ", "bold $error"), (error_type, "bold $error"),
                 (": " + one_line(m.get("error") or ""), "$error") if m.get("error") else "",
             ))
-            lines.append(Content.styled("  " + error_hint(error_type, self._key_for), "dim"))
-            if error_type in CONTINUABLE_ERRORS and m.get("content"):
-                lines.append(Content.styled("  " + self._continue_hint(m), "dim"))
+            lines.append(Content.styled("  " + self._error_hint(error_type, m), "dim"))
             if isinstance(m.get("retry_at"), (int, float)):  # a long Retry-After: the badge counts down
                 when = datetime.fromtimestamp(m["retry_at"]).strftime("%H:%M:%S")
                 lines.append(Content.styled(f"  the provider asks to wait until {when}", "dim"))
@@ -268,6 +266,17 @@ class AssistantMessage(Vertical):
 
     def _key(self, binding_id: str) -> str:
         return self._key_for(binding_id, DEFAULT_KEYS.get(binding_id, binding_id))
+
+    def _error_hint(self, error_type: str, m: dict[str, Any]) -> str:
+        """What went wrong and what to do, on one line. A reply that stopped short with text kept
+        says what ctrl+g and ctrl+r do instead of the hint's "ctrl+r to retry" (which said the
+        retry key twice, two lines apart)."""
+        hint = error_hint(error_type, self._key_for)
+        if error_type not in CONTINUABLE_ERRORS or not m.get("content"):
+            return hint
+        head, found, _ = hint.partition(f"{self._key('retry')} to retry")
+        what = head.rstrip(" ,:") if found else hint
+        return f"{what} — {self._continue_hint(m)}" if what else self._continue_hint(m)
 
     def _continue_hint(self, m: dict[str, Any]) -> str:
         """What the keys do for a reply that stopped short (keys from the live keymap)."""
