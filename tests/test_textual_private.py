@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.reactive import Reactive
 from textual.widgets import Markdown, Static, TextArea
 
 from muxtui.ui import textual_private
@@ -285,10 +284,6 @@ def test_no_muxtui_class_overrides_a_private_textual_attribute():
         theirs = set().union(*(_names(base) for base in textual_bases))
         # Names Textual's metaclass sets on every subclass (bindings, CSS type names) are not ours.
         made_for_every_subclass = set(vars(type("Probe", (textual_bases[0],), {})))
-        # Redeclaring a public reactive (ui/frames.py: virtual_size) makes Reactive.__set_name__
-        # store its default as `_default_<name>`: that one is the reactive's own, not a clash.
-        redeclared = {f"_default_{name}" for base in cls.__mro__ if base.__module__.startswith("muxtui.")
-                      for name, value in vars(base).items() if isinstance(value, Reactive)}
-        for name in sorted((ours & theirs) - made_for_every_subclass - redeclared):
+        for name in sorted((ours & theirs) - made_for_every_subclass):
             clashes.append(f"{cls.__module__}.{cls.__qualname__}.{name}")
     assert not clashes, "muxtui classes shadow private Textual attributes (rename ours):\n" + "\n".join(clashes)
